@@ -1,0 +1,172 @@
+package sigma
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+
+	"github.com/async-emission/auditor/ergo/wire"
+)
+
+// ErgoTree header bits.
+const (
+	treeVersionMask     = 0x07
+	treeSizeFlag        = 0x08
+	treeSegregationFlag = 0x10
+)
+
+// ErgoTree is a parsed ErgoTree: the serialized guarding script of a box.
+type ErgoTree struct {
+	// Bytes is the tree's serialization, verbatim.
+	Bytes []byte
+	// Header is the first byte: the version (bits 0-2) and the flags.
+	// Bits 5 to 7 are kept as read; the reference ignores them.
+	Header              byte
+	Version             uint8
+	HasSize             bool
+	ConstantSegregation bool
+	// Constants are the segregated constants, which ConstantPlaceholder
+	// nodes of the root expression refer to by index.
+	Constants []Constant
+	// Template is the root expression's serialization: the tree without
+	// its header, size and constants. It is nil when the constants section
+	// could not be parsed.
+	Template []byte
+	// RootErr is set when the body did not parse. Only a tree with the size
+	// flag can be unparsed (the reference keeps it as an UnparsedErgoTree
+	// and the box stays valid); the declared size then delimits it.
+	RootErr error
+}
+
+// ReadErgoTree reads exactly one ErgoTree.
+//
+// The body (constants and root expression) of a tree with the size flag is
+// read like the reference reads it: from the input, not from the declared
+// size. When it parses, the tree ends where its root expression ends, even
+// if that differs from the declared size (the reference does not compare
+// them). When it does not, the tree is returned with RootErr set, spanning
+// the declared size, and no error. A tree without the size flag whose body
+// does not parse is an error: its end cannot be known.
+func ReadErgoTree(r *wire.Reader) (*ErgoTree, error) {
+	return newDecoder(r).readErgoTree()
+}
+
+// ParseErgoTree reads an ErgoTree that must span all of b.
+func ParseErgoTree(b []byte) (*ErgoTree, error) {
+	r := wire.NewReader(b)
+	t, err := ReadErgoTree(r)
+	if err == nil {
+		err = r.Done("ErgoTree")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// TemplateHash returns sha256 of the template, the hash by which explorers
+// and indexers group trees that differ only in their constants.
+func (t *ErgoTree) TemplateHash() ([32]byte, error) {
+	if t.Template == nil {
+		return [32]byte{}, errors.New("ErgoTree template unknown: the constants section did not parse")
+	}
+	return sha256.Sum256(t.Template), nil
+}
+
+func (d *decoder) readErgoTree() (*ErgoTree, error) {
+	r := d.r
+	start := r.Pos()
+	h, err := r.Byte("ErgoTree header")
+	if err != nil {
+		return nil, err
+	}
+	t := &ErgoTree{
+		Header:              h,
+		Version:             h & treeVersionMask,
+		HasSize:             h&treeSizeFlag != 0,
+		ConstantSegregation: h&treeSegregationFlag != 0,
+	}
+	if t.Version != 0 && !t.HasSize {
+		// CheckHeaderSizeBit, enforced before the body is read.
+		return nil, invalidAt(start, "ErgoTree header", "version %d requires the size flag (header 0x%02x)", t.Version, h)
+	}
+	var size uint32
+	if t.HasSize {
+		if size, err = r.U32("ErgoTree size"); err != nil {
+			return nil, err
+		}
+	}
+	bodyStart := r.Pos()
+
+	// The body is read through a reader of its own so that an unparsed
+	// tree can be delimited by its declared size afterwards.
+	body := wire.NewReader(r.Bytes())
+	_ = body.Skip(bodyStart, "ErgoTree body") // within r's bytes
+	saved := d.r
+	d.r = body
+	consts, templateStart, err := d.readTreeBody(t.ConstantSegregation)
+	d.r = saved
+	buf := r.Bytes()
+
+	if err == nil {
+		_ = r.Skip(body.Pos()-bodyStart, "ErgoTree body") // within r's bytes
+		t.Bytes = bytes.Clone(buf[start:body.Pos()])
+		t.Constants = consts
+		t.Template = bytes.Clone(buf[templateStart:body.Pos()])
+		return t, nil
+	}
+	if !t.HasSize || size > maxInt32 {
+		return nil, err
+	}
+	if err := r.Skip(int(size), "ErgoTree body"); err != nil {
+		return nil, err
+	}
+	end := r.Pos()
+	t.Bytes = bytes.Clone(buf[start:end])
+	t.RootErr = err
+	if templateStart >= 0 && templateStart <= end {
+		t.Constants = consts
+		t.Template = bytes.Clone(buf[templateStart:end])
+	}
+	return t, nil
+}
+
+// readTreeBody reads the constants section and the root expression. It
+// returns the constants and the offset where the root expression starts, or
+// -1 when the constants section failed.
+func (d *decoder) readTreeBody(segregated bool) ([]Constant, int, error) {
+	r := d.r
+	var consts []Constant
+	if segregated {
+		off := r.Pos()
+		n, err := r.U32("ErgoTree constant count")
+		if err != nil {
+			return nil, -1, err
+		}
+		// The reference converts the count to a JVM Int; a count that
+		// overflows it is negative and reads as no constants.
+		if n > maxInt32 {
+			n = 0
+		}
+		if uint64(n) > uint64(r.Len()) {
+			return nil, -1, wire.Errorf(wire.ErrTruncated, off, "ErgoTree constants",
+				"%d constants cannot fit in the %d bytes left", n, r.Len())
+		}
+		if n > 0 {
+			consts = make([]Constant, n)
+		}
+		for i := range consts {
+			c, err := d.readConstantBody()
+			if err != nil {
+				return nil, -1, err
+			}
+			consts[i] = c
+		}
+	}
+	templateStart := r.Pos()
+	saved := d.consts
+	d.consts = len(consts)
+	err := d.readExpr()
+	d.consts = saved
+	return consts, templateStart, err
+}
