@@ -1,0 +1,195 @@
+package ergo
+
+import (
+	"sort"
+
+	"github.com/async-emission/auditor/ergo/sigma"
+)
+
+// Box is an Ergo box as the node describes it: its contents (value,
+// ErgoTree, creation height, tokens, registers, creating transaction and
+// output index) and the id the node stated for it.
+//
+// The contents are a sigma.Box, whose ID method derives the id from them;
+// BoxID is only what the node claimed, to be checked against that.
+type Box struct {
+	sigma.Box
+	BoxID    Digest // the id as given; meaningful only when HasBoxID
+	HasBoxID bool
+}
+
+// ComputeID derives the box id: Blake2b-256 of the box's serialization.
+func (b *Box) ComputeID() Digest { return b.Box.ID() }
+
+// CheckID returns an ErrIDMismatch error when the given id differs from the
+// computed one (a box without a given id passes).
+func (b *Box) CheckID() error {
+	if !b.HasBoxID {
+		return nil
+	}
+	if got := b.ComputeID(); got != b.BoxID {
+		return errorf(ErrIDMismatch, "boxId", "given %s, computed %s", b.BoxID, got)
+	}
+	return nil
+}
+
+type boxJSON struct {
+	BoxID          jHex                 `json:"boxId"`
+	Value          jNum                 `json:"value"`
+	ErgoTree       jHex                 `json:"ergoTree"`
+	CreationHeight jNum                 `json:"creationHeight"`
+	Assets         []assetJSON          `json:"assets"`
+	Registers      map[string]jRegister `json:"additionalRegisters"`
+	TransactionID  jHex                 `json:"transactionId"`
+	Index          jNum                 `json:"index"`
+}
+
+type assetJSON struct {
+	TokenID jHex `json:"tokenId"`
+	Amount  jNum `json:"amount"`
+}
+
+// jRegister is a register value: the hex of a serialized constant, or (in
+// the node's blockchain API and the explorer) an object holding it as
+// "serializedValue".
+type jRegister struct {
+	jHex
+}
+
+func (r *jRegister) UnmarshalJSON(raw []byte) error {
+	raw = trimLeftSpace(raw)
+	if len(raw) > 0 && raw[0] == '{' {
+		var obj struct {
+			SerializedValue jHex `json:"serializedValue"`
+		}
+		if err := unmarshal(raw, &obj); err != nil {
+			r.jHex = jHex{set: true, err: &Error{Kind: ErrRegister, Err: err}}
+			return nil
+		}
+		r.jHex = obj.SerializedValue
+		if !r.set {
+			r.err = errorf(ErrMissingField, "serializedValue", "required")
+			r.set = true
+		}
+		return nil
+	}
+	return r.jHex.UnmarshalJSON(raw)
+}
+
+func trimLeftSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\n' || b[0] == '\t' || b[0] == '\r') {
+		b = b[1:]
+	}
+	return b
+}
+
+// MaxTokens is the most tokens a box may hold under Ergo's rules.
+const MaxTokens = 122
+
+// registerNames are the non-mandatory registers, in order.
+var registerNames = [...]string{"R4", "R5", "R6", "R7", "R8", "R9"}
+
+// RegisterName returns "R4" … "R9" for register index 4 … 9.
+func RegisterName(i int) string { return registerNames[i-4] }
+
+// candidate converts the box contents shared by boxes and transaction
+// outputs. The transaction id and index are left to the caller.
+func (j *boxJSON) candidate(c *sigma.BoxCandidate) error {
+	var err error
+	if c.Value, err = j.Value.uint("value", maxAmount); err != nil {
+		if j.Value.err == nil && j.Value.set {
+			return errorf(ErrAmount, "value", "%d overflows a signed 64-bit amount", j.Value.v)
+		}
+		return err
+	}
+	if c.ErgoTree, err = j.ErgoTree.bytes("ergoTree"); err != nil {
+		return err
+	}
+	if len(c.ErgoTree) == 0 {
+		return errorf(ErrBytes, "ergoTree", "empty")
+	}
+	h, err := j.CreationHeight.uint("creationHeight", 1<<31-1)
+	if err != nil {
+		return err
+	}
+	c.CreationHeight = uint32(h)
+	if len(j.Assets) > MaxTokens {
+		return errorf(ErrLength, "assets", "%d tokens, at most %d allowed", len(j.Assets), MaxTokens)
+	}
+	if len(j.Assets) > 0 {
+		c.Tokens = make([]sigma.Token, len(j.Assets))
+	}
+	for i := range j.Assets {
+		a, t := &j.Assets[i], &c.Tokens[i]
+		if err := a.TokenID.fixed(index("assets", i)+".tokenId", t.ID[:]); err != nil {
+			return err
+		}
+		if t.Amount, err = a.Amount.amount(index("assets", i) + ".amount"); err != nil {
+			return err
+		}
+	}
+	c.Registers, err = registers(j.Registers)
+	return err
+}
+
+// registers orders R4…R9 and checks that they are contiguous from R4.
+func registers(m map[string]jRegister) ([][]byte, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make([][]byte, 0, len(m))
+	for i, name := range names {
+		field := "additionalRegisters." + name
+		if len(name) != 2 || name[0] != 'R' || name[1] < '4' || name[1] > '9' {
+			if len(name) >= 2 && name[0] == 'R' && isDigits([]byte(name[1:])) {
+				return nil, errorf(ErrRegister, field, "registers are R4 to R9")
+			}
+			return nil, errorf(ErrRegister, field, "unknown register name")
+		}
+		if want := registerNames[i]; name != want {
+			return nil, errorf(ErrRegister, field, "%s is set but %s is not: registers must be contiguous from R4", name, want)
+		}
+		r := m[name]
+		b, err := r.bytes(field)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == 0 {
+			return nil, errorf(ErrRegister, field, "empty value")
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func (j *boxJSON) box(b *Box) error {
+	if err := j.candidate(&b.BoxCandidate); err != nil {
+		return err
+	}
+	var err error
+	if b.BoxID, b.HasBoxID, err = j.BoxID.optDigest("boxId"); err != nil {
+		return err
+	}
+	if b.TxID, err = j.TransactionID.digest("transactionId"); err != nil {
+		return err
+	}
+	idx, err := j.Index.uint("index", 1<<16-1)
+	b.Index = uint16(idx)
+	return err
+}
+
+// UnmarshalJSON decodes a box in the node's format. Errors are *Error values
+// that name the offending field.
+func (b *Box) UnmarshalJSON(raw []byte) error {
+	var j boxJSON
+	if err := unmarshal(raw, &j); err != nil {
+		return err
+	}
+	*b = Box{}
+	return j.box(b)
+}

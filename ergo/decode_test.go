@@ -1,0 +1,188 @@
+package ergo
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+const goodBox = `{
+  "boxId": "%BOXID%",
+  "value": 1000000,
+  "ergoTree": "0008cd0327e65711a59378c59359c3e1d0f7abe906479eccb76094e50fe79d743ccc15e6",
+  "creationHeight": 700000,
+  "assets": [{"tokenId": "0cd8c9f416e5b1ca9f986a7f10a84191dfb85941619e49e53c0dc30ebf83324b", "amount": 5}],
+  "additionalRegisters": {"R4": "0e0101", "R5": "0580a8d6b907"},
+  "transactionId": "4c6282be413c6e300a530618b37790be5f286ded758accc2aebd41554a1be308",
+  "index": 1
+}`
+
+// boxWith returns goodBox with one replacement applied (old must occur).
+func boxWith(t *testing.T, old, new string) string {
+	t.Helper()
+	if !strings.Contains(goodBox, old) {
+		t.Fatalf("test bug: %q not in the template", old)
+	}
+	return strings.Replace(goodBox, old, new, 1)
+}
+
+func TestBoxRoundTripAndID(t *testing.T) {
+	var b Box
+	if err := json.Unmarshal([]byte(strings.Replace(goodBox, `"boxId": "%BOXID%",`, "", 1)), &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.HasBoxID {
+		t.Fatal("absent boxId reported as given")
+	}
+	id := b.ComputeID()
+	var c Box
+	if err := json.Unmarshal([]byte(strings.Replace(goodBox, "%BOXID%", id.String(), 1)), &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckID(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Value != 1000000 || c.Tokens[0].Amount != 5 || len(c.Registers) != 2 || c.Index != 1 {
+		t.Fatalf("decoded %+v", c)
+	}
+}
+
+func TestDecodeErrorsNameTheField(t *testing.T) {
+	id := `"boxId": "%BOXID%",`
+	cases := []struct {
+		name  string
+		json  string
+		kind  ErrorKind
+		field string
+	}{
+		{"malformed hex", boxWith(t, `"ergoTree": "0008cd03`, `"ergoTree": "0g08cd03`), ErrHex, "ergoTree"},
+		{"odd hex", boxWith(t, `"R4": "0e0101"`, `"R4": "0e010"`), ErrHex, "additionalRegisters.R4"},
+		{"box id not hex", boxWith(t, "%BOXID%", "zz"), ErrHex, "boxId"},
+		{"short box id", boxWith(t, "%BOXID%", "abcd"), ErrLength, "boxId"},
+		{"missing value", boxWith(t, `"value": 1000000,`, ""), ErrMissingField, "value"},
+		{"null value", boxWith(t, `"value": 1000000,`, `"value": null,`), ErrMissingField, "value"},
+		{"missing ergoTree", boxWith(t, `"ergoTree": "0008cd0327e65711a59378c59359c3e1d0f7abe906479eccb76094e50fe79d743ccc15e6",`, ""), ErrMissingField, "ergoTree"},
+		{"missing transactionId", boxWith(t, `"transactionId": "4c6282be413c6e300a530618b37790be5f286ded758accc2aebd41554a1be308",`, ""), ErrMissingField, "transactionId"},
+		{"negative value", boxWith(t, `"value": 1000000`, `"value": -1`), ErrAmount, "value"},
+		{"value beyond 64 bits", boxWith(t, `"value": 1000000`, `"value": 18446744073709551616`), ErrAmount, "value"},
+		{"value beyond Long", boxWith(t, `"value": 1000000`, `"value": "9223372036854775808"`), ErrAmount, "value"},
+		{"fractional value", boxWith(t, `"value": 1000000`, `"value": 1.5`), ErrNumber, "value"},
+		{"negative token amount", boxWith(t, `"amount": 5`, `"amount": "-5"`), ErrAmount, "assets[0].amount"},
+		{"zero token amount", boxWith(t, `"amount": 5`, `"amount": 0`), ErrAmount, "assets[0].amount"},
+		{"short token id", boxWith(t, `"tokenId": "0cd8c9f416e5b1ca9f986a7f10a84191dfb85941619e49e53c0dc30ebf83324b"`, `"tokenId": "0cd8"`), ErrLength, "assets[0].tokenId"},
+		{"index beyond 16 bits", boxWith(t, `"index": 1`, `"index": 65536`), ErrNumber, "index"},
+		{"register gap", boxWith(t, `"R5": "0580a8d6b907"`, `"R6": "0580a8d6b907"`), ErrRegister, "additionalRegisters.R6"},
+		{"register beyond R9", boxWith(t, `"R5": "0580a8d6b907"`, `"R10": "0580a8d6b907"`), ErrRegister, "additionalRegisters.R10"},
+		{"mandatory register", boxWith(t, `"R5": "0580a8d6b907"`, `"R3": "0580a8d6b907"`), ErrRegister, "additionalRegisters.R3"},
+		{"unknown register", boxWith(t, `"R5": "0580a8d6b907"`, `"x": "0580a8d6b907"`), ErrRegister, "additionalRegisters.x"},
+		{"register not a string", boxWith(t, `"R4": "0e0101"`, `"R4": 14`), ErrHex, "additionalRegisters.R4"},
+		{"empty register", boxWith(t, `"R4": "0e0101"`, `"R4": ""`), ErrRegister, "additionalRegisters.R4"},
+		{"syntax error", boxWith(t, `"index": 1`, `"index": 1,,`), ErrJSON, ""},
+		{"wrong JSON type", boxWith(t, `"assets": [`, `"assets": {"x": [`) + "}", ErrJSON, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var b Box
+			in := strings.Replace(c.json, id, `"boxId": "0000000000000000000000000000000000000000000000000000000000000000",`, 1)
+			err := b.UnmarshalJSON([]byte(in))
+			if !errors.Is(err, c.kind) {
+				t.Fatalf("got %v, want kind %q", err, c.kind)
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("%T is not an *ergo.Error", err)
+			}
+			if c.field != "" && e.Field != c.field {
+				t.Fatalf("error %q names field %q, want %q", err, e.Field, c.field)
+			}
+		})
+	}
+}
+
+const goodTx = `{
+  "id": "0000000000000000000000000000000000000000000000000000000000000000",
+  "inputs": [{"boxId": "9a491fa8dc6a8b42be302aedc76387cf09889a7027a5af37355d09a9c45add9e",
+              "spendingProof": {"proofBytes": "", "extension": {"1": "0402", "0": "0e00"}}}],
+  "dataInputs": [{"boxId": "6af4507f7fb6100d9315b1a0c24562a3a4fe00b5fa425497ecb6dcee6b059d95"}],
+  "outputs": [{"value": 1, "ergoTree": "0008cd0327e65711a59378c59359c3e1d0f7abe906479eccb76094e50fe79d743ccc15e6",
+               "creationHeight": 1, "assets": [], "additionalRegisters": {}}]
+}`
+
+func TestTransactionDecoding(t *testing.T) {
+	var tx Transaction
+	if err := json.Unmarshal([]byte(goodTx), &tx); err != nil {
+		t.Fatal(err)
+	}
+	ext := tx.Inputs[0].Extension
+	if len(ext) != 2 || ext[0].Key != 1 || ext[1].Key != 0 {
+		t.Fatalf("context extension order not kept: %+v", ext)
+	}
+	// Outputs without a stated link are linked to the transaction.
+	if Digest(tx.Outputs[0].TxID) != tx.ComputeID() || tx.Outputs[0].Index != 0 {
+		t.Fatal("output not linked to its transaction")
+	}
+	if err := tx.CheckIDs(); !errors.Is(err, ErrIDMismatch) {
+		t.Fatalf("zero id verified: %v", err)
+	}
+
+	cases := []struct {
+		name, old, new string
+		kind           ErrorKind
+		field          string
+	}{
+		{"missing inputs", `"inputs"`, `"inputz"`, ErrMissingField, "inputs"},
+		{"missing outputs", `"outputs"`, `"outputz"`, ErrMissingField, "outputs"},
+		{"no inputs", `"inputs": [{"boxId": "9a491fa8dc6a8b42be302aedc76387cf09889a7027a5af37355d09a9c45add9e",
+              "spendingProof": {"proofBytes": "", "extension": {"1": "0402", "0": "0e00"}}}]`, `"inputs": []`, ErrLength, "inputs"},
+		{"missing proof", `"spendingProof"`, `"spendingProoff"`, ErrMissingField, "inputs[0].spendingProof"},
+		{"extension key range", `"1": "0402"`, `"256": "0402"`, ErrExtension, "inputs[0].spendingProof.extension.256"},
+		{"extension duplicate", `"0": "0e00"`, `"1": "0e00"`, ErrExtension, "inputs[0].spendingProof.extension.1"},
+		{"extension bad hex", `"0": "0e00"`, `"0": "0e0"`, ErrHex, "inputs[0].spendingProof.extension.0"},
+		{"output value", `"value": 1,`, `"value": -1,`, ErrAmount, "outputs[0].value"},
+		{"data input id", `"6af4507f7fb6100d9315b1a0c24562a3a4fe00b5fa425497ecb6dcee6b059d95"`, `"6af4"`, ErrLength, "dataInputs[0].boxId"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(goodTx, c.old) {
+				t.Fatalf("test bug: %q not in the template", c.old)
+			}
+			var tx Transaction
+			err := json.Unmarshal([]byte(strings.Replace(goodTx, c.old, c.new, 1)), &tx)
+			var e *Error
+			if !errors.Is(err, c.kind) || !errors.As(err, &e) || e.Field != c.field {
+				t.Fatalf("got %v, want %q at %s", err, c.kind, c.field)
+			}
+		})
+	}
+}
+
+func TestMerkleRootShapes(t *testing.T) {
+	// The empty tree's root is H(""); one leaf still gets an inner node;
+	// an odd leaf is paired with nothing.
+	if MerkleRoot(nil).String() != "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8" {
+		t.Fatalf("empty root %s", MerkleRoot(nil))
+	}
+	a, b, c := []byte("a"), []byte("b"), []byte("c")
+	leaf := func(x []byte) Digest { return Hash(append([]byte{0}, x...)) }
+	node := func(l, r []byte) Digest { return Hash(append(append([]byte{1}, l...), r...)) }
+	la, lb, lc := leaf(a), leaf(b), leaf(c)
+	if got, want := MerkleRoot([][]byte{a}), node(la[:], nil); got != want {
+		t.Fatalf("one leaf: %s, want %s", got, want)
+	}
+	ab, cc := node(la[:], lb[:]), node(lc[:], nil)
+	if got, want := MerkleRoot([][]byte{a, b, c}), node(ab[:], cc[:]); got != want {
+		t.Fatalf("three leaves: %s, want %s", got, want)
+	}
+}
+
+func TestOverLimitTransactionHasNoID(t *testing.T) {
+	var tx Transaction
+	if err := json.Unmarshal([]byte(goodTx), &tx); err != nil {
+		t.Fatal(err)
+	}
+	tx.Outputs[0].Registers = make([][]byte, 7)
+	if tx.BytesToSign() != nil || tx.ComputeID() != (Digest{}) {
+		t.Fatal("a transaction with 7 registers in an output got a serialization")
+	}
+}
