@@ -13,7 +13,11 @@ import (
 //
 //	go test -run '^$' -bench DecodeVerifyBlock -benchmem ./ergo/
 func BenchmarkDecodeVerifyBlock(b *testing.B) {
-	data := fixtures.Read(b, "blocks", "mainnet_1000001.json")
+	benchDecodeVerify(b, fixtures.Read(b, "blocks", "mainnet_1000001.json"))
+}
+
+// benchDecodeVerify decodes and verifies data (a full block) b.N times.
+func benchDecodeVerify(b *testing.B, data []byte) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {

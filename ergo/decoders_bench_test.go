@@ -27,18 +27,7 @@ func BenchmarkDecoders(b *testing.B) {
 		b.Run(d.name, func(b *testing.B) {
 			decodeJSON = d.fn
 			defer func() { decodeJSON = json.Unmarshal }()
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				blk, err := DecodeBlock(data)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := blk.Verify(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "blocks/s")
+			benchDecodeVerify(b, data)
 		})
 	}
 }

@@ -101,16 +101,25 @@ type jNum struct {
 	err *Error
 }
 
+// numberLiteral returns the digits of a JSON number or of a decimal string,
+// or null=true for JSON null.
+func numberLiteral(raw []byte) (digits []byte, null bool) {
+	if bytes.Equal(raw, jsonNull) {
+		return nil, true
+	}
+	if s, ok := jstring(raw); ok {
+		return s, false
+	}
+	return raw, false
+}
+
 func (n *jNum) UnmarshalJSON(raw []byte) error {
 	*n = jNum{}
-	if bytes.Equal(raw, jsonNull) {
+	digits, null := numberLiteral(raw)
+	if null {
 		return nil
 	}
 	n.set = true
-	digits := raw
-	if s, ok := jstring(raw); ok {
-		digits = s
-	}
 	v, err := strconv.ParseUint(string(digits), 10, 64)
 	switch {
 	case err == nil:
@@ -177,14 +186,11 @@ type jBig struct {
 
 func (n *jBig) UnmarshalJSON(raw []byte) error {
 	*n = jBig{}
-	if bytes.Equal(raw, jsonNull) {
+	digits, null := numberLiteral(raw)
+	if null {
 		return nil
 	}
 	n.set = true
-	digits := raw
-	if s, ok := jstring(raw); ok {
-		digits = s
-	}
 	v, ok := new(big.Int).SetString(string(digits), 10)
 	if !ok {
 		n.err = errorf(ErrNumber, "", "expected an integer, got %.60s", raw)
