@@ -2,8 +2,8 @@ package ergo
 
 import (
 	"bytes"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"strconv"
 
 	"github.com/async-emission/auditor/ergo/sigma"
