@@ -1,0 +1,471 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/ergo/sigma"
+)
+
+// writeStmts are the writer's statements, prepared once on its connection;
+// each transaction binds the ones it uses with Tx.StmtContext, which reuses
+// the prepared statement rather than preparing it again.
+type writeStmts struct {
+	setTip, putHeader, header, orphanHeader         *sql.Stmt
+	lookup, spend, putBox, putToken, putRead, putTx *sql.Stmt
+	unspendBlock, deleteReads, deleteTokens         *sql.Stmt
+	deleteBoxes, deleteTxs                          *sql.Stmt
+}
+
+func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&w.setTip, `INSERT INTO tip (singleton, height, id) VALUES (0, ?, ?)
+			ON CONFLICT (singleton) DO UPDATE SET height = excluded.height, id = excluded.id`},
+		// A header seen before (disconnected since) goes back on the main
+		// chain; one that differs in height or parent, or is already on the
+		// main chain, changes nothing and ConnectBlock reports a conflict.
+		{&w.putHeader, `INSERT INTO headers (id, height, parent_id, timestamp, main_chain) VALUES (?, ?, ?, ?, 1)
+			ON CONFLICT (id) DO UPDATE SET main_chain = 1
+			WHERE main_chain = 0 AND height = excluded.height AND parent_id = excluded.parent_id`},
+		{&w.header, `SELECT height, parent_id, main_chain FROM headers WHERE id = ?`},
+		{&w.orphanHeader, `UPDATE headers SET main_chain = 0 WHERE id = ?`},
+
+		{&w.lookup, `SELECT id FROM boxes WHERE id IN (SELECT unhex(value) FROM json_each(?))`},
+		{&w.spend, `UPDATE boxes SET spent_tx_id = ?, spent_block_id = ?, spent_height = ? WHERE id = ?`},
+		{&w.putBox, `INSERT INTO boxes (id, tx_id, block_id, height, output_index, value, ergo_tree, template_hash,
+			creation_height, r4, r5, r6, r7, r8, r9) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.putToken, `INSERT INTO box_tokens (box_id, position, token_id, amount) VALUES (?, ?, ?, ?)`},
+		{&w.putRead, `INSERT INTO data_input_reads (tx_id, position, box_id, block_id, height) VALUES (?, ?, ?, ?, ?)`},
+		{&w.putTx, `INSERT INTO transactions (id, block_id, height, tx_index) VALUES (?, ?, ?, ?)`},
+
+		// DisconnectBlock, in this order: a box the block created may have
+		// been spent or read by the block itself, never by a later one
+		// (later blocks are disconnected first).
+		{&w.unspendBlock, `UPDATE boxes SET spent_tx_id = NULL, spent_block_id = NULL, spent_height = NULL
+			WHERE spent_block_id = ?`},
+		{&w.deleteReads, `DELETE FROM data_input_reads WHERE block_id = ?`},
+		{&w.deleteTokens, `DELETE FROM box_tokens WHERE box_id IN (SELECT id FROM boxes WHERE block_id = ?)`},
+		{&w.deleteBoxes, `DELETE FROM boxes WHERE block_id = ?`},
+		{&w.deleteTxs, `DELETE FROM transactions WHERE block_id = ?`},
+	} {
+		st, err := db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("%w in %s", err, p.query)
+		}
+		*p.stmt = st
+	}
+	return nil
+}
+
+// ConnectBlock applies block b on top of the tip, in one SQLite transaction:
+//
+//  1. b must be the tip's child: its parent id is the tip's id and its
+//     height the tip's plus one; otherwise ErrNotChild. An empty store
+//     accepts any block of height 1 or more: the scanner starts where it is
+//     configured to.
+//  2. The header is recorded on the main chain (a header disconnected
+//     before is put back on it).
+//  3. Each transaction, in block order, marks as spent (by itself, b and
+//     b's height) every stored box an input spends, and stores the outputs
+//     keep keeps, with their tokens; so a box created by one transaction of
+//     b and spent by a later one is stored, spent. Then every stored box a
+//     data input reads is recorded; see recordReads for why this comes
+//     after all outputs. A transaction is stored when it created, spent or
+//     read a stored box.
+//  4. The tip moves to b.
+//
+// A nil keep keeps no box. Any failure rolls the whole block back: the store
+// is as it was. A block that contradicts the stored state (a box or
+// transaction already stored, a stored box spent twice) is ErrConflict.
+//
+// The store trusts the ids b states, which the scanner has verified; an id
+// b does not state (HasID or HasBoxID false) is derived from the contents.
+func (s *Store) ConnectBlock(ctx context.Context, b *ergo.FullBlock, keep Relevance) error {
+	if b == nil {
+		return newError("connect block", ErrInvalidBlock, "nil block")
+	}
+	start := time.Now()
+	h := &b.Header
+	c := connectTx{block: headerID(h), height: int64(h.Height)}
+	c.op = fmt.Sprintf("connect block %d %s", h.Height, c.block)
+	switch {
+	case h.Height == 0:
+		return newError(c.op, ErrInvalidBlock, "height 0: Ergo's first block has height 1")
+	case h.Timestamp > math.MaxInt64:
+		return newError(c.op, ErrInvalidBlock, "timestamp %d overflows 63 bits", h.Timestamp)
+	}
+
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return storageError(ctx, c.op, "begin", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+
+	tip, ok, err := readTip(ctx, tx)
+	if err != nil {
+		return storageError(ctx, c.op, "read tip", err)
+	}
+	if ok && (h.ParentID != tip.ID || h.Height != tip.Height+1) {
+		return newError(c.op, ErrNotChild, "its parent is %s at height %d; the tip is %s at height %d",
+			h.ParentID, h.Height-1, tip.ID, tip.Height)
+	}
+
+	n, err := execN(ctx, tx.StmtContext(ctx, s.stmt.putHeader), c.block[:], c.height, h.ParentID[:], int64(h.Timestamp))
+	if err != nil {
+		return storageError(ctx, c.op, "record header", err)
+	}
+	if n == 0 {
+		return newError(c.op, ErrConflict, "the header is stored with another height or parent, or is on the main chain already")
+	}
+
+	// Rows go through a context without cancellation: go-sqlite3 watches a
+	// cancellable context with a goroutine per statement, which would cost
+	// more than the statements. Cancellation is still prompt: apply checks
+	// ctx before each transaction, and database/sql rolls the transaction
+	// back when ctx is done.
+	c.ctx = context.WithoutCancel(ctx)
+	c.lookup = tx.StmtContext(ctx, s.stmt.lookup)
+	c.spend = tx.StmtContext(ctx, s.stmt.spend)
+	c.putBox = tx.StmtContext(ctx, s.stmt.putBox)
+	c.putToken = tx.StmtContext(ctx, s.stmt.putToken)
+	c.putRead = tx.StmtContext(ctx, s.stmt.putRead)
+	c.putTx = tx.StmtContext(ctx, s.stmt.putTx)
+	if err := c.apply(ctx, b.Transactions, keep); err != nil {
+		return err
+	}
+
+	if _, err := tx.StmtContext(ctx, s.stmt.setTip).ExecContext(ctx, c.height, c.block[:]); err != nil {
+		return storageError(ctx, c.op, "move tip", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return storageError(ctx, c.op, "commit", err)
+	}
+	s.log.Debug().Uint32("height", h.Height).Stringer("id", c.block).
+		Int("txs", len(b.Transactions)).Int("stored_txs", c.stats.txs).Int("boxes", c.stats.boxes).
+		Int("spends", c.stats.spends).Int("reads", c.stats.reads).Dur("took", time.Since(start)).
+		Msg("connected block")
+	return nil
+}
+
+// connectTx is one ConnectBlock's transaction: the block, the statements
+// bound to the transaction, and counts for the log.
+type connectTx struct {
+	op     string
+	block  ergo.Digest
+	height int64
+	ctx    context.Context // for rows: without cancellation, see ConnectBlock
+
+	lookup, spend, putBox, putToken, putRead, putTx *sql.Stmt
+
+	stats struct{ txs, boxes, spends, reads int }
+}
+
+// apply writes the rows of the block's transactions. ctx is the caller's,
+// checked between transactions.
+func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, keep Relevance) error {
+	stored, err := c.storedBoxes(txs)
+	if err != nil {
+		return storageError(ctx, c.op, "look up the boxes the block spends and reads", err)
+	}
+	ids := make([]ergo.Digest, len(txs))
+	touched := make([]bool, len(txs))
+	for i := range txs {
+		if err := ctx.Err(); err != nil {
+			return &Error{Op: c.op, Err: err}
+		}
+		tx := &txs[i]
+		ids[i] = txID(tx)
+		for j := range tx.Inputs {
+			box := tx.Inputs[j].BoxID
+			if _, ok := stored[box]; !ok {
+				continue
+			}
+			if _, err := c.spend.ExecContext(c.ctx, ids[i][:], c.block[:], c.height, box[:]); err != nil {
+				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: input %d spends box %s", i, ids[i], j, box), err)
+			}
+			touched[i] = true
+			c.stats.spends++
+		}
+		if keep == nil {
+			continue
+		}
+		for k := range tx.Outputs {
+			out := &tx.Outputs[k]
+			if !keep.KeepBox(out) {
+				continue
+			}
+			id, err := c.storeBox(ids[i], k, out)
+			if err != nil {
+				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: output %d", i, ids[i], k), err)
+			}
+			stored[id] = struct{}{}
+			touched[i] = true
+			c.stats.boxes++
+		}
+	}
+	if err := c.recordReads(ctx, txs, ids, stored, touched); err != nil {
+		return err
+	}
+	for i := range txs {
+		if !touched[i] {
+			continue
+		}
+		if _, err := c.putTx.ExecContext(c.ctx, ids[i][:], c.block[:], c.height, i); err != nil {
+			return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s", i, ids[i]), err)
+		}
+		c.stats.txs++
+	}
+	return nil
+}
+
+// storedBoxes returns which of the boxes the block's inputs spend and its
+// data inputs read are stored, in one query for the whole block: nearly
+// every input of the chain spends a box the store does not keep, and this
+// way those cost no statement each. apply adds the outputs it stores.
+func (c *connectTx) storedBoxes(txs []ergo.Transaction) (map[ergo.Digest]struct{}, error) {
+	var n int
+	for i := range txs {
+		n += len(txs[i].Inputs) + len(txs[i].DataInputs)
+	}
+	stored := make(map[ergo.Digest]struct{})
+	if n == 0 {
+		return stored, nil
+	}
+	// A JSON array of hex ids, which json_each and unhex turn into a set.
+	list := make([]byte, 0, 1+n*67)
+	add := func(id *ergo.Digest) {
+		if len(list) == 0 {
+			list = append(list, '[')
+		} else {
+			list = append(list, ',')
+		}
+		list = append(list, '"')
+		list = hex.AppendEncode(list, id[:])
+		list = append(list, '"')
+	}
+	for i := range txs {
+		for j := range txs[i].Inputs {
+			add(&txs[i].Inputs[j].BoxID)
+		}
+		for j := range txs[i].DataInputs {
+			add(&txs[i].DataInputs[j])
+		}
+	}
+	list = append(list, ']')
+	rows, err := c.lookup.QueryContext(c.ctx, list)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		var id ergo.Digest
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		if err := scanDigest(b, &id); err != nil {
+			return nil, err
+		}
+		stored[id] = struct{}{}
+	}
+	return stored, rows.Err()
+}
+
+// recordReads records every stored box a data input of the block reads.
+//
+// It runs once every output of the block is stored because that is how the
+// node resolves data inputs: against the state before the block plus every
+// output of the block, in any order, ignoring spends within the block
+// (UtxoState.applyTransactions looks a data input up among the block's
+// outputs, then in the state before the block; the block's AVL lookups run
+// before its removals). On mainnet a data input does read a box that an
+// earlier transaction of the same block spent (block 290684), so reads of
+// spent boxes are recorded too.
+func (c *connectTx) recordReads(ctx context.Context, txs []ergo.Transaction, ids []ergo.Digest, stored map[ergo.Digest]struct{}, touched []bool) error {
+	for i := range txs {
+		for p, box := range txs[i].DataInputs {
+			if _, ok := stored[box]; !ok {
+				continue
+			}
+			if _, err := c.putRead.ExecContext(c.ctx, ids[i][:], p, box[:], c.block[:], c.height); err != nil {
+				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: data input %d reads box %s", i, ids[i], p, box), err)
+			}
+			touched[i] = true
+			c.stats.reads++
+		}
+	}
+	return nil
+}
+
+// storeBox stores output index of transaction txID and its tokens, and
+// returns the box id.
+func (c *connectTx) storeBox(txID ergo.Digest, index int, out *ergo.Box) (ergo.Digest, error) {
+	id := boxID(out)
+	if out.Value > math.MaxInt64 {
+		return id, invalid("value %d overflows 63 bits", out.Value)
+	}
+	if len(out.Registers) > sigma.MaxRegisters {
+		return id, invalid("%d registers, at most %d", len(out.Registers), sigma.MaxRegisters)
+	}
+	if len(out.ErgoTree) == 0 {
+		return id, invalid("empty ErgoTree")
+	}
+	var regs [sigma.MaxRegisters]any // untyped nil is NULL
+	for i, r := range out.Registers {
+		if r == nil {
+			r = []byte{} // present but empty: a nil []byte would bind as NULL
+		}
+		regs[i] = r
+	}
+	_, err := c.putBox.ExecContext(c.ctx, id[:], txID[:], c.block[:], c.height, index, int64(out.Value),
+		out.ErgoTree, templateHash(out.ErgoTree), out.CreationHeight,
+		regs[0], regs[1], regs[2], regs[3], regs[4], regs[5])
+	if err != nil {
+		return id, fmt.Errorf("box %s: %w", id, err)
+	}
+	for p := range out.Tokens {
+		t := &out.Tokens[p]
+		if t.Amount > math.MaxInt64 {
+			return id, invalid("box %s: token %d amount %d overflows 63 bits", id, p, t.Amount)
+		}
+		if _, err := c.putToken.ExecContext(c.ctx, id[:], p, t.ID[:], int64(t.Amount)); err != nil {
+			return id, fmt.Errorf("box %s: token %d: %w", id, p, err)
+		}
+	}
+	return id, nil
+}
+
+// templateHash is the tree's template hash, or nil (stored as NULL) for a
+// tree whose template cannot be parsed.
+func templateHash(tree []byte) any {
+	t, err := sigma.ParseErgoTree(tree)
+	if err != nil {
+		return nil
+	}
+	h, err := t.TemplateHash()
+	if err != nil {
+		return nil
+	}
+	return h[:]
+}
+
+// DisconnectBlock undoes the tip block id, in one SQLite transaction: id
+// must be the tip (otherwise ErrNotTip). The boxes it spent are unspent
+// again (the spent_* columns name the spending block, so exactly those);
+// the data-input reads, boxes, tokens and transactions it created are
+// deleted; its header stays, off the main chain; the tip moves to its
+// parent at the height below, whether or not the parent is stored. When the
+// tip is the parent of the store's first block, there is nothing to
+// disconnect: ErrBelowStart.
+func (s *Store) DisconnectBlock(ctx context.Context, id ergo.Digest) error {
+	start := time.Now()
+	op := fmt.Sprintf("disconnect block %s", id)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return storageError(ctx, op, "begin", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+
+	tip, ok, err := readTip(ctx, tx)
+	switch {
+	case err != nil:
+		return storageError(ctx, op, "read tip", err)
+	case !ok:
+		return newError(op, ErrNotTip, "the store is empty")
+	case tip.ID != id:
+		return newError(op, ErrNotTip, "the tip is %s at height %d", tip.ID, tip.Height)
+	}
+
+	var (
+		height     uint32
+		parent     []byte
+		mainChain  bool
+		parentID   ergo.Digest
+		restored   int64
+		deletedTxs int64
+	)
+	err = tx.StmtContext(ctx, s.stmt.header).QueryRowContext(ctx, id[:]).Scan(&height, &parent, &mainChain)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return newError(op, ErrBelowStart, "the tip, at height %d, is the parent of the store's first block", tip.Height)
+	case err != nil:
+		return storageError(ctx, op, "read header", err)
+	case height != tip.Height || !mainChain:
+		return storageError(ctx, op, "", corrupt("the tip is at height %d, its header at height %d (main chain: %t)", tip.Height, height, mainChain))
+	}
+	if err := scanDigest(parent, &parentID); err != nil {
+		return storageError(ctx, op, "read header", err)
+	}
+
+	for _, step := range []struct {
+		what  string
+		stmt  *sql.Stmt
+		count *int64
+	}{
+		{"restore spent boxes", s.stmt.unspendBlock, &restored},
+		{"delete data-input reads", s.stmt.deleteReads, nil},
+		{"delete tokens", s.stmt.deleteTokens, nil},
+		{"delete boxes", s.stmt.deleteBoxes, nil},
+		{"delete transactions", s.stmt.deleteTxs, &deletedTxs},
+		{"orphan header", s.stmt.orphanHeader, nil},
+	} {
+		n, err := execN(ctx, tx.StmtContext(ctx, step.stmt), id[:])
+		if err != nil {
+			return storageError(ctx, op, step.what, err)
+		}
+		if step.count != nil {
+			*step.count = n
+		}
+	}
+	if _, err := tx.StmtContext(ctx, s.stmt.setTip).ExecContext(ctx, height-1, parentID[:]); err != nil {
+		return storageError(ctx, op, "move tip", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return storageError(ctx, op, "commit", err)
+	}
+	s.log.Info().Uint32("height", height).Stringer("id", id).Stringer("new_tip", parentID).
+		Int64("restored_spends", restored).Int64("deleted_txs", deletedTxs).Dur("took", time.Since(start)).
+		Msg("disconnected block")
+	return nil
+}
+
+// execN executes st and returns the number of rows it changed.
+func execN(ctx context.Context, st *sql.Stmt, args ...any) (int64, error) {
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// The ids the block states, which the scanner has verified, or derived.
+
+func headerID(h *ergo.Header) ergo.Digest {
+	if h.HasID {
+		return h.ID
+	}
+	return h.ComputeID()
+}
+
+func txID(tx *ergo.Transaction) ergo.Digest {
+	if tx.HasID {
+		return tx.ID
+	}
+	return tx.ComputeID()
+}
+
+func boxID(b *ergo.Box) ergo.Digest {
+	if b.HasBoxID {
+		return b.BoxID
+	}
+	return b.ComputeID()
+}

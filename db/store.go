@@ -1,0 +1,197 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/async-emission/auditor/ergo"
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/rs/zerolog"
+)
+
+// busyTimeoutMS is how long a connection waits for a lock held by another
+// (a reader during a checkpoint, another process) before failing.
+const busyTimeoutMS = 5000
+
+// maxReaders bounds the read-only connections.
+const maxReaders = 4
+
+// Store is the scanner's SQLite database. It is safe for concurrent use:
+// writes go through one connection and are serialized; reads (Tip,
+// MainChainID, Status) use a separate pool of read-only connections, which
+// in WAL mode see the last committed block without waiting for a write.
+type Store struct {
+	log  zerolog.Logger
+	path string
+	w    *sql.DB // the writer: one connection, transactions BEGIN IMMEDIATE
+	r    *sql.DB // readers: query_only connections
+	stmt writeStmts
+}
+
+// Tip is the block the store has connected last, or after a disconnect its
+// parent.
+type Tip struct {
+	Height uint32
+	ID     ergo.Digest
+}
+
+// Open opens the database file at path, creating it if needed, and applies
+// the schema migrations it lacks. The file uses WAL journaling with
+// synchronous=NORMAL (a committed block survives a crash of the process; a
+// power loss may lose the last blocks, which the scanner connects again),
+// and enforces foreign keys. A file with a schema newer than this build, or
+// that is not an auditor database, is refused with ErrSchema.
+func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) {
+	const op = "open"
+	if path == "" {
+		return nil, newError(op, ErrStorage, "no database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, &Error{Op: op, Kind: ErrStorage, Detail: path, Err: err}
+	}
+	s := &Store{log: log.With().Str("component", "db").Logger(), path: abs}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeDBs()
+		}
+	}()
+
+	s.w, err = sql.Open("sqlite3", dsn(abs,
+		"_txlock=immediate", "_journal_mode=WAL", "_synchronous=NORMAL", "_foreign_keys=on"))
+	if err != nil {
+		return nil, &Error{Op: op, Kind: ErrStorage, Detail: abs, Err: err}
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1) // keep the connection, and its prepared statements
+	var mode string
+	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return nil, storageError(ctx, op, abs, err)
+	}
+	if mode != "wal" {
+		return nil, newError(op, ErrStorage, "%s: journal mode is %q, WAL is required", abs, mode)
+	}
+
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		return nil, &Error{Op: op, Kind: ErrSchema, Detail: "embedded migrations", Err: err}
+	}
+	version, err := migrate(ctx, s.w, ms, s.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.stmt.prepare(ctx, s.w); err != nil {
+		return nil, storageError(ctx, op, "prepare statements", err)
+	}
+
+	s.r, err = sql.Open("sqlite3", dsn(abs, "_query_only=on"))
+	if err != nil {
+		return nil, &Error{Op: op, Kind: ErrStorage, Detail: abs, Err: err}
+	}
+	s.r.SetMaxOpenConns(maxReaders)
+	s.r.SetMaxIdleConns(maxReaders)
+
+	tip, hasTip, err := s.Tip(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ev := s.log.Info().Str("path", abs).Int("schema_version", version)
+	if hasTip {
+		ev = ev.Uint32("tip_height", tip.Height).Stringer("tip_id", tip.ID)
+	}
+	ev.Msg("opened store")
+	ok = true
+	return s, nil
+}
+
+// dsn builds the go-sqlite3 data source name for a file: a file: URI, so
+// that a path holding '?' or '#' stays a path, followed by the driver's
+// connection parameters.
+func dsn(abs string, params ...string) string {
+	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.ToSlash(abs))
+	return "file:" + escaped + "?" + strings.Join(append(params, fmt.Sprintf("_busy_timeout=%d", busyTimeoutMS)), "&")
+}
+
+// Close closes the database. The writer closes last, so that SQLite
+// checkpoints the WAL into the database file.
+func (s *Store) Close() error {
+	if _, err := s.w.Exec("PRAGMA optimize"); err != nil {
+		s.log.Warn().Err(err).Msg("PRAGMA optimize failed")
+	}
+	if err := s.closeDBs(); err != nil {
+		return &Error{Op: "close", Kind: ErrStorage, Err: err}
+	}
+	s.log.Info().Str("path", s.path).Msg("closed store")
+	return nil
+}
+
+func (s *Store) closeDBs() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close()) // also closes the prepared statements
+	}
+	return errors.Join(errs...)
+}
+
+// Tip returns the tip; ok is false when the store is empty.
+func (s *Store) Tip(ctx context.Context) (tip Tip, ok bool, err error) {
+	tip, ok, err = readTip(ctx, s.r)
+	if err != nil {
+		return Tip{}, false, storageError(ctx, "read tip", "", err)
+	}
+	return tip, ok, nil
+}
+
+// MainChainID returns the id of the connected block at height; ok is false
+// when no connected block has that height.
+func (s *Store) MainChainID(ctx context.Context, height uint32) (id ergo.Digest, ok bool, err error) {
+	var b []byte
+	err = s.r.QueryRowContext(ctx, `SELECT id FROM headers WHERE height = ? AND main_chain = 1`, height).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return id, false, nil
+	}
+	if err != nil {
+		return id, false, storageError(ctx, fmt.Sprintf("main chain id at height %d", height), "", err)
+	}
+	if err := scanDigest(b, &id); err != nil {
+		return id, false, storageError(ctx, fmt.Sprintf("main chain id at height %d", height), "", err)
+	}
+	return id, true, nil
+}
+
+// queryer is what readTip needs of a pool or a transaction.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func readTip(ctx context.Context, q queryer) (tip Tip, ok bool, err error) {
+	var id []byte
+	err = q.QueryRowContext(ctx, `SELECT height, id FROM tip WHERE singleton = 0`).Scan(&tip.Height, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Tip{}, false, nil
+	}
+	if err != nil {
+		return Tip{}, false, err
+	}
+	if err := scanDigest(id, &tip.ID); err != nil {
+		return Tip{}, false, err
+	}
+	return tip, true, nil
+}
+
+// scanDigest copies a 32-byte id read from the database.
+func scanDigest(b []byte, d *ergo.Digest) error {
+	if len(b) != len(d) {
+		return corrupt("an id of %d bytes", len(b))
+	}
+	copy(d[:], b)
+	return nil
+}
