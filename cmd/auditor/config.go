@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/async-emission/auditor/ergo"
+)
+
+// Config is the auditor's configuration file (config.example.toml documents
+// every key). Load it with loadConfig: DefaultConfig, then strict decoding
+// (an unknown key is an error naming it and its line), then Validate.
+type Config struct {
+	DataDir string      `toml:"data_dir"`
+	Node    NodeConfig  `toml:"node"`
+	Scan    ScanConfig  `toml:"scan"`
+	Watch   WatchConfig `toml:"watch"`
+	Log     LogConfig   `toml:"log"`
+}
+
+// NodeConfig is how to reach the Ergo node.
+type NodeConfig struct {
+	URL            string   `toml:"url"`
+	APIKey         string   `toml:"api_key"`
+	RequestTimeout Duration `toml:"request_timeout"`
+	MaxAttempts    int      `toml:"max_attempts"`
+}
+
+// ScanConfig tunes the chain follower.
+type ScanConfig struct {
+	StartHeight   uint32   `toml:"start_height"`
+	Confirmations uint32   `toml:"confirmations"`
+	MaxReorgDepth uint32   `toml:"max_reorg_depth"`
+	PollInterval  Duration `toml:"poll_interval"`
+	FetchBatch    int      `toml:"fetch_batch"`
+	FetchAhead    int      `toml:"fetch_ahead"`
+}
+
+// WatchConfig lists what makes a box relevant until protocol rules do:
+// boxes holding one of the tokens, or whose ErgoTree has one of the
+// template hashes, are stored.
+type WatchConfig struct {
+	Tokens    []string `toml:"tokens"`
+	Templates []string `toml:"templates"`
+}
+
+// LogConfig sets the log output.
+type LogConfig struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"` // auto (console on a terminal, JSON otherwise), json or console
+}
+
+// Duration is a time.Duration written as a string such as "2s" or "150ms".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"2s\" or \"150ms\"", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText renders the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// DefaultConfig is the configuration with every default filled in: a run
+// with no file at all uses it.
+func DefaultConfig() Config {
+	return Config{
+		DataDir: "auditor-data",
+		Node: NodeConfig{
+			URL:            "http://127.0.0.1:9053",
+			RequestTimeout: Duration(15 * time.Second),
+			MaxAttempts:    6,
+		},
+		Scan: ScanConfig{
+			StartHeight:   1,
+			MaxReorgDepth: 200,
+			PollInterval:  Duration(2 * time.Second),
+			FetchBatch:    16,
+			FetchAhead:    2,
+		},
+		Log: LogConfig{Level: "info", Format: "auto"},
+	}
+}
+
+// loadConfig reads path (if not empty) over the defaults, applies the
+// command line's overrides, and validates the result. Errors name the file,
+// and the key and line or the field.
+func loadConfig(path string, override func(*Config)) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, err
+		}
+		if err := decodeConfig(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if override != nil {
+		override(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		if path != "" {
+			return cfg, fmt.Errorf("%s: %w", path, err)
+		}
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// decodeConfig decodes TOML strictly over cfg: an unknown key is an error
+// that names the key and its line.
+func decodeConfig(data []byte, cfg *Config) error {
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(cfg)
+	var strict *toml.StrictMissingError
+	var derr *toml.DecodeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &strict):
+		var msgs []string
+		for _, e := range strict.Errors {
+			row, _ := e.Position()
+			msgs = append(msgs, fmt.Sprintf("line %d: unknown key %q", row, strings.Join(e.Key(), ".")))
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	case errors.As(err, &derr):
+		row, _ := derr.Position()
+		if k := derr.Key(); len(k) > 0 {
+			return fmt.Errorf("line %d: %s: %s", row, strings.Join(k, "."), derr.Error())
+		}
+		return fmt.Errorf("line %d: %s", row, derr.Error())
+	}
+	return err
+}
+
+// FieldError names the configuration field a validation failure is about.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Validate checks every field and returns the problems joined, each a
+// *FieldError.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if u, err := url.Parse(c.Node.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("node.url", "%q is not an http(s) URL with a host", c.Node.URL)
+	}
+	if c.Node.RequestTimeout <= 0 {
+		bad("node.request_timeout", "must be positive")
+	}
+	if c.Node.MaxAttempts < 1 {
+		bad("node.max_attempts", "must be at least 1")
+	}
+	if c.Scan.StartHeight < 1 {
+		bad("scan.start_height", "heights start at 1")
+	}
+	if c.Scan.MaxReorgDepth < 1 {
+		bad("scan.max_reorg_depth", "must be at least 1")
+	}
+	if c.Scan.PollInterval <= 0 {
+		bad("scan.poll_interval", "must be positive")
+	}
+	if c.Scan.FetchBatch < 1 || c.Scan.FetchBatch > 500 {
+		bad("scan.fetch_batch", "must be 1 to 500")
+	}
+	if c.Scan.FetchAhead < 1 || c.Scan.FetchAhead > 64 {
+		bad("scan.fetch_ahead", "must be 1 to 64")
+	}
+	for i, s := range c.Watch.Tokens {
+		if _, err := ergo.ParseDigest(s); err != nil {
+			bad(fmt.Sprintf("watch.tokens[%d]", i), "%q is not a token id (32 bytes of hex)", s)
+		}
+	}
+	for i, s := range c.Watch.Templates {
+		if _, err := ergo.ParseDigest(s); err != nil {
+			bad(fmt.Sprintf("watch.templates[%d]", i), "%q is not a template hash (32 bytes of hex)", s)
+		}
+	}
+	switch c.Log.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of trace, debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "console":
+	default:
+		bad("log.format", "%q is not one of auto, json, console", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}

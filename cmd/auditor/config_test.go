@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	cfg, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Scan.MaxReorgDepth != 200 || cfg.Scan.Confirmations != 0 || cfg.Scan.StartHeight != 1 {
+		t.Fatalf("defaults %+v", cfg.Scan)
+	}
+}
+
+func TestConfigOverridesAndDurations(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(p, []byte("data_dir = \"/var/lib/auditor\"\n[scan]\npoll_interval = \"150ms\"\nconfirmations = 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(p, func(c *Config) { c.Node.URL = "http://127.0.0.1:1234" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(cfg.Scan.PollInterval) != 150*time.Millisecond || cfg.Scan.Confirmations != 3 || cfg.Node.URL != "http://127.0.0.1:1234" || cfg.DataDir != "/var/lib/auditor" {
+		t.Fatalf("got %+v", cfg)
+	}
+	if cfg.Scan.MaxReorgDepth != 200 {
+		t.Fatal("a key absent from the file lost its default")
+	}
+}
+
+// TestBadConfigs checks that each testdata/config/*.bad.toml fails with an
+// error naming the offending key (and its line where the decoder knows it).
+func TestBadConfigs(t *testing.T) {
+	want := map[string][]string{
+		"unknown_key.bad.toml":     {"line 3", `"node.urll"`},
+		"unknown_table.bad.toml":   {"line 2", `"sacn"`},
+		"bad_duration.bad.toml":    {"line 2", "scan.poll_interval", "soon"},
+		"node_url.bad.toml":        {"node.url"},
+		"watch_token.bad.toml":     {"watch.tokens[0]"},
+		"fetch_batch.bad.toml":     {"scan.fetch_batch"},
+		"log_level.bad.toml":       {"log.level"},
+		"syntax.bad.toml":          {"line 1"},
+		"negative_height.bad.toml": {"line 2", "scan.start_height"},
+	}
+	files, _ := filepath.Glob("testdata/config/*.bad.toml")
+	if len(files) != len(want) {
+		t.Fatalf("%d bad configs in testdata, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := loadConfig(f, nil)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range want[filepath.Base(f)] {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			var fe *FieldError
+			if errors.As(err, &fe) && fe.Field == "" {
+				t.Errorf("field error without a field: %v", err)
+			}
+		})
+	}
+}
