@@ -49,6 +49,7 @@ func (b badInput) Unwrap() error { return b.err }
 func commands() []command {
 	return []command{
 		{"inspect", "decode Ergo node JSON and re-derive every id, root and PoW", runInspect},
+		{"devnet", "serve a simulated Ergo node over a generated chain that verifies", runDevnet},
 	}
 }
 
