@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,5 +71,19 @@ func TestBadConfigs(t *testing.T) {
 				t.Errorf("field error without a field: %v", err)
 			}
 		})
+	}
+}
+
+// TestExampleConfigIsTheDefaults keeps config.example.toml honest: it
+// decodes strictly and equals DefaultConfig.
+func TestExampleConfigIsTheDefaults(t *testing.T) {
+	cfg, err := loadConfig("../../config.example.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	def.Watch = WatchConfig{Tokens: []string{}, Templates: []string{}}
+	if fmt.Sprintf("%+v", cfg) != fmt.Sprintf("%+v", def) {
+		t.Fatalf("config.example.toml differs from DefaultConfig:\n%+v\n%+v", cfg, def)
 	}
 }

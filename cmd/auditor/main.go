@@ -36,7 +36,7 @@ type env struct {
 }
 
 var (
-	errFailed   = errors.New("verification failed")           // exit 1; the output says what
+	errFailed   = errors.New("verification failed")             // exit 1; the output says what
 	errReported = errors.New("input or usage problem reported") // exit 2; stderr says what
 )
 
@@ -48,6 +48,8 @@ func (b badInput) Unwrap() error { return b.err }
 
 func commands() []command {
 	return []command{
+		{"run", "follow an Ergo node and store what the configuration watches", runRun},
+		{"status", "print the stored chain state and its digest", runStatus},
 		{"inspect", "decode Ergo node JSON and re-derive every id, root and PoW", runInspect},
 		{"devnet", "serve a simulated Ergo node over a generated chain that verifies", runDevnet},
 	}

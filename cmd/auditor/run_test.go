@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/async-emission/auditor/db"
+	"github.com/async-emission/auditor/devnet"
+	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/scan"
+)
+
+// The binary under test, built once per test run.
+var built struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+func auditorBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "auditor-bin-"); built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "auditor")
+		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+		if err != nil {
+			built.err = err
+			built.path = string(out)
+		}
+	})
+	if built.err != nil {
+		t.Fatalf("build auditor: %v\n%s", built.err, built.path)
+	}
+	return built.path
+}
+
+func startDevnet(t *testing.T, cfg devnet.Config) string {
+	t.Helper()
+	d, err := devnet.New(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// watchingConfig writes a configuration file that watches the ErgoTree
+// templates of every output in the devnet's first blocks, so that the
+// store holds boxes, spends and data-input reads, not just headers.
+func watchingConfig(t *testing.T, url string) (path string, cfg Config) {
+	t.Helper()
+	c, err := scan.NewClient(scan.ClientConfig{URL: url}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var templates []string
+	for h := uint32(1); h <= 5; h++ {
+		ids, err := c.BlockIDsAt(context.Background(), h)
+		if err != nil || len(ids) == 0 {
+			t.Fatalf("block ids at %d: %v", h, err)
+		}
+		b, err := c.Block(context.Background(), ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range b.Transactions {
+			for _, out := range tx.Outputs {
+				tree, err := sigma.ParseErgoTree(out.ErgoTree)
+				if err != nil {
+					continue
+				}
+				if th, err := tree.TemplateHash(); err == nil && !seen[hex.EncodeToString(th[:])] {
+					seen[hex.EncodeToString(th[:])] = true
+					templates = append(templates, fmt.Sprintf("%q", hex.EncodeToString(th[:])))
+				}
+			}
+		}
+	}
+	path = filepath.Join(t.TempDir(), "auditor.toml")
+	toml := fmt.Sprintf("[scan]\npoll_interval = \"1ms\"\n[watch]\ntemplates = [%s]\n", strings.Join(templates, ", "))
+	if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = loadConfig(path, func(c *Config) { c.Node.URL = url })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, cfg
+}
+
+func storeStatus(t *testing.T, dir string) db.Status {
+	t.Helper()
+	s, err := db.Open(context.Background(), filepath.Join(dir, dbFile), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestRunWithFlagsOnlyAndStatus(t *testing.T) {
+	url := startDevnet(t, devnet.Config{Seed: 7, Blocks: 40, TxsPerBlock: 4})
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	e := &env{stdout: &out, stderr: &errOut}
+	if code := run([]string{"run", "--node", url, "--data-dir", dir, "--until-height", "40"}, e); code != exitOK {
+		t.Fatalf("run: exit %d\n%s", code, errOut.String())
+	}
+	out.Reset()
+	if code := run([]string{"status", "--data-dir", dir, "--json"}, e); code != exitOK {
+		t.Fatalf("status: exit %d\n%s", code, errOut.String())
+	}
+	var st statusJSON
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out.String())
+	}
+	if st.Empty || st.TipHeight != 40 || st.Headers != 40 || st.StateDigest != storeStatus(t, dir).StateDigest {
+		t.Fatalf("status %+v", st)
+	}
+	out.Reset()
+	if code := run([]string{"status", "--data-dir", dir}, e); code != exitOK || !bytes.Contains(out.Bytes(), []byte(st.StateDigest.String())) {
+		t.Fatalf("status without --json: exit %d\n%s", code, out.String())
+	}
+	if code := run([]string{"status", "--data-dir", filepath.Join(dir, "absent")}, e); code != exitBadInput {
+		t.Fatalf("status of a missing data dir: exit %d, want 2", code)
+	}
+	if code := run([]string{"run", "--node", "not a url", "--data-dir", dir}, e); code != exitBadInput {
+		t.Fatalf("run with a bad node URL: exit %d, want 2", code)
+	}
+}
+
+// TestKilledRunResumesToTheSameState kills `auditor run` with SIGKILL at
+// random moments of a sync, ten times, restarting it each time, and checks
+// the result against an uninterrupted sync.
+func TestKilledRunResumesToTheSameState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills processes")
+	}
+	const blocks = 900
+	bin := auditorBinary(t)
+	url := startDevnet(t, devnet.Config{Seed: 11, Blocks: blocks, TxsPerBlock: 8})
+
+	cfgPath, cfg := watchingConfig(t, url)
+	cfg.DataDir = t.TempDir()
+	if err := runAuditor(context.Background(), cfg, blocks, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	want := storeStatus(t, cfg.DataDir)
+	if want.Boxes == 0 || want.Spends == 0 {
+		t.Fatalf("the watched state is too thin to compare: %+v", want)
+	}
+
+	dir := t.TempDir()
+	// The test reads the tip through its own connection while the
+	// auditor writes (WAL lets readers and one writer share the file).
+	watch, err := db.Open(context.Background(), filepath.Join(dir, dbFile), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	tipHeight := func() uint32 {
+		tip, _, err := watch.Tip(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tip.Height
+	}
+	rng := rand.New(rand.NewPCG(2026, 11))
+	args := []string{"run", "--config", cfgPath, "--node", url, "--data-dir", dir, "--until-height", "900"}
+	var kills int
+	for kills < 10 {
+		tip := tipHeight()
+		if tip >= blocks {
+			t.Fatalf("the sync finished after %d kills; the chain is too short to kill it 10 times", kills)
+		}
+		// Kill once the tip passes a random height in the next stretch,
+		// plus a random delay, so kills land at varied points of the
+		// fetch/verify/commit cycle. Each stretch is at most 1/(15-kills)
+		// of what remains, so a third of the chain is left after ten.
+		threshold := tip + 1 + uint32(rng.IntN(int(blocks-tip)/(15-kills)))
+		cmd := exec.Command(bin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		deadline := time.Now().Add(time.Minute)
+	poll:
+		for {
+			select {
+			case err := <-exited:
+				t.Fatalf("auditor exited before being killed (%v) at tip %d, threshold %d:\n%s", err, tipHeight(), threshold, stderr.String())
+			default:
+			}
+			if tipHeight() >= threshold {
+				break poll
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("no progress to height %d:\n%s", threshold, stderr.String())
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-exited
+		kills++
+	}
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("final run: %v\n%s", err, out)
+	}
+	got := storeStatus(t, dir)
+	t.Logf("after %d kills: %d boxes, %d spends, %d data reads, digest %s", kills, got.Boxes, got.Spends, got.DataInputReads, got.StateDigest)
+	if got.StateDigest != want.StateDigest || got.TipHeight != blocks {
+		t.Fatalf("after %d kills: tip %d digest %s; uninterrupted: tip %d digest %s", kills, got.TipHeight, got.StateDigest, want.TipHeight, want.StateDigest)
+	}
+}

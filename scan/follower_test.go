@@ -1,0 +1,406 @@
+package scan_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/async-emission/auditor/db"
+	"github.com/async-emission/auditor/devnet"
+	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/scan"
+)
+
+// keepAll stores every box, so that digests cover every spend and read.
+type keepAll struct{}
+
+func (keepAll) KeepBox(*ergo.Box) bool { return true }
+
+// checkFor polls cond until it holds or the timeout passes (no sleeping
+// in place of a condition).
+func checkFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %s", what, state)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func newDevnet(t *testing.T, cfg devnet.Config) (*devnet.Devnet, string) {
+	t.Helper()
+	d, err := devnet.New(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	t.Cleanup(srv.Close)
+	return d, srv.URL
+}
+
+func openStore(t *testing.T, dir string) *db.Store {
+	t.Helper()
+	s, err := db.Open(context.Background(), filepath.Join(dir, "auditor.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newClient(t *testing.T, url string, log zerolog.Logger) *scan.Client {
+	t.Helper()
+	c, err := scan.NewClient(scan.ClientConfig{
+		URL: url, RequestTimeout: 2 * time.Second, MaxAttempts: 8,
+		BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond,
+	}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func digest(t *testing.T, s *db.Store) (ergo.Digest, db.Status) {
+	t.Helper()
+	st, err := s.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.StateDigest, st
+}
+
+// syncTo runs a follower until height is connected and returns the store.
+func syncTo(t *testing.T, url string, height uint32, cfg scan.FollowerConfig) *db.Store {
+	t.Helper()
+	store := openStore(t, t.TempDir())
+	cfg.UntilHeight = height
+	cfg.PollInterval = time.Millisecond
+	f := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{}, cfg, zerolog.Nop())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := f.Run(ctx); err != nil {
+		t.Fatalf("sync to %d: %v", height, err)
+	}
+	return store
+}
+
+const seed = 42
+
+func TestSyncFollowsTheFinalChain(t *testing.T) {
+	d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: 150, TxsPerBlock: 8})
+	store := syncTo(t, url, 150, scan.FollowerConfig{Batch: 7, Ahead: 3})
+	_, st := digest(t, store)
+	if st.TipHeight != 150 || st.TipID != d.FinalID(150) {
+		t.Fatalf("tip %d %s, want 150 %s", st.TipHeight, st.TipID, d.FinalID(150))
+	}
+	for _, h := range []uint32{1, 2, 77, 149} {
+		id, ok, err := store.MainChainID(context.Background(), h)
+		if err != nil || !ok || id != d.FinalID(h) {
+			t.Fatalf("height %d: %s %v %v, want %s", h, id, ok, err, d.FinalID(h))
+		}
+	}
+	if st.Boxes == 0 || st.Spends == 0 || st.DataInputReads == 0 {
+		t.Fatalf("store holds too little of the chain: %+v", st)
+	}
+}
+
+// runFollower starts a follower in the background; stop cancels it and
+// returns Run's error.
+func runFollower(t *testing.T, f *scan.Follower) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// stepAndFollow steps the devnet to its end, waiting after every step until
+// the store's tip is the devnet's visible tip.
+func stepAndFollow(t *testing.T, d *devnet.Devnet, store *db.Store) (steps int) {
+	t.Helper()
+	for {
+		wantH, wantID := d.Tip()
+		checkFor(t, 30*time.Second, fmt.Sprintf("the store to follow the devnet to %d", wantH), func() (bool, string) {
+			tip, ok, err := store.Tip(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wantH == 0 { // nothing visible yet: the store stays empty
+				return !ok, "store not empty"
+			}
+			return ok && tip.Height == wantH && tip.ID == wantID, fmt.Sprintf("store at %d %s", tip.Height, tip.ID)
+		})
+		if !d.Step() {
+			return steps
+		}
+		steps++
+	}
+}
+
+func TestReorgsGiveTheSameStateAsAStraightSync(t *testing.T) {
+	const blocks = 160
+	_, straightURL := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 6})
+	want, _ := digest(t, syncTo(t, straightURL, blocks, scan.FollowerConfig{}))
+
+	for _, c := range []struct{ every, depth int }{{5, 1}, {9, 3}, {23, 17}, {61, 50}} {
+		t.Run(fmt.Sprintf("every %d depth %d", c.every, c.depth), func(t *testing.T) {
+			d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 6,
+				BlockTime: time.Hour /* stepped by hand */, ReorgEvery: c.every, ReorgDepth: c.depth})
+			store := openStore(t, t.TempDir())
+			f := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{},
+				scan.FollowerConfig{PollInterval: time.Millisecond, Batch: 4, Ahead: 2}, zerolog.Nop())
+			stop := runFollower(t, f)
+			stepAndFollow(t, d, store)
+			if err := stop(); !errors.Is(err, context.Canceled) {
+				t.Fatalf("follower stopped with %v", err)
+			}
+			got, st := digest(t, store)
+			if got != want {
+				t.Fatalf("state digest %s after reorgs, %s after a straight sync (tip %d)", got, want, st.TipHeight)
+			}
+			stats := f.Stats()
+			if stats.Reorgs == 0 || stats.DeepestReorg != uint32(c.depth) {
+				t.Fatalf("saw %d reorgs, deepest %d; want some, deepest %d", stats.Reorgs, stats.DeepestReorg, c.depth)
+			}
+			if st.OrphanedHeaders == 0 {
+				t.Fatal("no orphaned headers recorded")
+			}
+		})
+	}
+}
+
+func TestRestartResumesAndRollsBackAStaleTip(t *testing.T) {
+	const blocks = 60
+	_, straightURL := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 5})
+	want, _ := digest(t, syncTo(t, straightURL, blocks, scan.FollowerConfig{}))
+
+	// Follow onto a competing branch, stop, let the devnet switch back
+	// while the auditor is down, and start again: the new follower must
+	// notice that its stored tip left the best chain.
+	d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 5,
+		BlockTime: time.Hour, ReorgEvery: 20, ReorgDepth: 4})
+	dir := t.TempDir()
+	store := openStore(t, dir)
+	cfg := scan.FollowerConfig{PollInterval: time.Millisecond}
+	stop := runFollower(t, scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{}, cfg, zerolog.Nop()))
+	for h, _ := d.Tip(); h < 20; h, _ = d.Tip() { // up to the first competing branch
+		d.Step()
+	}
+	h, alt := d.Tip()
+	if alt == d.FinalID(h) {
+		t.Fatalf("devnet shows no competing branch at %d", h)
+	}
+	checkFor(t, 30*time.Second, "the store to follow the competing branch", func() (bool, string) {
+		tip, _, _ := store.Tip(context.Background())
+		return tip.ID == alt, tip.ID.String()
+	})
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	store.Close()
+	for d.Step() { // the node moves on while the auditor is down
+	}
+	store = openStore(t, dir)
+	stop = runFollower(t, scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{}, cfg, zerolog.Nop()))
+	stepAndFollow(t, d, store)
+	stop()
+	if got, _ := digest(t, store); got != want {
+		t.Fatalf("digest %s after a restart onto a stale tip, want %s", got, want)
+	}
+}
+
+func TestReorgDeeperThanAllowedStops(t *testing.T) {
+	// At height 20 the devnet shows a 6-block competing branch: following
+	// it is a 5-deep reorg (allowed); switching back is 6 deep (refused).
+	d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: 40, TxsPerBlock: 3,
+		BlockTime: time.Hour, ReorgEvery: 20, ReorgDepth: 6})
+	store := openStore(t, t.TempDir())
+	f := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{},
+		scan.FollowerConfig{PollInterval: time.Millisecond, MaxReorgDepth: 5}, zerolog.Nop())
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- f.Run(ctx) }()
+	var last ergo.Digest // the last visible tip the follower reached
+	for {
+		_, id := d.Tip()
+		var stopped error
+		checkFor(t, 30*time.Second, "the follower to reach the tip or stop", func() (bool, string) {
+			select {
+			case stopped = <-done:
+				return true, ""
+			default:
+			}
+			tip, _, _ := store.Tip(context.Background())
+			return tip.ID == id, fmt.Sprintf("store at %d", tip.Height)
+		})
+		if stopped != nil {
+			if !errors.Is(stopped, scan.ErrReorgTooDeep) {
+				t.Fatalf("stopped with %v, want ErrReorgTooDeep", stopped)
+			}
+			if tip, _, _ := store.Tip(context.Background()); tip.ID != last {
+				t.Fatalf("the refused reorg changed the store: tip %s, was %s", tip.ID, last)
+			}
+			if f.Stats().DeepestReorg != 5 {
+				t.Fatalf("deepest reorg followed %d, want 5", f.Stats().DeepestReorg)
+			}
+			return
+		}
+		last = id
+		if !d.Step() {
+			t.Fatal("a 6-deep reorg passed a 5-deep limit")
+		}
+	}
+}
+
+func TestConfirmations(t *testing.T) {
+	d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: 30, TxsPerBlock: 3, BlockTime: time.Hour})
+	store := openStore(t, t.TempDir())
+	stop := runFollower(t, scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{},
+		scan.FollowerConfig{PollInterval: time.Millisecond, Confirmations: 3}, zerolog.Nop()))
+	for d.Step() {
+	}
+	checkFor(t, 30*time.Second, "the store to reach the tip less 3 confirmations", func() (bool, string) {
+		tip, _, _ := store.Tip(context.Background())
+		return tip.Height == 27 && tip.ID == d.FinalID(27), fmt.Sprintf("store at %d", tip.Height)
+	})
+	stop()
+}
+
+// faulty wraps the devnet's handler with the faults a real network and a
+// flaky or lying node produce. It is a wrapper around the real devnet, not
+// a mock: every answer it lets through is the devnet's.
+type faulty struct {
+	next     http.Handler
+	n        atomic.Int64
+	injected atomic.Int64
+	lieAbout ergo.Digest // the block whose JSON is corrupted the first times
+	lies     atomic.Int64
+}
+
+func (f *faulty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := f.n.Add(1)
+	switch {
+	case n%7 == 0:
+		f.injected.Add(1)
+		http.Error(w, `{"error":500,"reason":"internal"}`, http.StatusInternalServerError)
+		return
+	case n%11 == 0:
+		f.injected.Add(1)
+		select { // outlast the client's per-request timeout
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+		return
+	case n%13 == 0:
+		f.injected.Add(1)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+	}
+	rec := httptest.NewRecorder()
+	f.next.ServeHTTP(rec, r)
+	body := rec.Body.Bytes()
+	// Corrupt one box id of the target block the first two times it is
+	// served, in any response that carries it.
+	if f.lies.Load() < 2 && bytes.Contains(body, []byte(`"headerId":"`+f.lieAbout.String())) {
+		if i := bytes.Index(body, []byte(`"boxId":"`)); i >= 0 {
+			f.lies.Add(1)
+			body = bytes.Clone(body)
+			p := i + len(`"boxId":"`)
+			if body[p] == '0' { // another hex digit: still well-formed, now wrong
+				body[p] = '1'
+			} else {
+				body[p] = '0'
+			}
+		}
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(body)
+}
+
+func TestNodeFaultsAreRetriedAndStoreNothingWrong(t *testing.T) {
+	const blocks = 80
+	d, cleanURL := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 5})
+	want, _ := digest(t, syncTo(t, cleanURL, blocks, scan.FollowerConfig{}))
+
+	f := &faulty{next: d.Handler(), lieAbout: d.FinalID(37)}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	logs := &syncWriter{w: new(bytes.Buffer)}
+	log := zerolog.New(logs)
+	store := openStore(t, t.TempDir())
+	c, err := scan.NewClient(scan.ClientConfig{URL: srv.URL, RequestTimeout: 100 * time.Millisecond, MaxAttempts: 3,
+		BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := scan.NewFollower(c, store, keepAll{}, scan.FollowerConfig{
+		PollInterval: time.Millisecond, UntilHeight: blocks, Batch: 5}, log)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := follower.Run(ctx); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got, _ := digest(t, store); got != want {
+		t.Fatalf("digest %s through faults, %s without", got, want)
+	}
+	if f.injected.Load() == 0 || f.lies.Load() == 0 {
+		t.Fatalf("faults injected: %d, lies told: %d", f.injected.Load(), f.lies.Load())
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"level":"warn"`) {
+		t.Fatal("no warning logged for the faults")
+	}
+	if strings.Contains(out, `"level":"error"`) {
+		t.Fatal("a node fault was logged at error level")
+	}
+}
+
+// syncWriter serializes writes from concurrent goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}
