@@ -128,23 +128,34 @@ const ErrReorgTooDeep = ErrorKind("fork deeper than the allowed reorg depth")
 // starts at once and finds the new common ancestor.
 var errForked = errors.New("the node's chain changed during the sync")
 
+// maxImmediateResyncs bounds how many forks in a row are resynced without
+// waiting for the poll interval.
+const maxImmediateResyncs = 3
+
 // Run follows the node until ctx is done (returning ctx.Err()), until
 // UntilHeight is connected (returning nil), or until a fault the follower
 // cannot outlive: a fork deeper than MaxReorgDepth, or a store error.
 // Node failures are logged and retried every PollInterval.
 func (f *Follower) Run(ctx context.Context) error {
+	forks := 0 // consecutive syncs cut short by a fork
 	for {
 		done, err := f.sync(ctx)
 		var nerr nodeFault
+		if !errors.Is(err, errForked) {
+			forks = 0
+		}
 		switch {
 		case done:
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case errors.Is(err, errForked):
+		case errors.Is(err, errForked) && forks < maxImmediateResyncs:
+			// The chain moved: resync at once. A node whose answers keep
+			// contradicting each other falls through to the poll interval.
+			forks++
 			f.log.Info().Err(err).Msg("resyncing")
 			continue
-		case errors.As(err, &nerr):
+		case errors.Is(err, errForked), errors.As(err, &nerr):
 			f.count(func(s *FollowerStats) { s.NodeErrors++ })
 			f.log.Warn().Err(err).Dur("retry_in", f.cfg.PollInterval).Msg("node failed; will retry")
 		case err != nil:
