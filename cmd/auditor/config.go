@@ -12,17 +12,19 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/rules"
 )
 
 // Config is the auditor's configuration file (config.example.toml documents
 // every key). Load it with loadConfig: DefaultConfig, then strict decoding
 // (an unknown key is an error naming it and its line), then Validate.
 type Config struct {
-	DataDir string      `toml:"data_dir"`
-	Node    NodeConfig  `toml:"node"`
-	Scan    ScanConfig  `toml:"scan"`
-	Watch   WatchConfig `toml:"watch"`
-	Log     LogConfig   `toml:"log"`
+	DataDir   string               `toml:"data_dir"`
+	Node      NodeConfig           `toml:"node"`
+	Scan      ScanConfig           `toml:"scan"`
+	Watch     WatchConfig          `toml:"watch"`
+	Log       LogConfig            `toml:"log"`
+	Protocols []rules.ProtocolSpec `toml:"protocol"`
 }
 
 // NodeConfig is how to reach the Ergo node.
@@ -156,8 +158,8 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
-// Validate checks every field and returns the problems joined, each a
-// *FieldError.
+// Validate checks every field and returns the problems joined: each a
+// *FieldError, or a *rules.KeyError for a [[protocol]] section.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
@@ -199,6 +201,9 @@ func (c *Config) Validate() error {
 		if _, err := ergo.ParseDigest(s); err != nil {
 			bad(fmt.Sprintf("watch.templates[%d]", i), "%q is not a template hash (32 bytes of hex)", s)
 		}
+	}
+	if _, perrs := rules.ParseProtocols(c.Protocols); len(perrs) > 0 {
+		errs = append(errs, perrs...)
 	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":

@@ -10,6 +10,16 @@ import (
 	"time"
 )
 
+func TestProtocolSection(t *testing.T) {
+	cfg, err := loadConfig("testdata/config/protocol.good.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Protocols) != 1 || cfg.Protocols[0].Name != "demo" {
+		t.Fatalf("protocols %+v", cfg.Protocols)
+	}
+}
+
 func TestDefaultConfigIsValid(t *testing.T) {
 	cfg, err := loadConfig("", nil)
 	if err != nil {
@@ -41,15 +51,19 @@ func TestConfigOverridesAndDurations(t *testing.T) {
 // error naming the offending key (and its line where the decoder knows it).
 func TestBadConfigs(t *testing.T) {
 	want := map[string][]string{
-		"unknown_key.bad.toml":     {"line 3", `"node.urll"`},
-		"unknown_table.bad.toml":   {"line 2", `"sacn"`},
-		"bad_duration.bad.toml":    {"line 2", "scan.poll_interval", "soon"},
-		"node_url.bad.toml":        {"node.url"},
-		"watch_token.bad.toml":     {"watch.tokens[0]"},
-		"fetch_batch.bad.toml":     {"scan.fetch_batch"},
-		"log_level.bad.toml":       {"log.level"},
-		"syntax.bad.toml":          {"line 1"},
-		"negative_height.bad.toml": {"line 2", "scan.start_height"},
+		"unknown_key.bad.toml":            {"line 3", `"node.urll"`},
+		"unknown_table.bad.toml":          {"line 2", `"sacn"`},
+		"bad_duration.bad.toml":           {"line 2", "scan.poll_interval", "soon"},
+		"node_url.bad.toml":               {"node.url"},
+		"watch_token.bad.toml":            {"watch.tokens[0]"},
+		"fetch_batch.bad.toml":            {"scan.fetch_batch"},
+		"log_level.bad.toml":              {"log.level"},
+		"syntax.bad.toml":                 {"line 1"},
+		"negative_height.bad.toml":        {"line 2", "scan.start_height"},
+		"protocol_token.bad.toml":         {"protocol demo", "participant_token_id", "32 bytes"},
+		"protocol_class.bad.toml":         {"protocol demo", "emission_requires[0].class", "oracle"},
+		"protocol_duplicate.bad.toml":     {"protocol demo", "name", "two protocols"},
+		"protocol_register_pair.bad.toml": {"protocol demo", "emission_requires[0]", "go together"},
 	}
 	files, _ := filepath.Glob("testdata/config/*.bad.toml")
 	if len(files) != len(want) {
