@@ -34,6 +34,9 @@ func runRun(e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return badInput{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
 	if *until > 1<<31-1 {
 		return badInput{fmt.Errorf("--until-height %d is beyond any block height", *until)}
 	}

@@ -156,6 +156,9 @@ func TestRunWithFlagsOnlyAndStatus(t *testing.T) {
 	if code := run([]string{"status", "--data-dir", filepath.Join(dir, "absent")}, e); code != exitBadInput {
 		t.Fatalf("status of a missing data dir: exit %d, want 2", code)
 	}
+	if code := run([]string{"status", "--data-dir", dir, "extra"}, e); code != exitBadInput {
+		t.Fatalf("status with a stray argument: exit %d, want 2", code)
+	}
 	if code := run([]string{"run", "--node", "not a url", "--data-dir", dir}, e); code != exitBadInput {
 		t.Fatalf("run with a bad node URL: exit %d, want 2", code)
 	}

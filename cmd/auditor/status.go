@@ -42,6 +42,9 @@ func runStatus(e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return badInput{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
 	cfg, err := loadConfig(*cfgPath, func(c *Config) {
 		if *dataDir != "" {
 			c.DataDir = *dataDir
