@@ -127,7 +127,7 @@ func BenchmarkLongSync(b *testing.B) {
 	if err := dev.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer dev.Wait()
+	defer func() { cancel(); dev.Wait() }() // stop the devnet, then reap it
 	url := ""
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
