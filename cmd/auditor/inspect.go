@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ergo/address"
@@ -166,25 +167,16 @@ func (in *inspector) emit(v any) {
 	_ = in.out.Encode(v)
 }
 
+// errStrings lists the messages of errs, one per problem: errors.Join puts
+// each joined error on its own line.
 func errStrings(errs ...error) []string {
 	var out []string
 	for _, err := range errs {
-		if err == nil {
-			continue
+		if err != nil {
+			out = append(out, strings.Split(err.Error(), "\n")...)
 		}
-		var joined interface{ Unwrap() []error }
-		if errors.As(err, &joined) && !isErgoError(err) {
-			out = append(out, errStrings(joined.Unwrap()...)...)
-			continue
-		}
-		out = append(out, err.Error())
 	}
 	return out
-}
-
-func isErgoError(err error) bool {
-	_, ok := err.(*ergo.Error)
-	return ok
 }
 
 type blockLine struct {
