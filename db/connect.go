@@ -345,13 +345,9 @@ func (c *connectTx) storeBox(txID ergo.Digest, index int, out *ergo.Box) (ergo.D
 }
 
 // templateHash is the tree's template hash, or nil (stored as NULL) for a
-// tree whose template cannot be parsed.
+// tree whose header or constants cannot be parsed.
 func templateHash(tree []byte) any {
-	t, err := sigma.ParseErgoTree(tree)
-	if err != nil {
-		return nil
-	}
-	h, err := t.TemplateHash()
+	h, err := sigma.TemplateHashOf(tree)
 	if err != nil {
 		return nil
 	}

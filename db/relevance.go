@@ -47,7 +47,8 @@ func NewFilter(tokens, templates []ergo.Digest) *Filter {
 }
 
 // KeepBox reports whether b holds one of the tokens or has one of the
-// templates. A tree whose template cannot be parsed matches no template.
+// templates. A tree whose header or constants cannot be parsed matches no
+// template.
 func (f *Filter) KeepBox(b *ergo.Box) bool {
 	if f == nil {
 		return false
@@ -60,11 +61,7 @@ func (f *Filter) KeepBox(b *ergo.Box) bool {
 	if len(f.templates) == 0 {
 		return false
 	}
-	t, err := sigma.ParseErgoTree(b.ErgoTree)
-	if err != nil {
-		return false
-	}
-	h, err := t.TemplateHash()
+	h, err := sigma.TemplateHashOf(b.ErgoTree)
 	if err != nil {
 		return false
 	}

@@ -8,12 +8,9 @@ import (
 // "cold" forgets the verified curve points before each pass, as for trees
 // whose keys were never seen; "warm" keeps them, as when keys recur.
 func BenchmarkParseErgoTree(b *testing.B) {
-	it := fixtureItems(b)
-	trees := make([][]byte, 0, len(it.trees))
+	trees := benchTrees(b)
 	size := 0
-	for _, h := range sortedKeys(it.trees) {
-		t := mustHex(b, h)
-		trees = append(trees, t)
+	for _, t := range trees {
 		size += len(t)
 	}
 	for _, cold := range []bool{true, false} {
@@ -40,4 +37,32 @@ func BenchmarkParseErgoTree(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkTemplateHashOf takes the template hash of the fixture trees
+// without parsing their root expressions (compare BenchmarkParseErgoTree).
+func BenchmarkTemplateHashOf(b *testing.B) {
+	trees := benchTrees(b)
+	var n int64
+	for _, t := range trees {
+		n += int64(len(t))
+	}
+	b.SetBytes(n)
+	for b.Loop() {
+		for _, t := range trees {
+			if _, err := TemplateHashOf(t); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// benchTrees returns every distinct fixture tree.
+func benchTrees(b *testing.B) [][]byte {
+	it := fixtureItems(b)
+	trees := make([][]byte, 0, len(it.trees))
+	for _, h := range sortedKeys(it.trees) {
+		trees = append(trees, mustHex(b, h))
+	}
+	return trees
 }

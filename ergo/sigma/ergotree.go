@@ -135,38 +135,73 @@ func (d *decoder) readErgoTree() (*ErgoTree, error) {
 // returns the constants and the offset where the root expression starts, or
 // -1 when the constants section failed.
 func (d *decoder) readTreeBody(segregated bool) ([]Constant, int, error) {
-	r := d.r
-	var consts []Constant
-	if segregated {
-		off := r.Pos()
-		n, err := r.U32("ErgoTree constant count")
-		if err != nil {
-			return nil, -1, err
-		}
-		// The reference converts the count to a JVM Int; a count that
-		// overflows it is negative and reads as no constants.
-		if n > maxInt32 {
-			n = 0
-		}
-		if uint64(n) > uint64(r.Len()) {
-			return nil, -1, wire.Errorf(wire.ErrTruncated, off, "ErgoTree constants",
-				"%d constants cannot fit in the %d bytes left", n, r.Len())
-		}
-		if n > 0 {
-			consts = make([]Constant, n)
-		}
-		for i := range consts {
-			c, err := d.readConstantBody()
-			if err != nil {
-				return nil, -1, err
-			}
-			consts[i] = c
-		}
+	consts, err := d.readConstants(segregated)
+	if err != nil {
+		return nil, -1, err
 	}
-	templateStart := r.Pos()
+	templateStart := d.r.Pos()
 	saved := d.consts
 	d.consts = len(consts)
-	err := d.readExpr()
+	err = d.readExpr()
 	d.consts = saved
 	return consts, templateStart, err
+}
+
+// readConstants reads the segregated constants section (nothing when the
+// tree does not segregate its constants).
+func (d *decoder) readConstants(segregated bool) ([]Constant, error) {
+	if !segregated {
+		return nil, nil
+	}
+	r := d.r
+	off := r.Pos()
+	n, err := r.U32("ErgoTree constant count")
+	if err != nil {
+		return nil, err
+	}
+	// The reference converts the count to a JVM Int; a count that
+	// overflows it is negative and reads as no constants.
+	if n > maxInt32 {
+		n = 0
+	}
+	if uint64(n) > uint64(r.Len()) {
+		return nil, wire.Errorf(wire.ErrTruncated, off, "ErgoTree constants",
+			"%d constants cannot fit in the %d bytes left", n, r.Len())
+	}
+	var consts []Constant
+	if n > 0 {
+		consts = make([]Constant, n)
+	}
+	for i := range consts {
+		if consts[i], err = d.readConstantBody(); err != nil {
+			return nil, err
+		}
+	}
+	return consts, nil
+}
+
+// TemplateHashOf returns the template hash of a complete serialized tree:
+// sha256 of everything after its header, size and constants. It reads only
+// those: unlike ParseErgoTree it does not parse the root expression, which
+// is needed to find where a tree ends inside other bytes but not to take
+// the template of a tree given whole. For every tree ParseErgoTree accepts,
+// the two agree.
+func TemplateHashOf(tree []byte) ([32]byte, error) {
+	r := wire.NewReader(tree)
+	h, err := r.Byte("ErgoTree header")
+	if err != nil {
+		return [32]byte{}, err
+	}
+	if h&treeVersionMask != 0 && h&treeSizeFlag == 0 {
+		return [32]byte{}, invalidAt(0, "ErgoTree header", "version %d requires the size flag (header 0x%02x)", h&treeVersionMask, h)
+	}
+	if h&treeSizeFlag != 0 {
+		if _, err := r.U32("ErgoTree size"); err != nil {
+			return [32]byte{}, err
+		}
+	}
+	if _, err := newDecoder(r).readConstants(h&treeSegregationFlag != 0); err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(tree[r.Pos():]), nil
 }

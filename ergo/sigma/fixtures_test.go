@@ -169,6 +169,9 @@ func TestFixtureErgoTrees(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: tree %s: %v", src, abbrev(h), err)
 		}
+		if fast, err := TemplateHashOf(b); err != nil || fast != th {
+			t.Errorf("%s: tree %s: TemplateHashOf %x, %v; the full parse gives %x", src, abbrev(h), fast, err, th)
+		}
 		templates[th] = true
 		// Rebuild the tree from its parts with the constant writer.
 		w := wire.NewWriter(nil)
