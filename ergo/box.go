@@ -12,6 +12,11 @@ import (
 //
 // The contents are a sigma.Box, whose ID method derives the id from them;
 // BoxID is only what the node claimed, to be checked against that.
+//
+// Decoding keeps the ErgoTree and the registers as the bytes the node gave
+// (the id commits to those bytes); whether they parse is checked where they
+// are used (sigma.ParseErgoTree, sigma.TemplateHashOf, Register), so that
+// the per-block path does not parse every script.
 type Box struct {
 	sigma.Box
 	BoxID    Digest // the id as given; meaningful only when HasBoxID
