@@ -101,3 +101,24 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 		t.Fatalf("config.example.toml differs from DefaultConfig:\n%+v\n%+v", cfg, def)
 	}
 }
+
+func TestCheckConfigCommand(t *testing.T) {
+	var out, errOut strings.Builder
+	e := &env{stdout: &out, stderr: &errOut}
+	if code := run([]string{"check-config", "--config", "testdata/config/protocol.good.toml"}, e); code != exitOK {
+		t.Fatalf("good config: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "valid (1 protocols") {
+		t.Fatalf("output %q", out.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"check-config", "--config", "testdata/config/unknown_key.bad.toml"}, e); code != exitBadInput {
+		t.Fatalf("bad config: exit %d", code)
+	}
+	if !strings.Contains(errOut.String(), `line 3: unknown key "node.urll"`) {
+		t.Fatalf("stderr %q does not name the key and line", errOut.String())
+	}
+	if code := run([]string{"check-config"}, e); code != exitBadInput {
+		t.Fatalf("no --config: exit %d", code)
+	}
+}
