@@ -124,9 +124,9 @@ func (d *draft) pay(o output) bool {
 // cannot pay the fee and the change boxes.
 func (d *draft) commit(owner int, fee uint64) bool {
 	b := d.b
-	if len(d.tokens) > 2*maxTokensPerBox {
-		d.tokens = d.tokens[:2*maxTokensPerBox]
-	}
+	d.tokens = keepWholeBurns(d.tokens, func(id [32]byte) bool {
+		return slices.ContainsFunc(d.outs, func(o output) bool { return tokenAmount(o.Tokens, id) > 0 })
+	})
 	chunks := (len(d.tokens) + maxTokensPerBox - 1) / maxTokensPerBox
 	if d.value < fee+uint64(chunks)*minBoxValue {
 		return false
@@ -165,6 +165,30 @@ func (d *draft) commit(owner int, fee uint64) bool {
 		return false
 	}
 	return true
+}
+
+// keepWholeBurns returns the change tokens a wallet keeps: at most two
+// boxes' worth, dropping (burning) the last ones. A wallet burns only whole
+// tokens, so a token the outputs took part of (paid) is kept ahead of the
+// others when some must go.
+func keepWholeBurns(change []sigma.Token, paid func(id [32]byte) bool) []sigma.Token {
+	const most = 2 * maxTokensPerBox
+	if len(change) <= most {
+		return change
+	}
+	if slices.ContainsFunc(change[most:], func(t sigma.Token) bool { return paid(t.ID) }) {
+		change = slices.Clone(change)
+		slices.SortStableFunc(change, func(a, b sigma.Token) int {
+			switch pa, pb := paid(a.ID), paid(b.ID); {
+			case pa && !pb:
+				return -1
+			case pb && !pa:
+				return 1
+			}
+			return 0
+		})
+	}
+	return change[:most]
 }
 
 // creationHeight is what a wallet sets on the outputs: the height it saw
