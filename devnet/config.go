@@ -30,7 +30,9 @@ type Config struct {
 	ReorgEvery int
 	ReorgDepth int
 
-	// Scenario, when set, adds its own transactions to every block.
+	// Scenario, when set, adds its own transactions to every block (see
+	// AsyncEmission). One with a Validate() error method is validated with
+	// the Config.
 	Scenario Scenario
 
 	// Tuning. Zero takes the default.
@@ -86,6 +88,11 @@ func (c *Config) Validate() error {
 	}
 	if c.ReorgEvery > 0 && c.BlockTime == 0 {
 		bad("BlockTime", "reorgs need a block time (or Step called by hand): with 0 the whole chain is visible at once")
+	}
+	if s, ok := c.Scenario.(interface{ Validate() error }); ok {
+		if err := s.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.CacheBytes < 0 {
 		bad("CacheBytes", "%d is negative", c.CacheBytes)

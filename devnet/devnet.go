@@ -130,7 +130,7 @@ func (d *Devnet) extend(ctx context.Context, to uint32) error {
 		// Built on a copy, kept only once sealed: a block abandoned part-way
 		// (its context done during the proof of work) leaves no trace.
 		st := d.frontier.clone()
-		bd, err := d.gen.build(st, h, finalBranch, d.finalID)
+		bd, err := d.gen.build(st, h, finalBranch, d.finalID, nil)
 		if err != nil {
 			return err
 		}
@@ -261,7 +261,7 @@ func (d *Devnet) buildAlternates(ctx context.Context, event uint32) (*altBranch,
 	parent := d.final[a.fork-1]
 	d.mu.RUnlock()
 	for h := a.fork + 1; h <= event; h++ {
-		bd, err := d.gen.build(st, h, event, d.altAncestor(a))
+		bd, err := d.gen.build(st, h, event, d.altAncestor(a), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +301,7 @@ func (d *Devnet) checkpointBelow(height uint32) (*state, error) {
 func (d *Devnet) replayFinal(st *state, to uint32, keep bool) ([]byte, error) {
 	var last []byte
 	for h := st.height + 1; h <= to; h++ {
-		bd, err := d.gen.build(st, h, finalBranch, d.finalID)
+		bd, err := d.gen.build(st, h, finalBranch, d.finalID, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -395,7 +395,7 @@ func (d *Devnet) rebuildAlternate(ref blockRef) ([]byte, error) {
 	d.cursor = st.clone()
 	var want []byte
 	for h := a.fork + 1; h <= a.event; h++ {
-		bd, err := d.gen.build(st, h, a.event, d.altAncestor(a))
+		bd, err := d.gen.build(st, h, a.event, d.altAncestor(a), nil)
 		if err != nil {
 			return nil, err
 		}

@@ -153,4 +153,12 @@
 // users' keys and wallet boxes and its own kept boxes, and validates what it
 // adds by the same rules as the background traffic. Its state lives in the
 // boxes it keeps, so that blocks can be rebuilt in any order.
+//
+// A Scenario may declare, with BlockBuilder.Expect, the verdict an auditor
+// must reach on each box it creates; Devnet.Expectations lists the
+// declarations of the final chain (the manifest), replaying it rather than
+// keeping them. AsyncEmission deploys an async-emission protocol, uses it,
+// and plants forgeries and mistakes covering every reason code of
+// PROTOCOL.md; Devnet.Protocol (or ProtocolConfigOf, without generating the
+// chain) gives the [[protocol]] configuration that watches it.
 package devnet

@@ -148,9 +148,10 @@ type body struct {
 
 // build generates the block at height on branch over st, which it advances
 // to the state after the block. ancestor returns the id of the block's
-// ancestor at a lower height. On error st is left part-way and must be
-// dropped.
-func (g *generator) build(st *state, height, branch uint32, ancestor func(uint32) ergo.Digest) (*body, error) {
+// ancestor at a lower height. record, if not nil, receives the Scenario's
+// expectations (BlockBuilder.Expect). On error st is left part-way and must
+// be dropped.
+func (g *generator) build(st *state, height, branch uint32, ancestor func(uint32) ergo.Digest, record func(Expectation)) (*body, error) {
 	st.unlockMatured(height)
 	st.height = height
 	rng := g.rand(streamBody, branch, height)
@@ -160,7 +161,7 @@ func (g *generator) build(st *state, height, branch uint32, ancestor func(uint32
 		b.distribute()
 	}
 	if g.scenario != nil && b.enc.err == nil {
-		sb := &BlockBuilder{b: b, rng: g.rand(streamScenario, branch, height).Rand}
+		sb := &BlockBuilder{b: b, rng: g.rand(streamScenario, branch, height).Rand, record: record}
 		if err := g.scenario.Block(sb); err != nil {
 			return nil, fmt.Errorf("devnet: scenario at height %d: %w", height, err)
 		}

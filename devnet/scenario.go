@@ -28,8 +28,9 @@ type Scenario interface {
 
 // BlockBuilder is a Scenario's access to the block being built.
 type BlockBuilder struct {
-	b   *builder
-	rng *rand.Rand
+	b      *builder
+	rng    *rand.Rand
+	record func(Expectation) // nil unless Devnet.Expectations is collecting
 }
 
 // Height is the height of the block being built.

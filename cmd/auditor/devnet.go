@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +21,7 @@ import (
 
 const devnetSynopsis = `[--seed N] [--blocks N] [--txs-per-block N] [--block-time D]
        [--reorg-every K --reorg-depth D] [--listen ADDR [--listen-any]]
+       [--scenario async-emission [--forgery-rate F] [--print-config]]
 
 Serves a simulated Ergo node: the node's REST API subset the auditor
 follows (GET /info, /blocks/at/{height}, /blocks/{id}, /blocks/{id}/header,
@@ -30,6 +33,13 @@ With --block-time 0 the whole chain is visible at once; otherwise one more
 block shows every --block-time, and with --reorg-every K each height that is
 a multiple of K first shows on a competing branch --reorg-depth blocks deep,
 which the next block reorganizes away.
+
+With --scenario async-emission the chain also carries a deployment of an
+async-emission protocol, its users' bootstraps, async actions, closes and
+state updates, with --forgery-rate of the protocol actions (0 to 1) replaced
+by planted forgeries and mistakes. --print-config prints the [[protocol]]
+section of the auditor's configuration that watches the deployment, and
+exits without serving.
 
 Prints "serving http://ADDR" on standard output once the chain is ready (the
 API answers 503 while it is generated), logs to standard error, and stops
@@ -51,6 +61,9 @@ func devnetCommand(ctx context.Context, e *env, args []string) error {
 	cacheMiB := fs.Int64("cache-mb", devnet.DefaultCacheBytes>>20, "MiB of rendered blocks kept in memory")
 	listen := fs.String("listen", "127.0.0.1:9053", "address to serve on")
 	listenAny := fs.Bool("listen-any", false, "allow a --listen address that is not a loopback one")
+	scenario := fs.String("scenario", "", "add a protocol to the chain: "+devnet.AsyncEmissionScenario)
+	forgeryRate := fs.Float64("forgery-rate", devnet.DefaultForgeryRate, "with --scenario, the fraction of protocol actions that are forgeries or mistakes")
+	printConfig := fs.Bool("print-config", false, "with --scenario, print the [[protocol]] configuration that watches it, and exit")
 	logCfg := LogConfig{Format: "auto"}
 	fs.StringVar(&logCfg.Level, "log-level", "info", "trace, debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
@@ -62,6 +75,18 @@ func devnetCommand(ctx context.Context, e *env, args []string) error {
 	if _, err := zerolog.ParseLevel(logCfg.Level); err != nil || logCfg.Level == "" {
 		return badInput{fmt.Errorf("--log-level %q is not one of trace, debug, info, warn, error", logCfg.Level)}
 	}
+	switch *scenario {
+	case devnet.AsyncEmissionScenario:
+		cfg.Scenario = &devnet.AsyncEmission{ForgeryRate: *forgeryRate}
+	case "":
+		for _, f := range []string{"forgery-rate", "print-config"} {
+			if flagSet(fs, f) {
+				return badInput{fmt.Errorf("--%s needs --scenario %s", f, devnet.AsyncEmissionScenario)}
+			}
+		}
+	default:
+		return badInput{fmt.Errorf("--scenario %q is not %s", *scenario, devnet.AsyncEmissionScenario)}
+	}
 	if *cacheMiB < 1 || *cacheMiB > 1<<20 {
 		return badInput{fmt.Errorf("--cache-mb %d is not in 1 … %d", *cacheMiB, 1<<20)}
 	}
@@ -72,10 +97,24 @@ func devnetCommand(ctx context.Context, e *env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return badInput{devnetFlagErrors(err)}
 	}
-	log := newLogger(logCfg, e.stderr)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serveDevnet(ctx, e, cfg, *listen, log)
+	if *printConfig {
+		p, err := devnet.ProtocolConfigOf(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(e.stdout, p.TOML())
+		return err
+	}
+	return serveDevnet(ctx, e, cfg, *listen, newLogger(logCfg, e.stderr))
+}
+
+// flagSet reports whether the command line set the flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // serveDevnet listens, serves 503 while the chain is generated, then the
@@ -146,6 +185,7 @@ func devnetFlagErrors(err error) error {
 	flags := map[string]string{
 		"Blocks": "--blocks", "TxsPerBlock": "--txs-per-block", "BlockTime": "--block-time",
 		"ReorgEvery": "--reorg-every", "ReorgDepth": "--reorg-depth", "CacheBytes": "--cache-mb",
+		"Scenario.ForgeryRate": "--forgery-rate",
 	}
 	errs := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {

@@ -5,12 +5,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
 )
 
@@ -33,9 +39,12 @@ func (b *lockedBuffer) String() string {
 }
 
 // TestDevnetCommand runs `auditor devnet` in-process on a loopback port,
-// learns its address from the line it prints, fetches /info and a block,
-// verifies the block, and stops the command through its context.
+// with the async-emission scenario, learns its address from the line it
+// prints, fetches /info and a block, verifies the block, checks that the
+// deployment block mints the tokens --print-config names for the same
+// flags, and stops the command through its context.
 func TestDevnetCommand(t *testing.T) {
+	protocol := printConfig(t, "--seed", "9", "--blocks", "25", "--forgery-rate", "0.5")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	outR, outW := io.Pipe()
@@ -43,7 +52,8 @@ func TestDevnetCommand(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- devnetCommand(ctx, &env{stdin: strings.NewReader(""), stdout: outW, stderr: &stderr},
-			[]string{"--listen", "127.0.0.1:0", "--blocks", "25", "--seed", "9", "--log-level", "debug"})
+			[]string{"--listen", "127.0.0.1:0", "--blocks", "25", "--seed", "9", "--log-level", "debug",
+				"--scenario", "async-emission", "--forgery-rate", "0.5"})
 		outW.Close()
 	}()
 	stdout := bufio.NewReader(outR)
@@ -86,6 +96,27 @@ func TestDevnetCommand(t *testing.T) {
 	if err := b.Verify(); err != nil || b.Header.ComputeID() != ids[0] || b.Header.Height != 25 {
 		t.Fatalf("block 25: %v", err)
 	}
+	if err := json.Unmarshal(get(fmt.Sprintf("/blocks/at/%d", protocol.StartHeight)), &ids); err != nil || len(ids) != 1 {
+		t.Fatalf("/blocks/at/%d: %v %v", protocol.StartHeight, ids, err)
+	}
+	deployment, err := ergo.DecodeBlock(get("/blocks/" + ids[0].String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	minted := map[string]bool{}
+	for _, tx := range deployment.Transactions {
+		for _, o := range tx.Outputs {
+			for _, tk := range o.Tokens {
+				if tk.ID == [32]byte(tx.Inputs[0].BoxID) {
+					minted[ergo.Digest(tk.ID).String()] = true
+				}
+			}
+		}
+	}
+	if !minted[protocol.StateNFTID] || !minted[protocol.ParticipantTokenID] {
+		t.Fatalf("block %d mints %v, not the state NFT %s and the participant token %s that --print-config names",
+			protocol.StartHeight, minted, protocol.StateNFTID, protocol.ParticipantTokenID)
+	}
 
 	cancel()
 	if err := <-done; err != nil {
@@ -115,6 +146,11 @@ func TestDevnetCommandBadInput(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--cache-mb", "0"}, "--cache-mb"},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"--scenario", "nope"}, "--scenario"},
+		{[]string{"--forgery-rate", "0.5"}, "--forgery-rate needs --scenario"},
+		{[]string{"--print-config"}, "--print-config needs --scenario"},
+		{[]string{"--scenario", "async-emission", "--forgery-rate", "1.5"}, "--forgery-rate"},
+		{[]string{"--scenario", "async-emission", "--forgery-rate", "-0.1"}, "--forgery-rate"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 	} {
 		code, _, stderr := runCmd(t, "", append([]string{"devnet"}, c.args...)...)
@@ -135,5 +171,70 @@ func TestCheckListen(t *testing.T) {
 		if err := checkListen(addr, true); err != nil {
 			t.Errorf("checkListen(%q) with --listen-any: %v", addr, err)
 		}
+	}
+}
+
+// protocolSection is the [[protocol]] section --print-config prints.
+type protocolSection struct {
+	Name               string `toml:"name"`
+	ParticipantTokenID string `toml:"participant_token_id"`
+	StateNFTID         string `toml:"state_nft_id"`
+	EmissionTemplate   string `toml:"emission_template"`
+	FunnelTemplate     string `toml:"funnel_template"`
+	EmittedTemplate    string `toml:"emitted_template"`
+	AsyncSupply        int64  `toml:"async_supply"`
+	StartHeight        uint32 `toml:"start_height"`
+	EmissionRequires   []struct {
+		Class             string `toml:"class"`
+		EmittedRegister   string `toml:"emitted_register"`
+		DataInputRegister string `toml:"data_input_register"`
+	} `toml:"emission_requires"`
+}
+
+// printConfig runs `auditor devnet --scenario async-emission --print-config`
+// with args, checks that `auditor check-config` accepts what it prints, and
+// parses it strictly.
+func printConfig(t *testing.T, args ...string) protocolSection {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	args = append([]string{"devnet", "--scenario", "async-emission", "--print-config"}, args...)
+	if code := run(args, &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}); code != exitOK {
+		t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
+	}
+	path := filepath.Join(t.TempDir(), "auditor.toml")
+	if err := os.WriteFile(path, stdout.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"check-config", "--config", path}, &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr}); code != exitOK {
+		t.Fatalf("check-config refuses what %v prints: exit %d: %s\n%s", args, code, stderr.String(), stdout.String())
+	}
+	var file struct {
+		Protocol []protocolSection `toml:"protocol"`
+	}
+	dec := toml.NewDecoder(&stdout)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&file); err != nil || len(file.Protocol) != 1 {
+		t.Fatalf("%v printed what is not one [[protocol]] section: %v", args, err)
+	}
+	return file.Protocol[0]
+}
+
+// TestDevnetPrintConfig: --print-config prints the deployment's section
+// (as the devnet package computes it for the same flags) without serving
+// or generating the chain past the deployment.
+func TestDevnetPrintConfig(t *testing.T) {
+	got := printConfig(t, "--seed", "5", "--blocks", "2000000", "--listen", "127.0.0.1:0")
+	want, err := devnet.ProtocolConfigOf(t.Context(), devnet.Config{Seed: 5, Blocks: 2_000_000, Scenario: &devnet.AsyncEmission{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != want.Name || got.ParticipantTokenID != want.ParticipantTokenID.String() || got.StateNFTID != want.StateNFTID.String() ||
+		got.EmissionTemplate != fmt.Sprintf("%x", want.EmissionTemplate) || got.FunnelTemplate != fmt.Sprintf("%x", want.FunnelTemplate) ||
+		got.EmittedTemplate != fmt.Sprintf("%x", want.EmittedTemplate) || got.AsyncSupply != 1<<63-1 || got.StartHeight != want.StartHeight ||
+		len(got.EmissionRequires) != 1 || devnet.EmissionRequirement(got.EmissionRequires[0]) != want.EmissionRequires[0] {
+		t.Fatalf("printed %+v, want %+v", got, want)
+	}
+	if other := printConfig(t, "--seed", "6"); other.StateNFTID == got.StateNFTID || other.EmissionTemplate != got.EmissionTemplate {
+		t.Fatalf("seeds 5 and 6: %+v and %+v; want other tokens, the same contracts", got, other)
 	}
 }
