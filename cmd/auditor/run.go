@@ -14,6 +14,7 @@ import (
 
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/rules"
 	"github.com/async-emission/auditor/scan"
 )
 
@@ -77,7 +78,7 @@ func runAuditor(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 	if err != nil {
 		return badInput{err}
 	}
-	follower := scan.NewFollower(client, store, relevance(cfg.Watch), scan.FollowerConfig{
+	follower := scan.NewFollower(client, store, relevance(cfg), scan.FollowerConfig{
 		StartHeight:   cfg.Scan.StartHeight,
 		Confirmations: cfg.Scan.Confirmations,
 		MaxReorgDepth: cfg.Scan.MaxReorgDepth,
@@ -102,15 +103,29 @@ func runAuditor(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 
 // relevance builds the store's relevance filter from the (validated)
 // configuration: boxes holding a watched token, or whose ErgoTree has a
-// watched template hash, are kept.
-func relevance(w WatchConfig) *db.Filter {
-	parse := func(ss []string) []ergo.Digest {
-		out := make([]ergo.Digest, 0, len(ss))
-		for _, s := range ss {
-			d, _ := ergo.ParseDigest(s) // Validate has checked every entry
-			out = append(out, d)
-		}
-		return out
+// watched template hash, are kept. Each [[protocol]] adds what PROTOCOL.md
+// §3 makes relevant without lineage state: its participant token and state
+// NFT, and its emission, funnel and emitted templates. (Async tokens of
+// known lineages join with the protocol rules.)
+func relevance(cfg Config) *db.Filter {
+	var tokens, templates []ergo.Digest
+	for _, s := range cfg.Watch.Tokens {
+		d, _ := ergo.ParseDigest(s) // Validate has checked every entry
+		tokens = append(tokens, d)
 	}
-	return db.NewFilter(parse(w.Tokens), parse(w.Templates))
+	for _, s := range cfg.Watch.Templates {
+		d, _ := ergo.ParseDigest(s)
+		templates = append(templates, d)
+	}
+	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated too
+	for _, p := range protocols {
+		tokens = append(tokens, p.ParticipantTokenID, p.StateNFTID)
+		templates = append(templates, p.EmissionTemplate)
+		for _, t := range []*ergo.Digest{p.FunnelTemplate, p.EmittedTemplate} {
+			if t != nil {
+				templates = append(templates, *t)
+			}
+		}
+	}
+	return db.NewFilter(tokens, templates)
 }

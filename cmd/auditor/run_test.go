@@ -164,6 +164,47 @@ func TestRunWithFlagsOnlyAndStatus(t *testing.T) {
 	}
 }
 
+// TestRunKeepsProtocolBoxes runs against the async-emission scenario with
+// the [[protocol]] section the devnet prints: every box the scenario's
+// manifest classifies is stored (in a clean run, and before lineage rules,
+// those are exactly the boxes holding the protocol's tokens or templates).
+func TestRunKeepsProtocolBoxes(t *testing.T) {
+	const blocks = 120
+	d, err := devnet.New(devnet.Config{Seed: 5, Blocks: blocks, TxsPerBlock: 4, Scenario: &devnet.AsyncEmission{}}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	pc, err := d.Protocol()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "auditor.toml")
+	if err := os.WriteFile(path, []byte(pc.TOML()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if code := run([]string{"run", "--config", path, "--node", srv.URL, "--data-dir", dir, "--until-height", fmt.Sprint(blocks)}, &env{stdout: &out, stderr: &out}); code != exitOK {
+		t.Fatalf("run: exit %d\n%s", code, out.String())
+	}
+	exp, err := d.Expectations(blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created int64
+	for _, e := range exp {
+		if e.Kind == devnet.VerdictCreated {
+			created++
+		}
+	}
+	st := storeStatus(t, dir)
+	if created == 0 || st.Boxes != created {
+		t.Fatalf("stored %d boxes; the manifest classifies %d", st.Boxes, created)
+	}
+}
+
 // TestKilledRunResumesToTheSameState kills `auditor run` with SIGKILL at
 // random moments of a sync, ten times, restarting it each time, and checks
 // the result against an uninterrupted sync.
