@@ -18,6 +18,7 @@ import (
 
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ergo/sigma"
+	auditrules "github.com/async-emission/auditor/rules"
 )
 
 // aeWalk reads every final block of d, checks it as a ledger, derives its
@@ -384,21 +385,7 @@ func TestAsyncEmissionProtocolConfig(t *testing.T) {
 	}
 
 	var file struct {
-		Protocol []struct {
-			Name               string `toml:"name"`
-			ParticipantTokenID string `toml:"participant_token_id"`
-			StateNFTID         string `toml:"state_nft_id"`
-			EmissionTemplate   string `toml:"emission_template"`
-			FunnelTemplate     string `toml:"funnel_template"`
-			EmittedTemplate    string `toml:"emitted_template"`
-			AsyncSupply        int64  `toml:"async_supply"`
-			StartHeight        uint32 `toml:"start_height"`
-			EmissionRequires   []struct {
-				Class             string `toml:"class"`
-				EmittedRegister   string `toml:"emitted_register"`
-				DataInputRegister string `toml:"data_input_register"`
-			} `toml:"emission_requires"`
-		} `toml:"protocol"`
+		Protocol []auditrules.ProtocolSpec `toml:"protocol"`
 	}
 	dec := toml.NewDecoder(strings.NewReader(p.TOML()))
 	dec.DisallowUnknownFields()
@@ -412,8 +399,8 @@ func TestAsyncEmissionProtocolConfig(t *testing.T) {
 	hex := func(b [32]byte) string { return ergo.Digest(b).String() }
 	if got.Name != "demo" || got.ParticipantTokenID != p.ParticipantTokenID.String() || got.StateNFTID != p.StateNFTID.String() ||
 		got.EmissionTemplate != hex(sha256.Sum256(aeEmissionTemplate)) || got.FunnelTemplate != hex(sha256.Sum256(aeFunnelTemplate)) ||
-		got.EmittedTemplate != hex(sha256.Sum256(aeEmittedTemplate)) || got.AsyncSupply != math.MaxInt64 ||
-		got.StartHeight != AsyncEmissionHeight || len(got.EmissionRequires) != 1 ||
+		got.EmittedTemplate != hex(sha256.Sum256(aeEmittedTemplate)) || got.AsyncSupply == nil || *got.AsyncSupply != math.MaxInt64 ||
+		got.StartHeight == nil || *got.StartHeight != AsyncEmissionHeight || len(got.EmissionRequires) != 1 ||
 		got.EmissionRequires[0].Class != "state" || got.EmissionRequires[0].EmittedRegister != "R4" || got.EmissionRequires[0].DataInputRegister != "R4" {
 		t.Fatalf("parsed %+v from\n%s", got, p.TOML())
 	}

@@ -42,6 +42,18 @@ func elements(raw json.RawMessage) []json.RawMessage {
 	return vs
 }
 
+// bytesFields decodes the hex "bytes" field of each element of an array.
+func bytesFields(r json.RawMessage) []json.RawMessage {
+	var vs []struct{ Bytes string }
+	json.Unmarshal(r, &vs)
+	var out []json.RawMessage
+	for _, v := range vs {
+		b, _ := hex.DecodeString(v.Bytes)
+		out = append(out, b)
+	}
+	return out
+}
+
 func FuzzDecodeBlock(f *testing.F) {
 	seedJSON(f, "blocks/mainnet_70000[0-2].json", func(r json.RawMessage) []json.RawMessage { return []json.RawMessage{r} })
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -138,16 +150,7 @@ func FuzzDecodeHeader(f *testing.F) {
 }
 
 func FuzzParseTransaction(f *testing.F) {
-	seedJSON(f, "transactions/bytes_bytesToSign_mainnet_700000.json", func(r json.RawMessage) []json.RawMessage {
-		var vs []struct{ Bytes string }
-		json.Unmarshal(r, &vs)
-		var out []json.RawMessage
-		for _, v := range vs {
-			b, _ := hex.DecodeString(v.Bytes)
-			out = append(out, b)
-		}
-		return out
-	})
+	seedJSON(f, "transactions/bytes_bytesToSign_mainnet_700000.json", bytesFields)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tx, err := ParseTransaction(data)
 		if err != nil {
@@ -163,16 +166,7 @@ func FuzzParseTransaction(f *testing.F) {
 }
 
 func FuzzParseHeader(f *testing.F) {
-	seedJSON(f, "headers/bytes_mainnet_v2_curated.json", func(r json.RawMessage) []json.RawMessage {
-		var vs []struct{ Bytes string }
-		json.Unmarshal(r, &vs)
-		var out []json.RawMessage
-		for _, v := range vs {
-			b, _ := hex.DecodeString(v.Bytes)
-			out = append(out, b)
-		}
-		return out
-	})
+	seedJSON(f, "headers/bytes_mainnet_v2_curated.json", bytesFields)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, err := ParseHeader(data)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/rules"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the logger's concurrent writes.
@@ -96,8 +97,8 @@ func TestDevnetCommand(t *testing.T) {
 	if err := b.Verify(); err != nil || b.Header.ComputeID() != ids[0] || b.Header.Height != 25 {
 		t.Fatalf("block 25: %v", err)
 	}
-	if err := json.Unmarshal(get(fmt.Sprintf("/blocks/at/%d", protocol.StartHeight)), &ids); err != nil || len(ids) != 1 {
-		t.Fatalf("/blocks/at/%d: %v %v", protocol.StartHeight, ids, err)
+	if err := json.Unmarshal(get(fmt.Sprintf("/blocks/at/%d", *protocol.StartHeight)), &ids); err != nil || len(ids) != 1 {
+		t.Fatalf("/blocks/at/%d: %v %v", *protocol.StartHeight, ids, err)
 	}
 	deployment, err := ergo.DecodeBlock(get("/blocks/" + ids[0].String()))
 	if err != nil {
@@ -115,7 +116,7 @@ func TestDevnetCommand(t *testing.T) {
 	}
 	if !minted[protocol.StateNFTID] || !minted[protocol.ParticipantTokenID] {
 		t.Fatalf("block %d mints %v, not the state NFT %s and the participant token %s that --print-config names",
-			protocol.StartHeight, minted, protocol.StateNFTID, protocol.ParticipantTokenID)
+			*protocol.StartHeight, minted, protocol.StateNFTID, protocol.ParticipantTokenID)
 	}
 
 	cancel()
@@ -174,27 +175,10 @@ func TestCheckListen(t *testing.T) {
 	}
 }
 
-// protocolSection is the [[protocol]] section --print-config prints.
-type protocolSection struct {
-	Name               string `toml:"name"`
-	ParticipantTokenID string `toml:"participant_token_id"`
-	StateNFTID         string `toml:"state_nft_id"`
-	EmissionTemplate   string `toml:"emission_template"`
-	FunnelTemplate     string `toml:"funnel_template"`
-	EmittedTemplate    string `toml:"emitted_template"`
-	AsyncSupply        int64  `toml:"async_supply"`
-	StartHeight        uint32 `toml:"start_height"`
-	EmissionRequires   []struct {
-		Class             string `toml:"class"`
-		EmittedRegister   string `toml:"emitted_register"`
-		DataInputRegister string `toml:"data_input_register"`
-	} `toml:"emission_requires"`
-}
-
 // printConfig runs `auditor devnet --scenario async-emission --print-config`
 // with args, checks that `auditor check-config` accepts what it prints, and
 // parses it strictly.
-func printConfig(t *testing.T, args ...string) protocolSection {
+func printConfig(t *testing.T, args ...string) rules.ProtocolSpec {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	args = append([]string{"devnet", "--scenario", "async-emission", "--print-config"}, args...)
@@ -209,7 +193,7 @@ func printConfig(t *testing.T, args ...string) protocolSection {
 		t.Fatalf("check-config refuses what %v prints: exit %d: %s\n%s", args, code, stderr.String(), stdout.String())
 	}
 	var file struct {
-		Protocol []protocolSection `toml:"protocol"`
+		Protocol []rules.ProtocolSpec `toml:"protocol"`
 	}
 	dec := toml.NewDecoder(&stdout)
 	dec.DisallowUnknownFields()
@@ -230,7 +214,7 @@ func TestDevnetPrintConfig(t *testing.T) {
 	}
 	if got.Name != want.Name || got.ParticipantTokenID != want.ParticipantTokenID.String() || got.StateNFTID != want.StateNFTID.String() ||
 		got.EmissionTemplate != fmt.Sprintf("%x", want.EmissionTemplate) || got.FunnelTemplate != fmt.Sprintf("%x", want.FunnelTemplate) ||
-		got.EmittedTemplate != fmt.Sprintf("%x", want.EmittedTemplate) || got.AsyncSupply != 1<<63-1 || got.StartHeight != want.StartHeight ||
+		got.EmittedTemplate != fmt.Sprintf("%x", want.EmittedTemplate) || got.AsyncSupply == nil || *got.AsyncSupply != 1<<63-1 || got.StartHeight == nil || *got.StartHeight != want.StartHeight ||
 		len(got.EmissionRequires) != 1 || devnet.EmissionRequirement(got.EmissionRequires[0]) != want.EmissionRequires[0] {
 		t.Fatalf("printed %+v, want %+v", got, want)
 	}
