@@ -90,7 +90,7 @@ func TestMigrations(t *testing.T) {
 	s := newStore(t)
 	failing := append(ms[:len(ms):len(ms)], migration{
 		version: len(ms) + 1, name: "bad",
-		sql: `CREATE TABLE verdicts (x INTEGER) STRICT; INSERT INTO no_such_table VALUES (1);`,
+		sql: `CREATE TABLE failed_step (x INTEGER) STRICT; INSERT INTO no_such_table VALUES (1);`,
 	})
 	if _, err := migrate(context.Background(), s.w, failing, zerolog.Nop()); !errors.Is(err, ErrStorage) {
 		t.Fatalf("failing migration: %v", err)
@@ -99,7 +99,7 @@ func TestMigrations(t *testing.T) {
 	if err := s.w.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != len(ms) {
 		t.Errorf("user_version %d after a failed migration, want %d", v, len(ms))
 	}
-	if n := count(t, s, `SELECT count(*) FROM sqlite_schema WHERE name = 'verdicts'`); n != 0 {
+	if n := count(t, s, `SELECT count(*) FROM sqlite_schema WHERE name = 'failed_step'`); n != 0 {
 		t.Errorf("the failed migration's table exists")
 	}
 }
