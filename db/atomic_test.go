@@ -8,12 +8,13 @@ import (
 	"testing/fstest"
 
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/rules"
 	"github.com/rs/zerolog"
 )
 
-// cancelAfter is a Relevance that keeps every box and cancels the block's
-// context when asked about its n-th output: the rows of the outputs before
-// it are written by then.
+// cancelAfter is a Judge that keeps every box and cancels the block's
+// context when it judges the n-th output: the block's header row is
+// written by then.
 type cancelAfter struct {
 	n      int
 	cancel context.CancelFunc
@@ -24,6 +25,10 @@ func (c *cancelAfter) KeepBox(*ergo.Box) bool {
 		c.cancel()
 	}
 	return true
+}
+
+func (c *cancelAfter) JudgeBlock(_ context.Context, _ rules.State, b *ergo.FullBlock) (*rules.Judgement, error) {
+	return keepOnly(b, c.KeepBox), nil
 }
 
 // TestConnectAtomicOnCancel: a context cancelled in the middle of a block

@@ -43,7 +43,7 @@ func BenchmarkConnectBlock(b *testing.B) {
 	token := sigma.Token{ID: id("bench token"), Amount: 1}
 	for _, c := range []struct {
 		name string
-		keep Relevance
+		keep Judge
 	}{
 		{"keep-all", KeepAll{}},
 		{"keep-token", NewFilter([]ergo.Digest{token.ID}, nil)},

@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/rules"
 )
 
 // writeStmts are the writer's statements, prepared once on its connection;
@@ -19,8 +19,11 @@ import (
 type writeStmts struct {
 	setTip, putHeader, header, orphanHeader         *sql.Stmt
 	lookup, spend, putBox, putToken, putRead, putTx *sql.Stmt
+	lookupTokens, lookupRoles, lineages             *sql.Stmt
+	putVerdict, putStep                             *sql.Stmt
 	unspendBlock, deleteReads, deleteTokens         *sql.Stmt
 	deleteBoxes, deleteTxs                          *sql.Stmt
+	deleteVerdicts, deleteSteps                     *sql.Stmt
 }
 
 func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -39,7 +42,23 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&w.header, `SELECT height, parent_id, main_chain FROM headers WHERE id = ?`},
 		{&w.orphanHeader, `UPDATE headers SET main_chain = 0 WHERE id = ?`},
 
-		{&w.lookup, `SELECT id FROM boxes WHERE id IN (SELECT unhex(value) FROM json_each(?))`},
+		// The stored boxes among a JSON array of hex ids, then their tokens
+		// and the classes the protocols gave them.
+		{&w.lookup, `SELECT id, template_hash, r4, r5, r6, r7, r8, r9 FROM boxes
+			WHERE id IN (SELECT unhex(value) FROM json_each(?))`},
+		{&w.lookupTokens, `SELECT box_id, token_id, amount FROM box_tokens
+			WHERE box_id IN (SELECT unhex(value) FROM json_each(?)) ORDER BY box_id, position`},
+		{&w.lookupRoles, `SELECT box_id, protocol, class, verdict FROM verdicts
+			WHERE kind = 'created' AND box_id IN (SELECT unhex(value) FROM json_each(?)) ORDER BY box_id, protocol`},
+		// Each lineage's last step.
+		{&w.lineages, `SELECT s.protocol, s.token_id, s.current_box, s.broken, s.closed FROM lineage_steps s
+			WHERE s.token_id IN (SELECT unhex(value) FROM json_each(?))
+			AND NOT EXISTS (SELECT 1 FROM lineage_steps n WHERE n.token_id = s.token_id AND n.protocol = s.protocol
+				AND (n.height > s.height OR n.height = s.height AND n.step > s.step))`},
+		{&w.putVerdict, `INSERT INTO verdicts (box_id, protocol, kind, class, verdict, reasons, lineage, tx_id, tx_index,
+			block_id, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.putStep, `INSERT INTO lineage_steps (token_id, protocol, height, step, block_id, tx_id, current_box,
+			broken, closed, minted, burnt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.spend, `UPDATE boxes SET spent_tx_id = ?, spent_block_id = ?, spent_height = ? WHERE id = ?`},
 		{&w.putBox, `INSERT INTO boxes (id, tx_id, block_id, height, output_index, value, ergo_tree, template_hash,
 			creation_height, r4, r5, r6, r7, r8, r9) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
@@ -56,6 +75,8 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&w.deleteTokens, `DELETE FROM box_tokens WHERE box_id IN (SELECT id FROM boxes WHERE block_id = ?)`},
 		{&w.deleteBoxes, `DELETE FROM boxes WHERE block_id = ?`},
 		{&w.deleteTxs, `DELETE FROM transactions WHERE block_id = ?`},
+		{&w.deleteVerdicts, `DELETE FROM verdicts WHERE block_id = ?`},
+		{&w.deleteSteps, `DELETE FROM lineage_steps WHERE block_id = ?`},
 	} {
 		st, err := db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -74,28 +95,31 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 //     configured to.
 //  2. The header is recorded on the main chain (a header disconnected
 //     before is put back on it).
-//  3. Each transaction, in block order, marks as spent (by itself, b and
+//  3. judge judges the block against the stored state: which outputs to
+//     keep, the verdicts, the lineage steps.
+//  4. Each transaction, in block order, marks as spent (by itself, b and
 //     b's height) every stored box an input spends, and stores the outputs
-//     keep keeps, with their tokens; so a box created by one transaction of
-//     b and spent by a later one is stored, spent. Then every stored box a
-//     data input reads is recorded; see recordReads for why this comes
-//     after all outputs. A transaction is stored when it created, spent or
-//     read a stored box.
-//  4. The tip moves to b.
+//     the judgement keeps, with their tokens; so a box created by one
+//     transaction of b and spent by a later one is stored, spent. Then
+//     every stored box a data input reads is recorded; see recordReads for
+//     why this comes after all outputs. A transaction is stored when it
+//     created, spent or read a stored box.
+//  5. The verdicts and lineage steps are stored.
+//  6. The tip moves to b.
 //
-// A nil keep keeps no box. Any failure rolls the whole block back: the store
-// is as it was. A block that contradicts the stored state (a box or
+// A nil judge keeps no box. Any failure rolls the whole block back: the
+// store is as it was. A block that contradicts the stored state (a box or
 // transaction already stored, a stored box spent twice) is ErrConflict.
 //
 // The store trusts the ids b states, which the scanner has verified; an id
 // b does not state (HasID or HasBoxID false) is derived from the contents.
-func (s *Store) ConnectBlock(ctx context.Context, b *ergo.FullBlock, keep Relevance) error {
+func (s *Store) ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge Judge) error {
 	if b == nil {
 		return newError("connect block", ErrInvalidBlock, "nil block")
 	}
 	start := time.Now()
 	h := &b.Header
-	c := connectTx{block: headerID(h), height: int64(h.Height)}
+	c := connectTx{block: h.TrustedID(), height: int64(h.Height)}
 	c.op = fmt.Sprintf("connect block %d %s", h.Height, c.block)
 	switch {
 	case h.Height == 0:
@@ -133,14 +157,28 @@ func (s *Store) ConnectBlock(ctx context.Context, b *ergo.FullBlock, keep Releva
 	// ctx before each transaction, and database/sql rolls the transaction
 	// back when ctx is done.
 	c.ctx = context.WithoutCancel(ctx)
-	c.lookup = tx.StmtContext(ctx, s.stmt.lookup)
-	c.spend = tx.StmtContext(ctx, s.stmt.spend)
-	c.putBox = tx.StmtContext(ctx, s.stmt.putBox)
-	c.putToken = tx.StmtContext(ctx, s.stmt.putToken)
-	c.putRead = tx.StmtContext(ctx, s.stmt.putRead)
-	c.putTx = tx.StmtContext(ctx, s.stmt.putTx)
-	if err := c.apply(ctx, b.Transactions, keep); err != nil {
+	c.s = s
+	c.tx = tx
+	st, err := c.readState(b.Transactions)
+	if err != nil {
+		return storageError(ctx, c.op, "read the boxes the block spends and reads", err)
+	}
+	var j *rules.Judgement
+	if judge != nil {
+		if j, err = judge.JudgeBlock(ctx, st, b); err != nil {
+			return storageError(ctx, c.op, "judge", err)
+		}
+		if len(j.Keep) != len(b.Transactions) {
+			return newError(c.op, ErrInvalidBlock, "the judgement covers %d transactions of %d", len(j.Keep), len(b.Transactions))
+		}
+	}
+	if err := c.apply(ctx, b.Transactions, st.boxes, j); err != nil {
 		return err
+	}
+	if j != nil {
+		if err := c.conclude(ctx, j); err != nil {
+			return err
+		}
 	}
 
 	if _, err := tx.StmtContext(ctx, s.stmt.setTip).ExecContext(ctx, c.height, c.block[:]); err != nil {
@@ -149,33 +187,38 @@ func (s *Store) ConnectBlock(ctx context.Context, b *ergo.FullBlock, keep Releva
 	if err := tx.Commit(); err != nil {
 		return storageError(ctx, c.op, "commit", err)
 	}
+	if j != nil {
+		s.lineageTokens.add(j.Steps)
+	}
 	s.log.Debug().Uint32("height", h.Height).Stringer("id", c.block).
 		Int("txs", len(b.Transactions)).Int("stored_txs", c.stats.txs).Int("boxes", c.stats.boxes).
-		Int("spends", c.stats.spends).Int("reads", c.stats.reads).Dur("took", time.Since(start)).
-		Msg("connected block")
+		Int("spends", c.stats.spends).Int("reads", c.stats.reads).Int("verdicts", c.stats.verdicts).
+		Dur("took", time.Since(start)).Msg("connected block")
 	return nil
 }
 
-// connectTx is one ConnectBlock's transaction: the block, the statements
-// bound to the transaction, and counts for the log.
+// connectTx is one ConnectBlock's transaction: the block, the transaction,
+// and counts for the log.
 type connectTx struct {
 	op     string
 	block  ergo.Digest
 	height int64
 	ctx    context.Context // for rows: without cancellation, see ConnectBlock
+	s      *Store
+	tx     *sql.Tx
 
-	lookup, spend, putBox, putToken, putRead, putTx *sql.Stmt
-
-	stats struct{ txs, boxes, spends, reads int }
+	stats struct{ txs, boxes, spends, reads, verdicts int }
 }
 
+// stmt binds one of the writer's prepared statements to the transaction.
+func (c *connectTx) stmt(st *sql.Stmt) *sql.Stmt { return c.tx.StmtContext(c.ctx, st) }
+
 // apply writes the rows of the block's transactions. ctx is the caller's,
-// checked between transactions.
-func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, keep Relevance) error {
-	stored, err := c.storedBoxes(txs)
-	if err != nil {
-		return storageError(ctx, c.op, "look up the boxes the block spends and reads", err)
-	}
+// checked between transactions. stored holds the boxes the block spends or
+// reads that the store holds; apply adds the outputs it stores.
+func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, stored map[ergo.Digest]*rules.Known, j *rules.Judgement) error {
+	spend, putTx := c.stmt(c.s.stmt.spend), c.stmt(c.s.stmt.putTx)
+	putBox, putToken := c.stmt(c.s.stmt.putBox), c.stmt(c.s.stmt.putToken)
 	ids := make([]ergo.Digest, len(txs))
 	touched := make([]bool, len(txs))
 	for i := range txs {
@@ -183,31 +226,34 @@ func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, keep Rele
 			return &Error{Op: c.op, Err: err}
 		}
 		tx := &txs[i]
-		ids[i] = txID(tx)
+		ids[i] = tx.TrustedID()
 		for j := range tx.Inputs {
 			box := tx.Inputs[j].BoxID
 			if _, ok := stored[box]; !ok {
 				continue
 			}
-			if _, err := c.spend.ExecContext(c.ctx, ids[i][:], c.block[:], c.height, box[:]); err != nil {
+			if _, err := spend.ExecContext(c.ctx, ids[i][:], c.block[:], c.height, box[:]); err != nil {
 				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: input %d spends box %s", i, ids[i], j, box), err)
 			}
 			touched[i] = true
 			c.stats.spends++
 		}
-		if keep == nil {
+		if j == nil || j.Keep[i] == nil {
 			continue
 		}
+		if len(j.Keep[i]) != len(tx.Outputs) {
+			return newError(c.op, ErrInvalidBlock, "the judgement covers %d outputs of transaction %d's %d", len(j.Keep[i]), i, len(tx.Outputs))
+		}
 		for k := range tx.Outputs {
-			out := &tx.Outputs[k]
-			if !keep.KeepBox(out) {
+			if !j.Keep[i][k] {
 				continue
 			}
-			id, err := c.storeBox(ids[i], k, out)
+			out := &tx.Outputs[k]
+			id, err := c.storeBox(putBox, putToken, ids[i], k, out)
 			if err != nil {
 				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: output %d", i, ids[i], k), err)
 			}
-			stored[id] = struct{}{}
+			stored[id] = nil
 			touched[i] = true
 			c.stats.boxes++
 		}
@@ -219,65 +265,12 @@ func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, keep Rele
 		if !touched[i] {
 			continue
 		}
-		if _, err := c.putTx.ExecContext(c.ctx, ids[i][:], c.block[:], c.height, i); err != nil {
+		if _, err := putTx.ExecContext(c.ctx, ids[i][:], c.block[:], c.height, i); err != nil {
 			return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s", i, ids[i]), err)
 		}
 		c.stats.txs++
 	}
 	return nil
-}
-
-// storedBoxes returns which of the boxes the block's inputs spend and its
-// data inputs read are stored, in one query for the whole block: nearly
-// every input of the chain spends a box the store does not keep, and this
-// way those cost no statement each. apply adds the outputs it stores.
-func (c *connectTx) storedBoxes(txs []ergo.Transaction) (map[ergo.Digest]struct{}, error) {
-	var n int
-	for i := range txs {
-		n += len(txs[i].Inputs) + len(txs[i].DataInputs)
-	}
-	stored := make(map[ergo.Digest]struct{})
-	if n == 0 {
-		return stored, nil
-	}
-	// A JSON array of hex ids, which json_each and unhex turn into a set.
-	list := make([]byte, 0, 1+n*67)
-	add := func(id *ergo.Digest) {
-		if len(list) == 0 {
-			list = append(list, '[')
-		} else {
-			list = append(list, ',')
-		}
-		list = append(list, '"')
-		list = hex.AppendEncode(list, id[:])
-		list = append(list, '"')
-	}
-	for i := range txs {
-		for j := range txs[i].Inputs {
-			add(&txs[i].Inputs[j].BoxID)
-		}
-		for j := range txs[i].DataInputs {
-			add(&txs[i].DataInputs[j])
-		}
-	}
-	list = append(list, ']')
-	rows, err := c.lookup.QueryContext(c.ctx, list)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var b []byte
-		var id ergo.Digest
-		if err := rows.Scan(&b); err != nil {
-			return nil, err
-		}
-		if err := scanDigest(b, &id); err != nil {
-			return nil, err
-		}
-		stored[id] = struct{}{}
-	}
-	return stored, rows.Err()
 }
 
 // recordReads records every stored box a data input of the block reads.
@@ -290,13 +283,14 @@ func (c *connectTx) storedBoxes(txs []ergo.Transaction) (map[ergo.Digest]struct{
 // before its removals). On mainnet a data input does read a box that an
 // earlier transaction of the same block spent (block 290684), so reads of
 // spent boxes are recorded too.
-func (c *connectTx) recordReads(ctx context.Context, txs []ergo.Transaction, ids []ergo.Digest, stored map[ergo.Digest]struct{}, touched []bool) error {
+func (c *connectTx) recordReads(ctx context.Context, txs []ergo.Transaction, ids []ergo.Digest, stored map[ergo.Digest]*rules.Known, touched []bool) error {
+	putRead := c.stmt(c.s.stmt.putRead)
 	for i := range txs {
 		for p, box := range txs[i].DataInputs {
 			if _, ok := stored[box]; !ok {
 				continue
 			}
-			if _, err := c.putRead.ExecContext(c.ctx, ids[i][:], p, box[:], c.block[:], c.height); err != nil {
+			if _, err := putRead.ExecContext(c.ctx, ids[i][:], p, box[:], c.block[:], c.height); err != nil {
 				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: data input %d reads box %s", i, ids[i], p, box), err)
 			}
 			touched[i] = true
@@ -308,8 +302,8 @@ func (c *connectTx) recordReads(ctx context.Context, txs []ergo.Transaction, ids
 
 // storeBox stores output index of transaction txID and its tokens, and
 // returns the box id.
-func (c *connectTx) storeBox(txID ergo.Digest, index int, out *ergo.Box) (ergo.Digest, error) {
-	id := boxID(out)
+func (c *connectTx) storeBox(putBox, putToken *sql.Stmt, txID ergo.Digest, index int, out *ergo.Box) (ergo.Digest, error) {
+	id := out.TrustedID()
 	if out.Value > math.MaxInt64 {
 		return id, invalid("value %d overflows 63 bits", out.Value)
 	}
@@ -326,7 +320,7 @@ func (c *connectTx) storeBox(txID ergo.Digest, index int, out *ergo.Box) (ergo.D
 		}
 		regs[i] = r
 	}
-	_, err := c.putBox.ExecContext(c.ctx, id[:], txID[:], c.block[:], c.height, index, int64(out.Value),
+	_, err := putBox.ExecContext(c.ctx, id[:], txID[:], c.block[:], c.height, index, int64(out.Value),
 		out.ErgoTree, templateHash(out.ErgoTree), out.CreationHeight,
 		regs[0], regs[1], regs[2], regs[3], regs[4], regs[5])
 	if err != nil {
@@ -337,7 +331,7 @@ func (c *connectTx) storeBox(txID ergo.Digest, index int, out *ergo.Box) (ergo.D
 		if t.Amount > math.MaxInt64 {
 			return id, invalid("box %s: token %d amount %d overflows 63 bits", id, p, t.Amount)
 		}
-		if _, err := c.putToken.ExecContext(c.ctx, id[:], p, t.ID[:], int64(t.Amount)); err != nil {
+		if _, err := putToken.ExecContext(c.ctx, id[:], p, t.ID[:], int64(t.Amount)); err != nil {
 			return id, fmt.Errorf("box %s: token %d: %w", id, p, err)
 		}
 	}
@@ -388,6 +382,8 @@ func (s *Store) DisconnectBlock(ctx context.Context, id ergo.Digest) error {
 		parentID   ergo.Digest
 		restored   int64
 		deletedTxs int64
+
+		deletedVerdicts int64
 	)
 	err = tx.StmtContext(ctx, s.stmt.header).QueryRowContext(ctx, id[:]).Scan(&height, &parent, &mainChain)
 	switch {
@@ -412,6 +408,8 @@ func (s *Store) DisconnectBlock(ctx context.Context, id ergo.Digest) error {
 		{"delete tokens", s.stmt.deleteTokens, nil},
 		{"delete boxes", s.stmt.deleteBoxes, nil},
 		{"delete transactions", s.stmt.deleteTxs, &deletedTxs},
+		{"delete verdicts", s.stmt.deleteVerdicts, &deletedVerdicts},
+		{"delete lineage steps", s.stmt.deleteSteps, nil},
 		{"orphan header", s.stmt.orphanHeader, nil},
 	} {
 		n, err := execN(ctx, tx.StmtContext(ctx, step.stmt), id[:])
@@ -429,7 +427,7 @@ func (s *Store) DisconnectBlock(ctx context.Context, id ergo.Digest) error {
 		return storageError(ctx, op, "commit", err)
 	}
 	s.log.Info().Uint32("height", height).Stringer("id", id).Stringer("new_tip", parentID).
-		Int64("restored_spends", restored).Int64("deleted_txs", deletedTxs).Dur("took", time.Since(start)).
+		Int64("restored_spends", restored).Int64("deleted_txs", deletedTxs).Int64("deleted_verdicts", deletedVerdicts).Dur("took", time.Since(start)).
 		Msg("disconnected block")
 	return nil
 }
@@ -441,27 +439,4 @@ func execN(ctx context.Context, st *sql.Stmt, args ...any) (int64, error) {
 		return 0, err
 	}
 	return res.RowsAffected()
-}
-
-// The ids the block states, which the scanner has verified, or derived.
-
-func headerID(h *ergo.Header) ergo.Digest {
-	if h.HasID {
-		return h.ID
-	}
-	return h.ComputeID()
-}
-
-func txID(tx *ergo.Transaction) ergo.Digest {
-	if tx.HasID {
-		return tx.ID
-	}
-	return tx.ComputeID()
-}
-
-func boxID(b *ergo.Box) ergo.Digest {
-	if b.HasBoxID {
-		return b.BoxID
-	}
-	return b.ComputeID()
 }

@@ -1,7 +1,8 @@
 // Package db is the scanner's SQLite store: every header it has seen, the
-// tip, and the relevant part of the main chain's state (the boxes a
-// Relevance keeps, their tokens, the transactions that create, spend or
-// read them, and data-input reads).
+// tip, and the relevant part of the main chain's state (the boxes a Judge
+// keeps, their tokens, the transactions that create, spend or read them,
+// data-input reads), and what the rules concluded (verdicts and the
+// lineage journal).
 //
 // The store follows the chain the way a UTXO indexer does. ConnectBlock
 // applies one block on top of the tip and DisconnectBlock undoes the tip,

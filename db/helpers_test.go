@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/async-emission/auditor/ergo"
@@ -35,7 +36,7 @@ func newStore(t testing.TB) *Store {
 	return openAt(t, filepath.Join(t.TempDir(), "auditor.db"))
 }
 
-func connect(t testing.TB, s *Store, keep Relevance, blocks ...*ergo.FullBlock) {
+func connect(t testing.TB, s *Store, keep Judge, blocks ...*ergo.FullBlock) {
 	t.Helper()
 	for _, b := range blocks {
 		if err := s.ConnectBlock(context.Background(), b, keep); err != nil {
@@ -74,7 +75,7 @@ func sameState(t testing.TB, what string, a, b *Store) {
 	sa.Headers -= sa.OrphanedHeaders
 	sb.Headers -= sb.OrphanedHeaders
 	sa.OrphanedHeaders, sb.OrphanedHeaders = 0, 0
-	if sa != sb {
+	if !reflect.DeepEqual(sa, sb) {
 		t.Errorf("%s: statuses differ:\n%+v\n%+v", what, sa, sb)
 	}
 }
@@ -88,7 +89,7 @@ func unchanged(t testing.TB, s *Store, kind error, f func() error) {
 	if !errors.Is(err, kind) {
 		t.Fatalf("got error %v, want %v", err, kind)
 	}
-	if after := status(t, s); after != before {
+	if after := status(t, s); !reflect.DeepEqual(after, before) {
 		t.Errorf("after %v the store changed:\nbefore %+v\nafter  %+v", err, before, after)
 	}
 }

@@ -1,28 +1,38 @@
 package db
 
 import (
+	"context"
+
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/rules"
 )
 
-// Relevance decides which transaction outputs the store keeps. ConnectBlock
-// calls KeepBox once per output, in block order, inside its transaction, so
-// it must be quick and must not call the store.
-type Relevance interface {
-	KeepBox(b *ergo.Box) bool
+// Judge decides, inside ConnectBlock's transaction, what the store keeps of
+// a block and what it concludes about it: the rules engine
+// (*rules.Engine), or KeepAll or a Filter, which keep boxes and conclude
+// nothing. It reads the chain before the block through st and must not
+// call the store otherwise.
+type Judge interface {
+	JudgeBlock(ctx context.Context, st rules.State, b *ergo.FullBlock) (*rules.Judgement, error)
 }
 
-// KeepAll keeps every box.
+// KeepAll keeps every box and judges none.
 type KeepAll struct{}
 
 // KeepBox returns true.
 func (KeepAll) KeepBox(*ergo.Box) bool { return true }
 
-// Filter is the Relevance built from configuration: it keeps a box that
-// holds any of its tokens or whose ErgoTree has any of its template hashes
-// (sha256 of the tree without its segregated constants, as ergo/sigma's
-// TemplateHash computes it). The zero Filter, and a nil *Filter, keep
-// nothing.
+// JudgeBlock keeps every output.
+func (k KeepAll) JudgeBlock(_ context.Context, _ rules.State, b *ergo.FullBlock) (*rules.Judgement, error) {
+	return keepOnly(b, k.KeepBox), nil
+}
+
+// Filter keeps a box that holds any of its tokens or whose ErgoTree has any
+// of its template hashes (sha256 of the tree without its segregated
+// constants, as ergo/sigma's TemplateHash computes it), and judges none:
+// the [watch] section of the configuration. The zero Filter, and a nil
+// *Filter, keep nothing.
 type Filter struct {
 	tokens    map[ergo.Digest]struct{}
 	templates map[ergo.Digest]struct{}
@@ -67,4 +77,27 @@ func (f *Filter) KeepBox(b *ergo.Box) bool {
 	}
 	_, ok := f.templates[h]
 	return ok
+}
+
+// JudgeBlock keeps the outputs KeepBox keeps.
+func (f *Filter) JudgeBlock(_ context.Context, _ rules.State, b *ergo.FullBlock) (*rules.Judgement, error) {
+	return keepOnly(b, f.KeepBox), nil
+}
+
+// keepOnly is a judgement that keeps the outputs keep keeps and concludes
+// nothing.
+func keepOnly(b *ergo.FullBlock, keep func(*ergo.Box) bool) *rules.Judgement {
+	j := &rules.Judgement{Keep: make([][]bool, len(b.Transactions))}
+	for i := range b.Transactions {
+		outs := b.Transactions[i].Outputs
+		for k := range outs {
+			if keep(&outs[k]) {
+				if j.Keep[i] == nil {
+					j.Keep[i] = make([]bool, len(outs))
+				}
+				j.Keep[i][k] = true
+			}
+		}
+	}
+	return j
 }

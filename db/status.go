@@ -25,6 +25,10 @@ type Status struct {
 	Spends          int64 // stored boxes that are spent
 	DataInputReads  int64
 
+	// Verdicts counts the verdicts by protocol, class and verdict, and the
+	// invalid ones by reason code.
+	Verdicts []VerdictCount
+
 	// StateDigest commits to the stored main-chain state; see StateDigest.
 	StateDigest ergo.Digest
 }
@@ -58,6 +62,9 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return st, storageError(ctx, op, "count rows", err)
 	}
+	if st.Verdicts, err = verdictCounts(ctx, tx); err != nil {
+		return st, storageError(ctx, op, "count verdicts", err)
+	}
 	if st.StateDigest, err = stateDigest(ctx, tx); err != nil {
 		return st, storageError(ctx, op, "state digest", err)
 	}
@@ -77,6 +84,7 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 //	value   = 0x00                                      NULL
 //	        | 0x01 || 8-byte big-endian two's complement INTEGER
 //	        | 0x02 || blob(bytes)                        BLOB
+//	        | 0x03 || blob(UTF-8 bytes)                  TEXT
 //	blob(b) = 4-byte big-endian length of b || b
 //
 // with the sections of stateSections, in their order. Every part is tagged
@@ -97,11 +105,11 @@ func (s *Store) StateDigest(ctx context.Context) (ergo.Digest, error) {
 
 // stateDomain names the encoding; a change to stateSections or to a
 // section's columns changes its version.
-const stateDomain = "async-emission/auditor db state v1"
+const stateDomain = "async-emission/auditor db state v2"
 
 // stateSections are the parts of the state the digest covers, each a query
-// ordered by a unique key. Verdicts and outbox rows join here as they are
-// added to the schema: a new section, and a new stateDomain version.
+// ordered by a unique key. The outbox is not chain state (it records the
+// forks the store went through) and is left out, like headers.connects.
 var stateSections = []struct {
 	name, query string
 }{
@@ -112,6 +120,10 @@ var stateSections = []struct {
 	{"box_tokens", `SELECT box_id, position, token_id, amount FROM box_tokens ORDER BY box_id, position`},
 	{"transactions", `SELECT id, block_id, height, tx_index FROM transactions ORDER BY id`},
 	{"data_input_reads", `SELECT tx_id, position, box_id, block_id, height FROM data_input_reads ORDER BY tx_id, position`},
+	{"verdicts", `SELECT box_id, protocol, kind, class, verdict, reasons, lineage, tx_id, tx_index, block_id, height
+		FROM verdicts ORDER BY box_id, protocol, kind`},
+	{"lineage_steps", `SELECT token_id, protocol, height, step, block_id, tx_id, current_box, broken, closed, minted, burnt
+		FROM lineage_steps ORDER BY token_id, protocol, height, step`},
 }
 
 func stateDigest(ctx context.Context, tx *sql.Tx) (ergo.Digest, error) {
@@ -179,7 +191,10 @@ func (e *stateEncoder) value(v any) error {
 	case []byte:
 		e.h.Write([]byte{0x02})
 		e.blob(v)
-	default: // the tables are STRICT: no TEXT or REAL in them
+	case string:
+		e.h.Write([]byte{0x03})
+		e.blob([]byte(v))
+	default: // the tables are STRICT: no REAL in them
 		return corrupt("a value of type %T", v)
 	}
 	return nil

@@ -30,6 +30,8 @@ type Store struct {
 	w    *sql.DB // the writer: one connection, transactions BEGIN IMMEDIATE
 	r    *sql.DB // readers: query_only connections
 	stmt writeStmts
+
+	lineageTokens tokenSet // see blockState.Lineages
 }
 
 // Tip is the block the store has connected last, or after a disconnect its
@@ -95,6 +97,10 @@ func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) 
 	}
 	s.r.SetMaxOpenConns(maxReaders)
 	s.r.SetMaxIdleConns(maxReaders)
+
+	if err := s.lineageTokens.load(ctx, s.w); err != nil {
+		return nil, storageError(ctx, op, "read lineage tokens", err)
+	}
 
 	tip, hasTip, err := s.Tip(ctx)
 	if err != nil {

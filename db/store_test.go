@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"testing"
 
@@ -79,7 +80,7 @@ func TestConnectFixtures(t *testing.T) {
 		t.Error("zero state digest")
 	}
 	want.StateDigest = got.StateDigest
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("status\n got %+v\nwant %+v", got, want)
 	}
 	if n := count(t, s, `SELECT count(*) FROM box_tokens`); n != tokens {
@@ -291,7 +292,7 @@ func TestDisconnectReconnectFixtures(t *testing.T) {
 
 	connect(t, a, KeepAll{}, bs[2:]...)
 	sameState(t, "reconnected 3..5 vs straight 1..5", a, five)
-	if st := status(t, a); st != full {
+	if st := status(t, a); !reflect.DeepEqual(st, full) {
 		t.Errorf("after reconnecting: %+v\nwant %+v", st, full)
 	}
 }
@@ -380,7 +381,7 @@ func TestDisconnectRestoresSpends(t *testing.T) {
 	want := Status{TipHeight: 10, TipID: b1.Header.ID, Headers: 2, OrphanedHeaders: 1, Transactions: 1, Boxes: 2, UnspentBoxes: 2}
 	st := status(t, s)
 	want.StateDigest = st.StateDigest
-	if st != want {
+	if !reflect.DeepEqual(st, want) {
 		t.Errorf("after disconnecting b2: %+v\nwant %+v", st, want)
 	}
 }
@@ -475,7 +476,7 @@ func TestReopen(t *testing.T) {
 	}
 
 	s = openAt(t, path)
-	if after := status(t, s); after != before {
+	if after := status(t, s); !reflect.DeepEqual(after, before) {
 		t.Errorf("after reopening: %+v\nwant %+v", after, before)
 	}
 	connect(t, s, KeepAll{}, bs[3:]...)
@@ -504,7 +505,7 @@ func TestTokenFilter(t *testing.T) {
 	want := Status{TipHeight: 21, TipID: b2.Header.ID, Headers: 2, Transactions: 3, Boxes: 2, UnspentBoxes: 1, Spends: 1, DataInputReads: 1}
 	st := status(t, s)
 	want.StateDigest = st.StateDigest
-	if st != want {
+	if !reflect.DeepEqual(st, want) {
 		t.Errorf("status %+v\nwant %+v", st, want)
 	}
 	for _, box := range []ergo.Digest{boxRef("mint", 0), boxRef("move", 1)} {
@@ -531,7 +532,7 @@ func TestTokenFilter(t *testing.T) {
 	if st := status(t, byTemplate); st.Boxes != 8 {
 		t.Errorf("template filter kept %d boxes, want all 8", st.Boxes)
 	}
-	// The zero filter keeps nothing, like a nil Relevance.
+	// The zero filter keeps nothing, like a nil Judge.
 	none := newStore(t)
 	connect(t, none, &Filter{}, b1, b2)
 	nilKeep := newStore(t)

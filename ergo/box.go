@@ -26,6 +26,16 @@ type Box struct {
 // ComputeID derives the box id: Blake2b-256 of the box's serialization.
 func (b *Box) ComputeID() Digest { return b.Box.ID() }
 
+// TrustedID is the id the box states when it states one (HasBoxID), which
+// a caller that has verified the box may trust, and otherwise the derived
+// one.
+func (b *Box) TrustedID() Digest {
+	if b.HasBoxID {
+		return b.BoxID
+	}
+	return b.ComputeID()
+}
+
 // CheckID returns an ErrIDMismatch error when the given id differs from the
 // computed one (a box without a given id passes).
 func (b *Box) CheckID() error {

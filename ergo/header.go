@@ -114,6 +114,16 @@ func unsignedBytes(v *big.Int) []byte {
 // ComputeID derives the header id: Blake2b-256 of Bytes.
 func (h *Header) ComputeID() Digest { return Hash(h.Bytes()) }
 
+// TrustedID is the id the header states when it states one (HasID), which
+// a caller that has verified the header may trust, and otherwise the
+// derived one.
+func (h *Header) TrustedID() Digest {
+	if h.HasID {
+		return h.ID
+	}
+	return h.ComputeID()
+}
+
 // PoWStatus is the outcome of a proof-of-work check.
 type PoWStatus string
 

@@ -64,6 +64,16 @@ func (tx *Transaction) ComputeID() Digest {
 	return Hash(b)
 }
 
+// TrustedID is the id the transaction states when it states one (HasID),
+// which a caller that has verified the transaction may trust, and
+// otherwise the derived one.
+func (tx *Transaction) TrustedID() Digest {
+	if tx.HasID {
+		return tx.ID
+	}
+	return tx.ComputeID()
+}
+
 // WitnessID commits to the transaction's witnesses (input proofs) in a v2+
 // block's transactions root: Blake2b-256 of the concatenated proofs without
 // its first byte. The 31-byte length keeps witness ids distinct from the

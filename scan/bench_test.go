@@ -56,7 +56,7 @@ func BenchmarkCatchUp(b *testing.B) {
 
 	for _, c := range []struct {
 		name string
-		keep db.Relevance
+		keep db.Judge
 	}{{"headers-only", nil}, {"keep-all", db.KeepAll{}}} {
 		b.Run(c.name, func(b *testing.B) {
 			var e2e time.Duration

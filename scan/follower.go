@@ -32,7 +32,7 @@ type Node interface {
 type Store interface {
 	Tip(ctx context.Context) (db.Tip, bool, error)
 	MainChainID(ctx context.Context, height uint32) (ergo.Digest, bool, error)
-	ConnectBlock(ctx context.Context, b *ergo.FullBlock, keep db.Relevance) error
+	ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge db.Judge) error
 	DisconnectBlock(ctx context.Context, id ergo.Digest) error
 }
 
@@ -73,7 +73,7 @@ func (c *FollowerConfig) setDefaults() {
 type Follower struct {
 	node  Node
 	store Store
-	keep  db.Relevance
+	judge db.Judge
 	cfg   FollowerConfig
 	log   zerolog.Logger
 
@@ -92,10 +92,11 @@ type FollowerStats struct {
 	LastConnectedAt time.Time
 }
 
-// NewFollower returns a Follower; keep decides which boxes are stored.
-func NewFollower(node Node, store Store, keep db.Relevance, cfg FollowerConfig, log zerolog.Logger) *Follower {
+// NewFollower returns a Follower; judge decides which boxes are stored and
+// what is concluded about them.
+func NewFollower(node Node, store Store, judge db.Judge, cfg FollowerConfig, log zerolog.Logger) *Follower {
 	cfg.setDefaults()
-	return &Follower{node: node, store: store, keep: keep, cfg: cfg, log: log}
+	return &Follower{node: node, store: store, judge: judge, cfg: cfg, log: log}
 }
 
 // Stats returns a snapshot of the follower's counters.
@@ -349,7 +350,7 @@ func (f *Follower) catchUp(ctx context.Context, tip db.Tip, haveTip bool, from, 
 			if haveTip && h.ParentID != tip.ID {
 				return fmt.Errorf("%w: block %s at %d builds on %s, the stored tip is %s", errForked, h.ID, h.Height, h.ParentID, tip.ID)
 			}
-			if err := f.store.ConnectBlock(ctx, b, f.keep); err != nil {
+			if err := f.store.ConnectBlock(ctx, b, f.judge); err != nil {
 				return fmt.Errorf("connect %s at %d: %w", h.ID, h.Height, err)
 			}
 			tip, haveTip = db.Tip{Height: h.Height, ID: h.ID}, true

@@ -23,9 +23,7 @@ import (
 )
 
 // keepAll stores every box, so that digests cover every spend and read.
-type keepAll struct{}
-
-func (keepAll) KeepBox(*ergo.Box) bool { return true }
+type keepAll = db.KeepAll
 
 // checkFor polls cond until it holds or the timeout passes (no sleeping
 // in place of a condition).

@@ -78,7 +78,7 @@ func runAuditor(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 	if err != nil {
 		return badInput{err}
 	}
-	follower := scan.NewFollower(client, store, relevance(cfg), scan.FollowerConfig{
+	follower := scan.NewFollower(client, store, newEngine(cfg, log.With().Str("component", "rules").Logger()), scan.FollowerConfig{
 		StartHeight:   cfg.Scan.StartHeight,
 		Confirmations: cfg.Scan.Confirmations,
 		MaxReorgDepth: cfg.Scan.MaxReorgDepth,
@@ -101,13 +101,10 @@ func runAuditor(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 	return err
 }
 
-// relevance builds the store's relevance filter from the (validated)
-// configuration: boxes holding a watched token, or whose ErgoTree has a
-// watched template hash, are kept. Each [[protocol]] adds what PROTOCOL.md
-// §3 makes relevant without lineage state: its participant token and state
-// NFT, and its emission, funnel and emitted templates. (Async tokens of
-// known lineages join with the protocol rules.)
-func relevance(cfg Config) *db.Filter {
+// newEngine builds the rules engine from the (validated) configuration:
+// each [[protocol]] is judged as PROTOCOL.md says, and the boxes [watch]
+// names are kept besides.
+func newEngine(cfg Config, log zerolog.Logger) *rules.Engine {
 	var tokens, templates []ergo.Digest
 	for _, s := range cfg.Watch.Tokens {
 		d, _ := ergo.ParseDigest(s) // Validate has checked every entry
@@ -117,15 +114,10 @@ func relevance(cfg Config) *db.Filter {
 		d, _ := ergo.ParseDigest(s)
 		templates = append(templates, d)
 	}
-	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated too
-	for _, p := range protocols {
-		tokens = append(tokens, p.ParticipantTokenID, p.StateNFTID)
-		templates = append(templates, p.EmissionTemplate)
-		for _, t := range []*ergo.Digest{p.FunnelTemplate, p.EmittedTemplate} {
-			if t != nil {
-				templates = append(templates, *t)
-			}
-		}
+	var watch rules.Watcher
+	if len(tokens)+len(templates) > 0 {
+		watch = db.NewFilter(tokens, templates)
 	}
-	return db.NewFilter(tokens, templates)
+	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated too
+	return rules.NewEngine(protocols, watch, log)
 }
