@@ -2,7 +2,9 @@ package rules_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -161,6 +163,7 @@ func diff(want, got []string, max int) []string {
 // gives exactly the verdicts the scenario planted — every reason code at
 // least once, nothing it did not plan.
 func TestScenarioVerdictsAreThePlantedOnes(t *testing.T) {
+	t.Parallel()
 	blocks := 2500
 	if testing.Short() {
 		blocks = 800
@@ -186,4 +189,98 @@ func TestScenarioVerdictsAreThePlantedOnes(t *testing.T) {
 		}
 	}
 	t.Logf("%d verdicts over %d blocks; reason codes seen: %v", len(got), blocks, seen)
+}
+
+// TestVerdictsDoNotDependOnForks is the property PROTOCOL.md §4 states: a
+// verdict is a function of the chain, whatever forks led to it. For each
+// seed, a sync that follows the devnet through random reorgs (depths 1 to
+// 12, the follower catching up after random bursts of blocks, so that it
+// sees most competing branches and misses others) ends with the verdicts,
+// and the state digest, of a straight sync of the final chain.
+func TestVerdictsDoNotDependOnForks(t *testing.T) {
+	t.Parallel()
+	seeds := 5
+	if testing.Short() {
+		seeds = 2
+	}
+	const blocks = 220
+	for seed := uint64(1); seed <= uint64(seeds); seed++ {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(seed, 99))
+			depth := 1 + rng.IntN(12)
+			every := depth + 2 + rng.IntN(15)
+			base := devnet.Config{Seed: int64(seed), Blocks: blocks, TxsPerBlock: 2,
+				Scenario: &devnet.AsyncEmission{ForgeryRate: 0.3}}
+			straight := newScenario(t, base)
+			wantStore := straight.sync(t)
+			want := storedLines(t, wantStore)
+
+			forked := base
+			forked.BlockTime, forked.ReorgEvery, forked.ReorgDepth = time.Hour, every, depth // stepped by hand
+			s := newScenario(t, forked)
+			store := openStore(t)
+			f := newFollower(t, s.url, store, s.protocol, scan.FollowerConfig{Batch: 4, Ahead: 2})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- f.Run(ctx) }()
+			// Step in random bursts; a burst ends early on a competing
+			// branch, always the first time and then two times in three.
+			seen := false
+			for more := true; more; {
+				for n := rng.IntN(6); n >= 0 && more; n-- {
+					more = s.d.Step()
+					if h, id := s.d.Tip(); id != s.d.FinalID(h) && (!seen || rng.IntN(3) > 0) {
+						seen = true
+						break
+					}
+				}
+				waitForTip(t, s.d, store)
+			}
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("follower stopped with %v", err)
+			}
+			got := storedLines(t, store)
+			if d := diff(want, got, 20); len(d) > 0 {
+				t.Fatalf("every %d depth %d: %d verdicts after forks, %d after a straight sync:\n%s",
+					every, depth, len(got), len(want), strings.Join(d, "\n"))
+			}
+			if a, b := digestOf(t, store), digestOf(t, wantStore); a != b {
+				t.Fatalf("state digest %s after forks, %s straight", a, b)
+			}
+			if st := f.Stats(); st.Reorgs == 0 {
+				t.Fatalf("every %d depth %d: the follower saw no reorg", every, depth)
+			}
+		})
+	}
+}
+
+// waitForTip polls until the store's tip is the devnet's visible tip.
+func waitForTip(t *testing.T, d *devnet.Devnet, store *db.Store) {
+	t.Helper()
+	wantH, wantID := d.Tip()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tip, ok, err := store.Tip(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && tip.Height == wantH && tip.ID == wantID {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store is at %d %s; the devnet at %d %s", tip.Height, tip.ID, wantH, wantID)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func digestOf(t *testing.T, s *db.Store) string {
+	t.Helper()
+	d, err := s.StateDigest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
 }
