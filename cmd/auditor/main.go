@@ -49,7 +49,8 @@ func (b badInput) Unwrap() error { return b.err }
 func commands() []command {
 	return []command{
 		{"run", "follow an Ergo node and store what the configuration watches", runRun},
-		{"status", "print the stored chain state and its digest", runStatus},
+		{"status", "print the stored chain state, verdict counts and the state digest", runStatus},
+		{"verify", "explain one box: its class, verdict, reasons and lineage", runVerify},
 		{"check-config", "validate a configuration file and exit", runCheckConfig},
 		{"inspect", "decode Ergo node JSON and re-derive every id, root and PoW", runInspect},
 		{"devnet", "serve a simulated Ergo node over a generated chain that verifies", runDevnet},

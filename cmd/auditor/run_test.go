@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -170,7 +172,7 @@ func TestRunWithFlagsOnlyAndStatus(t *testing.T) {
 // outputs of the transactions that create them: changes and fees).
 func TestRunKeepsProtocolBoxes(t *testing.T) {
 	const blocks = 120
-	d, err := devnet.New(devnet.Config{Seed: 5, Blocks: blocks, TxsPerBlock: 4, Scenario: &devnet.AsyncEmission{}}, zerolog.Nop())
+	d, err := devnet.New(devnet.Config{Seed: 5, Blocks: blocks, TxsPerBlock: 4, Scenario: &devnet.AsyncEmission{ForgeryRate: 0.3}}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +211,92 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 	if created == 0 || st.Boxes < created || verdicts != int64(len(exp)) {
 		t.Fatalf("stored %d boxes and %d verdicts; the manifest classifies %d boxes and has %d verdicts",
 			st.Boxes, verdicts, created, len(exp))
+	}
+
+	// verify explains each kind of box as the manifest says.
+	explained := map[string]bool{}
+	for _, x := range exp {
+		key := fmt.Sprintf("%s %s %s", x.Kind, x.Class, x.Verdict)
+		if explained[key] {
+			continue
+		}
+		explained[key] = true
+		var out bytes.Buffer
+		code := run([]string{"verify", "--data-dir", dir, "--json", x.BoxID.String()}, &env{stdout: &out, stderr: &out})
+		if want := map[bool]int{true: exitOK, false: exitFailed}[x.Verdict == devnet.VerdictVerified && x.Kind == devnet.VerdictCreated]; code != want && x.Kind == devnet.VerdictCreated {
+			t.Errorf("verify %s (%s): exit %d, want %d\n%s", x.BoxID, key, code, want, out.String())
+		}
+		var ex explainJSON
+		if err := json.Unmarshal(out.Bytes(), &ex); err != nil {
+			t.Fatalf("verify --json %s: %v\n%s", x.BoxID, err, out.String())
+		}
+		var found bool
+		for _, v := range ex.Verdicts {
+			if string(v.Kind) != string(x.Kind) {
+				continue
+			}
+			found = true
+			var codes []string
+			for _, r := range v.Reasons {
+				codes = append(codes, string(r.Code))
+				if r.Sentence == "" {
+					t.Errorf("verify %s: reason %s has no sentence", x.BoxID, r.Code)
+				}
+			}
+			if string(v.Class) != x.Class || v.Verdict != x.Verdict || !slices.Equal(codes, x.Reasons) || v.TxID != x.TxID {
+				t.Errorf("verify %s: %+v; the manifest says %+v", x.BoxID, v, x)
+			}
+		}
+		if !found {
+			t.Errorf("verify %s: no %s verdict in %s", x.BoxID, x.Kind, out.String())
+		}
+		if x.Class == devnet.ClassEmitted && x.Verdict == devnet.VerdictVerified &&
+			(ex.Lineage == nil || len(ex.Lineage.Emissions) == 0 || ex.Lineage.Emissions[0].Verdict != devnet.VerdictVerified) {
+			t.Errorf("verify %s: a verified emitted box without a verified lineage back to its bootstrap: %+v", x.BoxID, ex.Lineage)
+		}
+		out.Reset()
+		if code := run([]string{"verify", "--data-dir", dir, x.BoxID.String()}, &env{stdout: &out, stderr: &out}); !strings.Contains(out.String(), x.BoxID.String()) || code == exitBadInput {
+			t.Errorf("verify %s (text): exit %d\n%s", x.BoxID, code, out.String())
+		}
+	}
+	if len(explained) < 6 {
+		t.Errorf("explained only %v", explained)
+	}
+	out.Reset()
+	if code := run([]string{"verify", "--data-dir", dir, strings.Repeat("ab", 32)}, &env{stdout: &out, stderr: &out}); code != exitFailed {
+		t.Errorf("verify of a box not stored: exit %d, want 1", code)
+	}
+	if code := run([]string{"verify", "--data-dir", dir, "xyz"}, &env{stdout: &out, stderr: &out}); code != exitBadInput {
+		t.Errorf("verify of a malformed id: exit %d, want 2", code)
+	}
+
+	// status --json counts the verdicts by protocol and class.
+	out.Reset()
+	if code := run([]string{"status", "--data-dir", dir, "--json"}, &env{stdout: &out, stderr: &out}); code != exitOK {
+		t.Fatalf("status: exit %d\n%s", code, out.String())
+	}
+	var sj statusJSON
+	if err := json.Unmarshal(out.Bytes(), &sj); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{}
+	for _, x := range exp {
+		want[fmt.Sprintf("%s %s", x.Class, x.Verdict)]++
+		for _, r := range x.Reasons {
+			want[fmt.Sprintf("%s %s", x.Class, r)]++
+		}
+	}
+	got := map[string]int64{}
+	for class, c := range sj.Verdicts[devnet.AsyncEmissionProtocol] {
+		got[fmt.Sprintf("%s verified", class)] += c.Verified
+		got[fmt.Sprintf("%s invalid", class)] += c.Invalid
+		for r, n := range c.Reasons {
+			got[fmt.Sprintf("%s %s", class, r)] += n
+		}
+	}
+	maps.DeleteFunc(got, func(_ string, n int64) bool { return n == 0 })
+	if !maps.Equal(got, want) {
+		t.Errorf("status --json verdict counts %v, the manifest's %v", got, want)
 	}
 }
 

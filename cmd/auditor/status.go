@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/rules"
 )
 
 const statusSynopsis = `[--config FILE | --data-dir DIR] [--json]
@@ -32,6 +35,39 @@ type statusJSON struct {
 	Spends          int64       `json:"spends"`
 	DataInputReads  int64       `json:"data_input_reads"`
 	StateDigest     ergo.Digest `json:"state_digest"`
+	// Verdicts counts the verdicts by protocol, then class.
+	Verdicts map[string]map[rules.Class]*verdictCounts `json:"verdicts"`
+}
+
+// verdictCounts counts one protocol's verdicts on one class of box.
+type verdictCounts struct {
+	Verified int64                  `json:"verified"`
+	Invalid  int64                  `json:"invalid"`
+	Reasons  map[rules.Reason]int64 `json:"reasons"` // invalid verdicts by reason code
+}
+
+// countVerdicts nests the store's verdict counts by protocol and class.
+func countVerdicts(cs []db.VerdictCount) map[string]map[rules.Class]*verdictCounts {
+	out := map[string]map[rules.Class]*verdictCounts{}
+	for _, c := range cs {
+		if out[c.Protocol] == nil {
+			out[c.Protocol] = map[rules.Class]*verdictCounts{}
+		}
+		vc := out[c.Protocol][c.Class]
+		if vc == nil {
+			vc = &verdictCounts{Reasons: map[rules.Reason]int64{}}
+			out[c.Protocol][c.Class] = vc
+		}
+		switch {
+		case c.Reason != "":
+			vc.Reasons[c.Reason] += c.Count
+		case c.Verdict == rules.StatusVerified:
+			vc.Verified += c.Count
+		default:
+			vc.Invalid += c.Count
+		}
+	}
+	return out
 }
 
 func runStatus(e *env, args []string) error {
@@ -45,20 +81,8 @@ func runStatus(e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return badInput{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
-	cfg, err := loadConfig(*cfgPath, func(c *Config) {
-		if *dataDir != "" {
-			c.DataDir = *dataDir
-		}
-	})
-	if err != nil {
-		return badInput{err}
-	}
-	path := filepath.Join(cfg.DataDir, dbFile)
-	if _, err := os.Stat(path); err != nil {
-		return badInput{fmt.Errorf("no auditor database in %s: %w", cfg.DataDir, err)}
-	}
 	ctx := context.Background()
-	store, err := db.Open(ctx, path, zerolog.Nop())
+	store, err := openExistingStore(ctx, *cfgPath, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -71,7 +95,7 @@ func runStatus(e *env, args []string) error {
 		Empty: st.Empty, TipHeight: st.TipHeight, TipID: st.TipID,
 		Headers: st.Headers, OrphanedHeaders: st.OrphanedHeaders, Transactions: st.Transactions,
 		Boxes: st.Boxes, UnspentBoxes: st.UnspentBoxes, Spends: st.Spends, DataInputReads: st.DataInputReads,
-		StateDigest: st.StateDigest,
+		StateDigest: st.StateDigest, Verdicts: countVerdicts(st.Verdicts),
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -84,5 +108,36 @@ func runStatus(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "tip           %d %s\nheaders       %d (+%d orphaned)\ntransactions  %d\nboxes         %d (%d unspent)\nspends        %d\ndata reads    %d\nstate digest  %s\n",
 		out.TipHeight, out.TipID, out.Headers, out.OrphanedHeaders, out.Transactions, out.Boxes, out.UnspentBoxes, out.Spends, out.DataInputReads, out.StateDigest)
+	for _, p := range slices.Sorted(maps.Keys(out.Verdicts)) {
+		for _, c := range rules.Classes() {
+			vc := out.Verdicts[p][c]
+			if vc == nil {
+				continue
+			}
+			fmt.Fprintf(e.stdout, "%-13s %s %s: %d verified, %d invalid\n", "verdicts", p, c, vc.Verified, vc.Invalid)
+			for _, r := range slices.Sorted(maps.Keys(vc.Reasons)) {
+				fmt.Fprintf(e.stdout, "%-13s   %s %d\n", "", r, vc.Reasons[r])
+			}
+		}
+	}
 	return nil
+}
+
+// openExistingStore opens the database of the configuration's data
+// directory (dataDir overriding it), which must exist: the read-only
+// commands never create one.
+func openExistingStore(ctx context.Context, cfgPath, dataDir string) (*db.Store, error) {
+	cfg, err := loadConfig(cfgPath, func(c *Config) {
+		if dataDir != "" {
+			c.DataDir = dataDir
+		}
+	})
+	if err != nil {
+		return nil, badInput{err}
+	}
+	path := filepath.Join(cfg.DataDir, dbFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, badInput{fmt.Errorf("no auditor database in %s: %w", cfg.DataDir, err)}
+	}
+	return db.Open(ctx, path, zerolog.Nop())
 }

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/async-emission/auditor/db"
+	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/ergo/address"
+	"github.com/async-emission/auditor/rules"
+)
+
+const verifySynopsis = `[--config FILE | --data-dir DIR] [--json] BOXID
+
+Explains one stored box: its class and verdict for each protocol, the
+reason codes with their sentences, the transaction that created it with the
+boxes it spent and read as data-inputs, and its emission lineage back to the
+bootstrap. Exit status: 0 when every verdict on the box is "verified", 1
+when one is "invalid" or the store holds no such box, 2 on bad input.`
+
+func runVerify(e *env, args []string) error {
+	fs := newFlagSet(e, "verify", verifySynopsis)
+	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	dataDir := fs.String("data-dir", "", "data directory; overrides data_dir")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return badInput{fmt.Errorf("want one box id, got %d arguments", fs.NArg())}
+	}
+	id, err := ergo.ParseDigest(fs.Arg(0))
+	if err != nil {
+		return badInput{fmt.Errorf("box id %q: %w", fs.Arg(0), err)}
+	}
+	ctx := context.Background()
+	store, err := openExistingStore(ctx, *cfgPath, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ex, ok, err := store.Explain(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintf(e.stdout, "box %s is not stored: no watched protocol found it relevant, or it is above the scanned tip\n", id)
+		return errFailed
+	}
+	out := explanationJSON(ex)
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		printExplanation(e.stdout, &out)
+	}
+	for _, v := range ex.Verdicts {
+		if !v.Valid() {
+			return errFailed
+		}
+	}
+	return nil
+}
+
+// explainJSON is `verify --json`'s output, and the HTTP API's box
+// explanation.
+type explainJSON struct {
+	Box      boxJSON       `json:"box"`
+	Verdicts []verdictJSON `json:"verdicts"`
+	// The transaction that created the box, and the stored boxes it spent
+	// and read.
+	Transaction struct {
+		ID         ergo.Digest   `json:"id"`
+		Spent      []relatedJSON `json:"spent"`
+		DataInputs []relatedJSON `json:"data_inputs"`
+	} `json:"transaction"`
+	Lineage *lineageJSON `json:"lineage,omitempty"`
+}
+
+type boxJSON struct {
+	ID             ergo.Digest  `json:"id"`
+	Height         uint32       `json:"height"`
+	BlockID        ergo.Digest  `json:"block_id"`
+	OutputIndex    int          `json:"output_index"`
+	Value          uint64       `json:"value"`
+	Address        string       `json:"address,omitempty"`
+	TemplateHash   *ergo.Digest `json:"template_hash"`
+	CreationHeight uint32       `json:"creation_height"`
+	Tokens         []tokenJSON  `json:"tokens"`
+	Registers      []string     `json:"registers"` // serialized, hex, R4 onwards
+	SpentTxID      *ergo.Digest `json:"spent_tx_id"`
+	SpentHeight    uint32       `json:"spent_height,omitempty"`
+}
+
+type tokenJSON struct {
+	ID     ergo.Digest `json:"id"`
+	Amount uint64      `json:"amount"`
+}
+
+type verdictJSON struct {
+	Protocol string       `json:"protocol"`
+	Kind     rules.Kind   `json:"kind"`
+	Class    rules.Class  `json:"class"`
+	Verdict  string       `json:"verdict"`
+	Reasons  []reasonJSON `json:"reasons"`
+	BoxID    ergo.Digest  `json:"box_id"`
+	TxID     ergo.Digest  `json:"tx_id"`
+	Height   uint32       `json:"height"`
+	BlockID  ergo.Digest  `json:"block_id"`
+	Lineage  *ergo.Digest `json:"lineage"`
+}
+
+type reasonJSON struct {
+	Code     rules.Reason `json:"code"`
+	Sentence string       `json:"sentence"`
+}
+
+type relatedJSON struct {
+	BoxID    ergo.Digest   `json:"box_id"`
+	Position int           `json:"position"`
+	Verdicts []verdictJSON `json:"verdicts"`
+}
+
+type lineageJSON struct {
+	Protocol string      `json:"protocol"`
+	Token    ergo.Digest `json:"async_token_id"`
+	Current  ergo.Digest `json:"current_box"`
+	Broken   bool        `json:"broken"`
+	Closed   bool        `json:"closed"`
+	Minted   uint64      `json:"minted"`
+	Burnt    uint64      `json:"burnt"`
+	// Emissions are the lineage's emission boxes from the bootstrap on.
+	Emissions []verdictJSON `json:"emission_boxes"`
+}
+
+func explanationJSON(ex *db.Explanation) explainJSON {
+	var out explainJSON
+	b := &ex.Box
+	out.Box = boxJSON{ID: b.ID, Height: b.Height, BlockID: b.BlockID, OutputIndex: b.OutputIndex, Value: b.Value,
+		Address: address.Encode(b.ErgoTree, address.Mainnet), TemplateHash: b.Template, CreationHeight: b.CreationHeight,
+		Tokens: []tokenJSON{}, Registers: []string{}, SpentTxID: b.SpentTxID, SpentHeight: b.SpentHeight}
+	for _, t := range b.Tokens {
+		out.Box.Tokens = append(out.Box.Tokens, tokenJSON(t))
+	}
+	for _, r := range b.Registers {
+		out.Box.Registers = append(out.Box.Registers, hex.EncodeToString(r))
+	}
+	out.Verdicts = verdictsJSON(ex.Verdicts)
+	out.Transaction.ID = b.TxID
+	out.Transaction.Spent = relatedsJSON(ex.Spent)
+	out.Transaction.DataInputs = relatedsJSON(ex.Read)
+	if st := ex.State; st != nil {
+		out.Lineage = &lineageJSON{Protocol: st.Protocol, Token: st.Token, Current: st.Current, Broken: st.Broken,
+			Closed: st.Closed, Minted: st.Minted, Burnt: st.Burnt, Emissions: verdictsJSON(ex.Lineage)}
+	}
+	return out
+}
+
+func verdictsJSON(vs []db.StoredVerdict) []verdictJSON {
+	out := []verdictJSON{}
+	for _, v := range vs {
+		j := verdictJSON{Protocol: v.Protocol, Kind: v.Kind, Class: v.Class, Verdict: v.Status(), Reasons: []reasonJSON{},
+			BoxID: v.BoxID, TxID: v.TxID, Height: v.Height, BlockID: v.BlockID, Lineage: v.Lineage}
+		for _, r := range v.Reasons {
+			j.Reasons = append(j.Reasons, reasonJSON{r, r.Sentence()})
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func relatedsJSON(rs []db.Related) []relatedJSON {
+	out := []relatedJSON{}
+	for _, r := range rs {
+		out = append(out, relatedJSON{BoxID: r.BoxID, Position: r.Position, Verdicts: verdictsJSON(r.Verdicts)})
+	}
+	return out
+}
+
+// printExplanation writes the explanation for people.
+func printExplanation(w io.Writer, ex *explainJSON) {
+	b := &ex.Box
+	fmt.Fprintf(w, "box %s\n  created at height %d by transaction %s (output %d)\n", b.ID, b.Height, ex.Transaction.ID, b.OutputIndex)
+	if b.SpentTxID != nil {
+		fmt.Fprintf(w, "  spent at height %d by transaction %s\n", b.SpentHeight, *b.SpentTxID)
+	}
+	fmt.Fprintf(w, "  value %d nanoERG", b.Value)
+	if b.Address != "" {
+		fmt.Fprintf(w, ", address %s", b.Address)
+	}
+	fmt.Fprintln(w)
+	for _, t := range b.Tokens {
+		fmt.Fprintf(w, "  token %s × %d\n", t.ID, t.Amount)
+	}
+	if len(ex.Verdicts) == 0 {
+		fmt.Fprintln(w, "no verdict: the box is stored but of no protocol class")
+	}
+	for _, v := range ex.Verdicts {
+		fmt.Fprintf(w, "%s\n", verdictLine(&v))
+		for _, r := range v.Reasons {
+			fmt.Fprintf(w, "    %s: %s\n", r.Code, r.Sentence)
+		}
+	}
+	related := func(title string, rs []relatedJSON) {
+		if len(rs) == 0 {
+			return
+		}
+		fmt.Fprintln(w, title)
+		for _, r := range rs {
+			var vs []string
+			for _, v := range r.Verdicts {
+				vs = append(vs, fmt.Sprintf("%s %s %s", v.Protocol, v.Class, v.Verdict))
+			}
+			if len(vs) == 0 {
+				vs = []string{"no class"}
+			}
+			fmt.Fprintf(w, "  #%d %s  %s\n", r.Position, r.BoxID, strings.Join(vs, "; "))
+		}
+	}
+	related("its transaction spent (stored boxes):", ex.Transaction.Spent)
+	related("its transaction read as data-inputs (stored boxes):", ex.Transaction.DataInputs)
+	if l := ex.Lineage; l != nil {
+		state := "open"
+		switch {
+		case l.Closed && l.Broken:
+			state = "closed, broken"
+		case l.Closed:
+			state = "closed"
+		case l.Broken:
+			state = "broken"
+		}
+		fmt.Fprintf(w, "lineage of async token %s (%s): %s, minted %d, burnt %d, current box %s\n",
+			l.Token, l.Protocol, state, l.Minted, l.Burnt, l.Current)
+		for i, v := range l.Emissions {
+			step := "continued"
+			if i == 0 {
+				step = "bootstrap"
+			}
+			fmt.Fprintf(w, "  %-9s %s at %d: %s\n", step, v.BoxID, v.Height, verdictSummary(&v))
+		}
+	}
+}
+
+func verdictLine(v *verdictJSON) string {
+	what := "verdict"
+	if v.Kind == rules.KindSpent {
+		what = "verdict on its spend"
+	}
+	return fmt.Sprintf("%s (%s, %s, at height %d): %s", what, v.Protocol, v.Class, v.Height, verdictSummary(v))
+}
+
+func verdictSummary(v *verdictJSON) string {
+	if len(v.Reasons) == 0 {
+		return v.Verdict
+	}
+	codes := make([]string, len(v.Reasons))
+	for i, r := range v.Reasons {
+		codes[i] = string(r.Code)
+	}
+	return v.Verdict + " " + strings.Join(codes, ", ")
+}
