@@ -21,28 +21,69 @@ import (
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/rules"
 	"github.com/async-emission/auditor/scan"
 )
 
 // BenchmarkCatchUp measures catch-up end to end — a devnet chain served from
 // memory over loopback HTTP, decoded, verified and connected into SQLite —
 // and, in the same run, decoding and verifying the same blocks alone (one
-// goroutine). It reports both rates and their ratio.
+// goroutine). It reports both rates and their ratio, for a store that keeps
+// headers only, one that keeps every box, and the rules engine judging a
+// protocol (on the plain chain it finds nothing: the cost of looking; with
+// the async-emission scenario it judges a protocol deployment).
 //
 //	go test -run '^$' -bench CatchUp -benchtime 3x ./scan/
 func BenchmarkCatchUp(b *testing.B) {
 	const blocks = 500
-	d, err := devnet.New(devnet.Config{Seed: 1, Blocks: blocks, TxsPerBlock: 10}, zerolog.Nop())
-	if err != nil {
-		b.Fatal(err)
+	for _, chain := range []struct {
+		name     string
+		scenario devnet.Scenario
+	}{{"plain", nil}, {"async-emission", &devnet.AsyncEmission{ForgeryRate: 0.1}}} {
+		d, err := devnet.New(devnet.Config{Seed: 1, Blocks: blocks, TxsPerBlock: 10, Scenario: chain.scenario}, zerolog.Nop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(d.Handler())
+		raw := fetchAll(b, srv.URL, d, blocks)
+		engine := rules.NewEngine([]rules.Protocol{benchProtocol(b, d)}, nil, zerolog.Nop())
+		for _, c := range []struct {
+			name  string
+			judge db.Judge
+		}{{"headers-only", nil}, {"keep-all", db.KeepAll{}}, {"rules", engine}} {
+			b.Run(chain.name+"/"+c.name, func(b *testing.B) {
+				catchUp(b, srv.URL, raw, c.judge)
+			})
+		}
+		srv.Close()
 	}
-	srv := httptest.NewServer(d.Handler())
-	defer srv.Close()
-	// Fetch every block once: it warms the devnet's cache (so generation is
-	// not measured) and gives the bytes for the decode-and-verify baseline.
+}
+
+// benchProtocol is the protocol of d's async-emission deployment, or, on a
+// chain without one, a protocol of tokens and templates the chain does not
+// hold.
+func benchProtocol(b *testing.B, d *devnet.Devnet) rules.Protocol {
+	p := rules.Protocol{Name: "bench", AsyncSupply: rules.DefaultAsyncSupply, StartHeight: 1,
+		ParticipantTokenID: ergo.Hash([]byte("participant")), StateNFTID: ergo.Hash([]byte("state")),
+		EmissionTemplate: ergo.Hash([]byte("emission")),
+		EmissionRequires: []rules.Requirement{{Class: rules.ClassState, EmittedRegister: 4, DataInputRegister: 4}}}
+	pc, err := d.Protocol()
+	if err != nil {
+		return p
+	}
+	funnel, emitted := ergo.Digest(pc.FunnelTemplate), ergo.Digest(pc.EmittedTemplate)
+	p.ParticipantTokenID, p.StateNFTID, p.EmissionTemplate = pc.ParticipantTokenID, pc.StateNFTID, pc.EmissionTemplate
+	p.FunnelTemplate, p.EmittedTemplate, p.StartHeight = &funnel, &emitted, pc.StartHeight
+	return p
+}
+
+// fetchAll fetches every block once: it warms the devnet's cache (so
+// generation is not measured) and gives the bytes for the decode-and-verify
+// baseline.
+func fetchAll(b *testing.B, url string, d *devnet.Devnet, blocks uint32) [][]byte {
 	raw := make([][]byte, 0, blocks)
 	for h := uint32(1); h <= blocks; h++ {
-		resp, err := http.Get(srv.URL + "/blocks/" + d.FinalID(h).String())
+		resp, err := http.Get(url + "/blocks/" + d.FinalID(h).String())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -53,51 +94,48 @@ func BenchmarkCatchUp(b *testing.B) {
 		}
 		raw = append(raw, body)
 	}
+	return raw
+}
 
-	for _, c := range []struct {
-		name string
-		keep db.Judge
-	}{{"headers-only", nil}, {"keep-all", db.KeepAll{}}} {
-		b.Run(c.name, func(b *testing.B) {
-			var e2e time.Duration
-			for b.Loop() {
-				b.StopTimer()
-				store, err := db.Open(context.Background(), filepath.Join(b.TempDir(), "auditor.db"), zerolog.Nop())
-				if err != nil {
-					b.Fatal(err)
-				}
-				client, err := scan.NewClient(scan.ClientConfig{URL: srv.URL}, zerolog.Nop())
-				if err != nil {
-					b.Fatal(err)
-				}
-				f := scan.NewFollower(client, store, c.keep, scan.FollowerConfig{UntilHeight: blocks}, zerolog.Nop())
-				b.StartTimer()
-				start := time.Now()
-				if err := f.Run(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				e2e += time.Since(start)
-				b.StopTimer()
-				store.Close()
-				b.StartTimer()
-			}
-			start := time.Now()
-			for _, body := range raw {
-				blk, err := ergo.DecodeBlock(body)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := blk.Verify(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			verifyRate := float64(blocks) / time.Since(start).Seconds()
-			e2eRate := float64(blocks*b.N) / e2e.Seconds()
-			b.ReportMetric(e2eRate, "blocks/s")
-			b.ReportMetric(verifyRate, "verify-blocks/s")
-			b.ReportMetric(e2eRate/verifyRate, "ratio")
-		})
+func catchUp(b *testing.B, url string, raw [][]byte, judge db.Judge) {
+	blocks := uint32(len(raw))
+	var e2e time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		store, err := db.Open(context.Background(), filepath.Join(b.TempDir(), "auditor.db"), zerolog.Nop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		client, err := scan.NewClient(scan.ClientConfig{URL: url}, zerolog.Nop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := scan.NewFollower(client, store, judge, scan.FollowerConfig{UntilHeight: blocks}, zerolog.Nop())
+		b.StartTimer()
+		start := time.Now()
+		if err := f.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		e2e += time.Since(start)
+		b.StopTimer()
+		store.Close()
+		b.StartTimer()
 	}
+	start := time.Now()
+	for _, body := range raw {
+		blk, err := ergo.DecodeBlock(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := blk.Verify(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	verifyRate := float64(blocks) / time.Since(start).Seconds()
+	e2eRate := float64(int(blocks)*b.N) / e2e.Seconds()
+	b.ReportMetric(e2eRate, "blocks/s")
+	b.ReportMetric(verifyRate, "verify-blocks/s")
+	b.ReportMetric(e2eRate/verifyRate, "ratio")
 }
 
 // BenchmarkLongSync syncs a long devnet chain served by a separate `auditor
