@@ -381,7 +381,8 @@ func sameRegister(a *Known, ra int, b *Known, rb int) bool {
 
 // checkSyncReferences: a transaction that spends the state box and reads an
 // async-emitted box reads that box's emission box too (a box of class
-// emission holding its async token), and the emitted box is valid.
+// emission with a verified verdict, holding its async token), and the
+// emitted box is valid.
 func checkSyncReferences(j *judgement, i int) []Reason {
 	if !slices.ContainsFunc(j.ins, func(in *Known) bool { return in != nil && j.isState(in) }) {
 		return nil
@@ -396,7 +397,11 @@ func checkSyncReferences(j *judgement, i int) []Reason {
 		}
 		token, _ := j.lineageToken(d)
 		proved := slices.ContainsFunc(j.data, func(e *Known) bool {
-			return e != nil && j.roleOf(e).Class == ClassEmission && e.Amount(token) > 0
+			if e == nil || e.Amount(token) == 0 {
+				return false
+			}
+			r := j.roleOf(e)
+			return r.Class == ClassEmission && !r.Invalid
 		})
 		if role.Invalid || !proved {
 			return []Reason{ReasonUnverifiedReference}
