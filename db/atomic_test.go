@@ -49,7 +49,7 @@ func TestConnectAtomicOnCancel(t *testing.T) {
 	sameState(t, "after a cancelled connect", s, straight)
 
 	// A context cancelled before the call writes nothing either.
-	unchanged(t, s, context.Canceled, func() error { return s.DisconnectBlock(ctx, bs[4].Header.ID) })
+	unchanged(t, s, context.Canceled, func() error { return s.DisconnectBlock(ctx, bs[4].Header.ID, nil) })
 }
 
 // TestConnectAtomicOnConflict: a block that hits a constraint half way

@@ -32,7 +32,7 @@ func BenchmarkConnectBlock(b *testing.B) {
 			}
 			b.StopTimer()
 			for i := len(bs) - 1; i >= 0; i-- {
-				if err := s.DisconnectBlock(ctx, bs[i].Header.ID); err != nil {
+				if err := s.DisconnectBlock(ctx, bs[i].Header.ID, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -77,7 +77,7 @@ func BenchmarkDisconnectBlock(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		for i := len(bs) - 1; i >= 0; i-- {
-			if err := s.DisconnectBlock(ctx, bs[i].Header.ID); err != nil {
+			if err := s.DisconnectBlock(ctx, bs[i].Header.ID, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -37,7 +37,7 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		// chain; one that differs in height or parent, or is already on the
 		// main chain, changes nothing and ConnectBlock reports a conflict.
 		{&w.putHeader, `INSERT INTO headers (id, height, parent_id, timestamp, main_chain) VALUES (?, ?, ?, ?, 1)
-			ON CONFLICT (id) DO UPDATE SET main_chain = 1
+			ON CONFLICT (id) DO UPDATE SET main_chain = 1, connects = connects + 1
 			WHERE main_chain = 0 AND height = excluded.height AND parent_id = excluded.parent_id`},
 		{&w.header, `SELECT height, parent_id, main_chain FROM headers WHERE id = ?`},
 		{&w.orphanHeader, `UPDATE headers SET main_chain = 0 WHERE id = ?`},
@@ -175,9 +175,15 @@ func (s *Store) ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge Judge
 	if err := c.apply(ctx, b.Transactions, st.boxes, j); err != nil {
 		return err
 	}
+	events := 0
 	if j != nil {
 		if err := c.conclude(ctx, j); err != nil {
 			return err
+		}
+		if enc, _ := s.encoder(); enc != nil {
+			if events, err = c.writeVerdictEvents(b, j, enc); err != nil {
+				return storageError(ctx, c.op, "write events", err)
+			}
 		}
 	}
 
@@ -190,9 +196,12 @@ func (s *Store) ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge Judge
 	if j != nil {
 		s.lineageTokens.add(j.Steps)
 	}
+	if _, written := s.encoder(); events > 0 && written != nil {
+		written()
+	}
 	s.log.Debug().Uint32("height", h.Height).Stringer("id", c.block).
 		Int("txs", len(b.Transactions)).Int("stored_txs", c.stats.txs).Int("boxes", c.stats.boxes).
-		Int("spends", c.stats.spends).Int("reads", c.stats.reads).Int("verdicts", c.stats.verdicts).
+		Int("spends", c.stats.spends).Int("reads", c.stats.reads).Int("verdicts", c.stats.verdicts).Int("events", events).
 		Dur("took", time.Since(start)).Msg("connected block")
 	return nil
 }
@@ -356,7 +365,11 @@ func templateHash(tree []byte) any {
 // parent at the height below, whether or not the parent is stored. When the
 // tip is the parent of the store's first block, there is nothing to
 // disconnect: ErrBelowStart.
-func (s *Store) DisconnectBlock(ctx context.Context, id ergo.Digest) error {
+//
+// With an EventEncoder set (SetEvents), it also writes a retraction of each
+// verdict event the block's connection wrote and a chain.rollback event,
+// described by reorg (nil: a rollback of this block alone).
+func (s *Store) DisconnectBlock(ctx context.Context, id ergo.Digest, reorg *Reorg) error {
 	start := time.Now()
 	op := fmt.Sprintf("disconnect block %s", id)
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -397,6 +410,20 @@ func (s *Store) DisconnectBlock(ctx context.Context, id ergo.Digest) error {
 	if err := scanDigest(parent, &parentID); err != nil {
 		return storageError(ctx, op, "read header", err)
 	}
+	events := 0
+	if enc, _ := s.encoder(); enc != nil {
+		ref := BlockRef{ID: id, Height: height}
+		if err := tx.QueryRowContext(ctx, `SELECT connects, timestamp FROM headers WHERE id = ?`, id[:]).Scan(&ref.Connects, &ref.Timestamp); err != nil {
+			return storageError(ctx, op, "read header", err)
+		}
+		r := Reorg{ForkID: parentID, ForkHeight: height - 1, Depth: 1, OldTip: tip, NewTip: Tip{Height: height - 1, ID: parentID}}
+		if reorg != nil {
+			r = *reorg
+		}
+		if events, err = writeRetractions(ctx, tx, enc, ref, r); err != nil {
+			return storageError(ctx, op, "write events", err)
+		}
+	}
 
 	for _, step := range []struct {
 		what  string
@@ -425,6 +452,9 @@ func (s *Store) DisconnectBlock(ctx context.Context, id ergo.Digest) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return storageError(ctx, op, "commit", err)
+	}
+	if _, written := s.encoder(); events > 0 && written != nil {
+		written()
 	}
 	s.log.Info().Uint32("height", height).Stringer("id", id).Stringer("new_tip", parentID).
 		Int64("restored_spends", restored).Int64("deleted_txs", deletedTxs).Int64("deleted_verdicts", deletedVerdicts).Dur("took", time.Since(start)).

@@ -48,7 +48,7 @@ func connect(t testing.TB, s *Store, keep Judge, blocks ...*ergo.FullBlock) {
 func disconnect(t testing.TB, s *Store, blocks ...*ergo.FullBlock) {
 	t.Helper()
 	for _, b := range blocks {
-		if err := s.DisconnectBlock(context.Background(), b.Header.ID); err != nil {
+		if err := s.DisconnectBlock(context.Background(), b.Header.ID, nil); err != nil {
 			t.Fatalf("DisconnectBlock(%d): %v", b.Header.Height, err)
 		}
 	}

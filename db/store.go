@@ -32,6 +32,7 @@ type Store struct {
 	stmt writeStmts
 
 	lineageTokens tokenSet // see blockState.Lineages
+	events        events   // see SetEvents
 }
 
 // Tip is the block the store has connected last, or after a disconnect its

@@ -253,7 +253,7 @@ func TestDisconnectRejectsNonTip(t *testing.T) {
 	bs := fixtureBlocks(t)
 	s := newStore(t)
 	ctx := context.Background()
-	unchanged(t, s, ErrNotTip, func() error { return s.DisconnectBlock(ctx, bs[0].Header.ID) }) // empty store
+	unchanged(t, s, ErrNotTip, func() error { return s.DisconnectBlock(ctx, bs[0].Header.ID, nil) }) // empty store
 	connect(t, s, KeepAll{}, bs[0], bs[1], bs[2])
 	for name, d := range map[string]ergo.Digest{
 		"the tip's parent": bs[1].Header.ID,
@@ -262,7 +262,7 @@ func TestDisconnectRejectsNonTip(t *testing.T) {
 		"the zero id":      {},
 	} {
 		t.Run(name, func(t *testing.T) {
-			unchanged(t, s, ErrNotTip, func() error { return s.DisconnectBlock(ctx, d) })
+			unchanged(t, s, ErrNotTip, func() error { return s.DisconnectBlock(ctx, d, nil) })
 		})
 	}
 	disconnect(t, s, bs[2])
@@ -449,7 +449,7 @@ func TestDisconnectToStart(t *testing.T) {
 	if st.Empty || st.Boxes != 0 || st.Transactions != 0 || st.Headers != 1 || st.OrphanedHeaders != 1 {
 		t.Errorf("status %+v", st)
 	}
-	unchanged(t, s, ErrBelowStart, func() error { return s.DisconnectBlock(ctx, bs[1].Header.ID) })
+	unchanged(t, s, ErrBelowStart, func() error { return s.DisconnectBlock(ctx, bs[1].Header.ID, nil) })
 	unchanged(t, s, ErrNotChild, func() error { return s.ConnectBlock(ctx, bs[3], KeepAll{}) })
 
 	connect(t, s, KeepAll{}, bs[2], bs[3])

@@ -33,7 +33,7 @@ type Store interface {
 	Tip(ctx context.Context) (db.Tip, bool, error)
 	MainChainID(ctx context.Context, height uint32) (ergo.Digest, bool, error)
 	ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge db.Judge) error
-	DisconnectBlock(ctx context.Context, id ergo.Digest) error
+	DisconnectBlock(ctx context.Context, id ergo.Digest, reorg *db.Reorg) error
 }
 
 // FollowerConfig tunes a Follower. Zero fields take the defaults noted.
@@ -223,6 +223,20 @@ func (f *Follower) reconcile(ctx context.Context, tip db.Tip, nodeHeight uint32)
 			ErrReorgTooDeep, ancestor, depth, tip.ID, tip.Height, f.cfg.MaxReorgDepth)
 	}
 	old := tip
+	forkID, ok, err := f.store.MainChainID(ctx, ancestor)
+	if err != nil {
+		return tip, err
+	}
+	if !ok { // the fork point is below the store's first block: take it from the node
+		if forkID, err = f.headerIDAt(ctx, ancestor); err != nil {
+			return tip, err
+		}
+	}
+	newTip := db.Tip{Height: nodeHeight}
+	if newTip.ID, err = f.headerIDAt(ctx, nodeHeight); err != nil {
+		return tip, err
+	}
+	reorg := &db.Reorg{ForkID: forkID, ForkHeight: ancestor, Depth: depth, OldTip: old, NewTip: newTip}
 	for h := tip.Height; h > ancestor; h-- {
 		id, ok, err := f.store.MainChainID(ctx, h)
 		if err != nil {
@@ -231,7 +245,7 @@ func (f *Follower) reconcile(ctx context.Context, tip db.Tip, nodeHeight uint32)
 		if !ok {
 			return tip, fmt.Errorf("store has no main-chain block at height %d below its tip %d", h, tip.Height)
 		}
-		if err := f.store.DisconnectBlock(ctx, id); err != nil {
+		if err := f.store.DisconnectBlock(ctx, id, reorg); err != nil {
 			return tip, fmt.Errorf("disconnect %s at %d: %w", id, h, err)
 		}
 		f.count(func(s *FollowerStats) { s.Disconnected++ })
@@ -247,6 +261,18 @@ func (f *Follower) reconcile(ctx context.Context, tip db.Tip, nodeHeight uint32)
 	f.log.Info().Uint32("fork_height", ancestor).Uint32("depth", depth).
 		Str("old_tip", old.ID.String()).Uint32("old_height", old.Height).Msg("chain reorganized: disconnected to the common ancestor")
 	return tip, nil
+}
+
+// headerIDAt returns the id of the node's best-chain header at height.
+func (f *Follower) headerIDAt(ctx context.Context, height uint32) (ergo.Digest, error) {
+	hs, err := f.node.ChainSlice(ctx, height, height)
+	if err != nil {
+		return ergo.Digest{}, err
+	}
+	if len(hs) != 1 {
+		return ergo.Digest{}, fmt.Errorf("the node gave %d headers at height %d", len(hs), height)
+	}
+	return hs[0].TrustedID(), nil
 }
 
 // ancestorWindow is how many headers one chainSlice request compares.

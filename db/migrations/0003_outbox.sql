@@ -10,12 +10,17 @@ CREATE TABLE outbox (
     msg_id    TEXT    NOT NULL UNIQUE,           -- the Nats-Msg-Id header
     subject   TEXT    NOT NULL,
     payload   BLOB    NOT NULL,                  -- the event, CloudEvents JSON
+    kind      TEXT    NOT NULL CHECK (kind IN ('verdict', 'retraction', 'rollback', 'report')),
+    -- The block whose connection (verdict) or disconnection (retraction,
+    -- rollback) wrote the row, and which connection of it that was.
     block_id  BLOB    CHECK (block_id IS NULL OR length(block_id) = 32),
+    connects  INTEGER CHECK (connects IS NULL OR connects >= 1),
     written   INTEGER NOT NULL,                  -- Unix milliseconds
     published INTEGER                            -- Unix milliseconds of the ack; NULL until then
 ) STRICT;
 
 CREATE INDEX outbox_pending ON outbox (seq) WHERE published IS NULL;
+CREATE INDEX outbox_block ON outbox (block_id, connects) WHERE kind = 'verdict'; -- DisconnectBlock's retractions
 
 -- How many times each header was connected: part of the message ids of its
 -- events, so that a block connected again after a disconnect publishes anew
