@@ -12,6 +12,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/publish"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -24,6 +25,7 @@ type Config struct {
 	Scan      ScanConfig           `toml:"scan"`
 	Watch     WatchConfig          `toml:"watch"`
 	Log       LogConfig            `toml:"log"`
+	NATS      NATSConfig           `toml:"nats"`
 	Protocols []rules.ProtocolSpec `toml:"protocol"`
 }
 
@@ -57,6 +59,32 @@ type WatchConfig struct {
 type LogConfig struct {
 	Level  string `toml:"level"`
 	Format string `toml:"format"` // auto (console on a terminal, JSON otherwise), json or console
+}
+
+// NATSConfig is where events go: NATS JetStream, by default a server
+// embedded in the auditor (no url), else the servers of url. The
+// environment variables AUDITOR_NATS_PASSWORD and AUDITOR_NATS_TOKEN, when
+// set, override password and token.
+type NATSConfig struct {
+	URL             []string `toml:"url"`       // empty: run an embedded server
+	Listen          string   `toml:"listen"`    // the embedded server's client address; "": in-process only
+	StoreDir        string   `toml:"store_dir"` // the embedded server's JetStream store; "": <data_dir>/nats
+	User            string   `toml:"user"`
+	Password        string   `toml:"password"`
+	Token           string   `toml:"token"`
+	CredsFile       string   `toml:"creds_file"`
+	NKeyFile        string   `toml:"nkey_file"`
+	TLSCA           string   `toml:"tls_ca"`
+	TLSCert         string   `toml:"tls_cert"`
+	TLSKey          string   `toml:"tls_key"`
+	Stream          string   `toml:"stream"`
+	SubjectPrefix   string   `toml:"subject_prefix"`
+	MaxAge          Duration `toml:"max_age"`   // 0: no limit
+	MaxBytes        int64    `toml:"max_bytes"` // 0: no limit
+	Replicas        int      `toml:"replicas"`
+	DuplicateWindow Duration `toml:"duplicate_window"`
+	MaxInFlight     int      `toml:"max_in_flight"`
+	OutboxMax       int      `toml:"outbox_max"` // unpublished events past which the scanner waits
 }
 
 // Duration is a time.Duration written as a string such as "2s" or "150ms".
@@ -93,6 +121,17 @@ func DefaultConfig() Config {
 			FetchAhead:    2,
 		},
 		Log: LogConfig{Level: "info", Format: "auto"},
+		NATS: NATSConfig{
+			Listen:          publish.DefaultListen,
+			Stream:          publish.DefaultStream,
+			SubjectPrefix:   publish.DefaultPrefix,
+			MaxAge:          Duration(30 * 24 * time.Hour),
+			MaxBytes:        1 << 30,
+			Replicas:        1,
+			DuplicateWindow: Duration(publish.DefaultDuplicates),
+			MaxInFlight:     publish.DefaultMaxInFlight,
+			OutboxMax:       100000,
+		},
 	}
 }
 
@@ -110,6 +149,7 @@ func loadConfig(path string, override func(*Config)) (Config, error) {
 			return cfg, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	applyEnv(&cfg, os.LookupEnv)
 	if override != nil {
 		override(&cfg)
 	}
@@ -215,5 +255,6 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format", "%q is not one of auto, json, console", c.Log.Format)
 	}
+	c.NATS.validate(bad)
 	return errors.Join(errs...)
 }

@@ -64,6 +64,14 @@ func TestBadConfigs(t *testing.T) {
 		"protocol_class.bad.toml":         {"protocol demo", "emission_requires[0].class", "oracle"},
 		"protocol_duplicate.bad.toml":     {"protocol demo", "name", "two protocols"},
 		"protocol_register_pair.bad.toml": {"protocol demo", "emission_requires[0]", "go together"},
+		"nats_url.bad.toml":               {"nats.url[0]", "http://"},
+		"nats_listen.bad.toml":            {"nats.listen", "4222"},
+		"nats_auth.bad.toml":              {"nats.token", "not both"},
+		"nats_prefix.bad.toml":            {"nats.subject_prefix", "auditor.>"},
+		"nats_replicas.bad.toml":          {"nats.replicas", "single node"},
+		"nats_duplicate_window.bad.toml":  {"nats.duplicate_window", "max_age"},
+		"nats_creds_embedded.bad.toml":    {"nats.creds_file", "nats.url"},
+		"nats_max_in_flight.bad.toml":     {"nats.max_in_flight"},
 	}
 	files, _ := filepath.Glob("testdata/config/*.bad.toml")
 	if len(files) != len(want) {

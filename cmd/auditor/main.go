@@ -52,6 +52,7 @@ func commands() []command {
 		{"status", "print the stored chain state, verdict counts and the state digest", runStatus},
 		{"verify", "explain one box: its class, verdict, reasons and lineage", runVerify},
 		{"check-config", "validate a configuration file and exit", runCheckConfig},
+		{"tail", "print the auditor's events from NATS as they arrive", runTail},
 		{"inspect", "decode Ergo node JSON and re-derive every id, root and PoW", runInspect},
 		{"devnet", "serve a simulated Ergo node over a generated chain that verifies", runDevnet},
 	}
