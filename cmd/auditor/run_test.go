@@ -21,6 +21,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo/sigma"
@@ -107,7 +108,7 @@ func watchingConfig(t *testing.T, url string) (path string, cfg Config) {
 		}
 	}
 	path = filepath.Join(t.TempDir(), "auditor.toml")
-	toml := fmt.Sprintf("[scan]\npoll_interval = \"1ms\"\n[watch]\ntemplates = [%s]\n", strings.Join(templates, ", "))
+	toml := fmt.Sprintf("[scan]\npoll_interval = \"1ms\"\n[watch]\ntemplates = [%s]\n[nats]\nlisten = \"\"\n", strings.Join(templates, ", "))
 	if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestRunWithFlagsOnlyAndStatus(t *testing.T) {
 	if code := run([]string{"status", "--data-dir", dir, "--json"}, e); code != exitOK {
 		t.Fatalf("status: exit %d\n%s", code, errOut.String())
 	}
-	var st statusJSON
+	var st api.Status
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out.String())
 	}
@@ -183,7 +184,7 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "auditor.toml")
-	if err := os.WriteFile(path, []byte(pc.TOML()), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(pc.TOML()+"[nats]\nlisten = \"\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -226,7 +227,7 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 		if want := map[bool]int{true: exitOK, false: exitFailed}[x.Verdict == devnet.VerdictVerified && x.Kind == devnet.VerdictCreated]; code != want && x.Kind == devnet.VerdictCreated {
 			t.Errorf("verify %s (%s): exit %d, want %d\n%s", x.BoxID, key, code, want, out.String())
 		}
-		var ex explainJSON
+		var ex api.Explanation
 		if err := json.Unmarshal(out.Bytes(), &ex); err != nil {
 			t.Fatalf("verify --json %s: %v\n%s", x.BoxID, err, out.String())
 		}
@@ -275,7 +276,7 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 	if code := run([]string{"status", "--data-dir", dir, "--json"}, &env{stdout: &out, stderr: &out}); code != exitOK {
 		t.Fatalf("status: exit %d\n%s", code, out.String())
 	}
-	var sj statusJSON
+	var sj api.Status
 	if err := json.Unmarshal(out.Bytes(), &sj); err != nil {
 		t.Fatal(err)
 	}
