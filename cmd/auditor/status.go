@@ -11,8 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/db"
-	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -21,54 +21,6 @@ const statusSynopsis = `[--config FILE | --data-dir DIR] [--json]
 Prints the stored chain state: tip, counts and the state digest (a hash of
 the stored main-chain state, equal for equal chains however they were
 reached).`
-
-// statusJSON is the output of status --json.
-type statusJSON struct {
-	Empty           bool        `json:"empty"`
-	TipHeight       uint32      `json:"tip_height"`
-	TipID           ergo.Digest `json:"tip_id"`
-	Headers         int64       `json:"headers"`
-	OrphanedHeaders int64       `json:"orphaned_headers"`
-	Transactions    int64       `json:"transactions"`
-	Boxes           int64       `json:"boxes"`
-	UnspentBoxes    int64       `json:"unspent_boxes"`
-	Spends          int64       `json:"spends"`
-	DataInputReads  int64       `json:"data_input_reads"`
-	StateDigest     ergo.Digest `json:"state_digest"`
-	// Verdicts counts the verdicts by protocol, then class.
-	Verdicts map[string]map[rules.Class]*verdictCounts `json:"verdicts"`
-}
-
-// verdictCounts counts one protocol's verdicts on one class of box.
-type verdictCounts struct {
-	Verified int64                  `json:"verified"`
-	Invalid  int64                  `json:"invalid"`
-	Reasons  map[rules.Reason]int64 `json:"reasons"` // invalid verdicts by reason code
-}
-
-// countVerdicts nests the store's verdict counts by protocol and class.
-func countVerdicts(cs []db.VerdictCount) map[string]map[rules.Class]*verdictCounts {
-	out := map[string]map[rules.Class]*verdictCounts{}
-	for _, c := range cs {
-		if out[c.Protocol] == nil {
-			out[c.Protocol] = map[rules.Class]*verdictCounts{}
-		}
-		vc := out[c.Protocol][c.Class]
-		if vc == nil {
-			vc = &verdictCounts{Reasons: map[rules.Reason]int64{}}
-			out[c.Protocol][c.Class] = vc
-		}
-		switch {
-		case c.Reason != "":
-			vc.Reasons[c.Reason] += c.Count
-		case c.Verdict == rules.StatusVerified:
-			vc.Verified += c.Count
-		default:
-			vc.Invalid += c.Count
-		}
-	}
-	return out
-}
 
 func runStatus(e *env, args []string) error {
 	fs := newFlagSet(e, "status", statusSynopsis)
@@ -91,12 +43,11 @@ func runStatus(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	out := statusJSON{
-		Empty: st.Empty, TipHeight: st.TipHeight, TipID: st.TipID,
-		Headers: st.Headers, OrphanedHeaders: st.OrphanedHeaders, Transactions: st.Transactions,
-		Boxes: st.Boxes, UnspentBoxes: st.UnspentBoxes, Spends: st.Spends, DataInputReads: st.DataInputReads,
-		StateDigest: st.StateDigest, Verdicts: countVerdicts(st.Verdicts),
+	written, pending, err := store.OutboxCounts(ctx)
+	if err != nil {
+		return err
 	}
+	out := api.NewStatus(st, written, pending)
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -106,8 +57,9 @@ func runStatus(e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "empty store: nothing connected yet")
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "tip           %d %s\nheaders       %d (+%d orphaned)\ntransactions  %d\nboxes         %d (%d unspent)\nspends        %d\ndata reads    %d\nstate digest  %s\n",
-		out.TipHeight, out.TipID, out.Headers, out.OrphanedHeaders, out.Transactions, out.Boxes, out.UnspentBoxes, out.Spends, out.DataInputReads, out.StateDigest)
+	fmt.Fprintf(e.stdout, "tip           %d %s\nheaders       %d (+%d orphaned)\ntransactions  %d\nboxes         %d (%d unspent)\nspends        %d\ndata reads    %d\nevents        %d written, %d not yet published\nstate digest  %s\n",
+		out.TipHeight, out.TipID, out.Headers, out.OrphanedHeaders, out.Transactions, out.Boxes, out.UnspentBoxes, out.Spends, out.DataInputReads,
+		out.EventsWritten, out.OutboxPending, out.StateDigest)
 	for _, p := range slices.Sorted(maps.Keys(out.Verdicts)) {
 		for _, c := range rules.Classes() {
 			vc := out.Verdicts[p][c]

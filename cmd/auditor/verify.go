@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/async-emission/auditor/db"
+	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/ergo"
-	"github.com/async-emission/auditor/ergo/address"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -51,7 +49,7 @@ func runVerify(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "box %s is not stored: no watched protocol found it relevant, or it is above the scanned tip\n", id)
 		return errFailed
 	}
-	out := explanationJSON(ex)
+	out := api.Explain(ex)
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -69,123 +67,8 @@ func runVerify(e *env, args []string) error {
 	return nil
 }
 
-// explainJSON is `verify --json`'s output, and the HTTP API's box
-// explanation.
-type explainJSON struct {
-	Box      boxJSON       `json:"box"`
-	Verdicts []verdictJSON `json:"verdicts"`
-	// The transaction that created the box, and the stored boxes it spent
-	// and read.
-	Transaction struct {
-		ID         ergo.Digest   `json:"id"`
-		Spent      []relatedJSON `json:"spent"`
-		DataInputs []relatedJSON `json:"data_inputs"`
-	} `json:"transaction"`
-	Lineage *lineageJSON `json:"lineage,omitempty"`
-}
-
-type boxJSON struct {
-	ID             ergo.Digest  `json:"id"`
-	Height         uint32       `json:"height"`
-	BlockID        ergo.Digest  `json:"block_id"`
-	OutputIndex    int          `json:"output_index"`
-	Value          uint64       `json:"value"`
-	Address        string       `json:"address,omitempty"`
-	TemplateHash   *ergo.Digest `json:"template_hash"`
-	CreationHeight uint32       `json:"creation_height"`
-	Tokens         []tokenJSON  `json:"tokens"`
-	Registers      []string     `json:"registers"` // serialized, hex, R4 onwards
-	SpentTxID      *ergo.Digest `json:"spent_tx_id"`
-	SpentHeight    uint32       `json:"spent_height,omitempty"`
-}
-
-type tokenJSON struct {
-	ID     ergo.Digest `json:"id"`
-	Amount uint64      `json:"amount"`
-}
-
-type verdictJSON struct {
-	Protocol string       `json:"protocol"`
-	Kind     rules.Kind   `json:"kind"`
-	Class    rules.Class  `json:"class"`
-	Verdict  string       `json:"verdict"`
-	Reasons  []reasonJSON `json:"reasons"`
-	BoxID    ergo.Digest  `json:"box_id"`
-	TxID     ergo.Digest  `json:"tx_id"`
-	Height   uint32       `json:"height"`
-	BlockID  ergo.Digest  `json:"block_id"`
-	Lineage  *ergo.Digest `json:"lineage"`
-}
-
-type reasonJSON struct {
-	Code     rules.Reason `json:"code"`
-	Sentence string       `json:"sentence"`
-}
-
-type relatedJSON struct {
-	BoxID    ergo.Digest   `json:"box_id"`
-	Position int           `json:"position"`
-	Verdicts []verdictJSON `json:"verdicts"`
-}
-
-type lineageJSON struct {
-	Protocol string      `json:"protocol"`
-	Token    ergo.Digest `json:"async_token_id"`
-	Current  ergo.Digest `json:"current_box"`
-	Broken   bool        `json:"broken"`
-	Closed   bool        `json:"closed"`
-	Minted   uint64      `json:"minted"`
-	Burnt    uint64      `json:"burnt"`
-	// Emissions are the lineage's emission boxes from the bootstrap on.
-	Emissions []verdictJSON `json:"emission_boxes"`
-}
-
-func explanationJSON(ex *db.Explanation) explainJSON {
-	var out explainJSON
-	b := &ex.Box
-	out.Box = boxJSON{ID: b.ID, Height: b.Height, BlockID: b.BlockID, OutputIndex: b.OutputIndex, Value: b.Value,
-		Address: address.Encode(b.ErgoTree, address.Mainnet), TemplateHash: b.Template, CreationHeight: b.CreationHeight,
-		Tokens: []tokenJSON{}, Registers: []string{}, SpentTxID: b.SpentTxID, SpentHeight: b.SpentHeight}
-	for _, t := range b.Tokens {
-		out.Box.Tokens = append(out.Box.Tokens, tokenJSON(t))
-	}
-	for _, r := range b.Registers {
-		out.Box.Registers = append(out.Box.Registers, hex.EncodeToString(r))
-	}
-	out.Verdicts = verdictsJSON(ex.Verdicts)
-	out.Transaction.ID = b.TxID
-	out.Transaction.Spent = relatedsJSON(ex.Spent)
-	out.Transaction.DataInputs = relatedsJSON(ex.Read)
-	if st := ex.State; st != nil {
-		out.Lineage = &lineageJSON{Protocol: st.Protocol, Token: st.Token, Current: st.Current, Broken: st.Broken,
-			Closed: st.Closed, Minted: st.Minted, Burnt: st.Burnt, Emissions: verdictsJSON(ex.Lineage)}
-	}
-	return out
-}
-
-func verdictsJSON(vs []db.StoredVerdict) []verdictJSON {
-	out := []verdictJSON{}
-	for _, v := range vs {
-		j := verdictJSON{Protocol: v.Protocol, Kind: v.Kind, Class: v.Class, Verdict: v.Status(), Reasons: []reasonJSON{},
-			BoxID: v.BoxID, TxID: v.TxID, Height: v.Height, BlockID: v.BlockID, Lineage: v.Lineage}
-		for _, r := range v.Reasons {
-			j.Reasons = append(j.Reasons, reasonJSON{r, r.Sentence()})
-		}
-		out = append(out, j)
-	}
-	return out
-}
-
-func relatedsJSON(rs []db.Related) []relatedJSON {
-	out := []relatedJSON{}
-	for _, r := range rs {
-		out = append(out, relatedJSON{BoxID: r.BoxID, Position: r.Position, Verdicts: verdictsJSON(r.Verdicts)})
-	}
-	return out
-}
-
 // printExplanation writes the explanation for people.
-func printExplanation(w io.Writer, ex *explainJSON) {
+func printExplanation(w io.Writer, ex *api.Explanation) {
 	b := &ex.Box
 	fmt.Fprintf(w, "box %s\n  created at height %d by transaction %s (output %d)\n", b.ID, b.Height, ex.Transaction.ID, b.OutputIndex)
 	if b.SpentTxID != nil {
@@ -208,7 +91,7 @@ func printExplanation(w io.Writer, ex *explainJSON) {
 			fmt.Fprintf(w, "    %s: %s\n", r.Code, r.Sentence)
 		}
 	}
-	related := func(title string, rs []relatedJSON) {
+	related := func(title string, rs []api.Related) {
 		if len(rs) == 0 {
 			return
 		}
@@ -248,7 +131,7 @@ func printExplanation(w io.Writer, ex *explainJSON) {
 	}
 }
 
-func verdictLine(v *verdictJSON) string {
+func verdictLine(v *api.Verdict) string {
 	what := "verdict"
 	if v.Kind == rules.KindSpent {
 		what = "verdict on its spend"
@@ -256,7 +139,7 @@ func verdictLine(v *verdictJSON) string {
 	return fmt.Sprintf("%s (%s, %s, at height %d): %s", what, v.Protocol, v.Class, v.Height, verdictSummary(v))
 }
 
-func verdictSummary(v *verdictJSON) string {
+func verdictSummary(v *api.Verdict) string {
 	if len(v.Reasons) == 0 {
 		return v.Verdict
 	}

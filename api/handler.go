@@ -1,0 +1,350 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/async-emission/auditor/db"
+	"github.com/async-emission/auditor/ergo"
+)
+
+// Store is what the server reads of the database; *db.Store implements it.
+type Store interface {
+	// Status reads every stored row (for the state digest): the server
+	// caches it for Config.CacheTTL.
+	Status(ctx context.Context) (db.Status, error)
+	Tip(ctx context.Context) (tip db.Tip, ok bool, err error)
+	Explain(ctx context.Context, id ergo.Digest) (*db.Explanation, bool, error)
+	OutboxCounts(ctx context.Context) (written, pending int64, err error)
+}
+
+// VerdictCounter is a Store that can count the verdicts without computing
+// the whole Status. The verdict metrics use it when the store has it, and
+// Status().Verdicts otherwise.
+type VerdictCounter interface {
+	VerdictCounts(ctx context.Context) ([]db.VerdictCount, error)
+}
+
+// ChainStats is the follower's view of the chain (scan.FollowerStats).
+type ChainStats struct {
+	NodeHeight      uint32 // the node's full height at the last check; 0: not known yet
+	Connected       uint64 // blocks connected since the start
+	Disconnected    uint64 // blocks disconnected by reorgs
+	Reorgs          uint64
+	DeepestReorg    uint32 // in blocks
+	NodeErrors      uint64 // failed syncs blamed on the node
+	LastConnectedAt time.Time
+}
+
+// PublishStats are the NATS relay's counters (publish.Stats).
+type PublishStats struct {
+	Published  uint64    `json:"published"`  // events acknowledged by JetStream, duplicates included
+	Duplicates uint64    `json:"duplicates"` // of those, acknowledged as duplicates
+	Errors     uint64    `json:"errors"`     // failures the relay backed off from
+	InFlight   int       `json:"in_flight"`  // published, not yet acknowledged
+	LastAck    time.Time `json:"last_ack,omitzero"`
+}
+
+// ReportStats are the report scheduler's counters (report.Stats).
+type ReportStats struct {
+	Runs        uint64    `json:"runs"`     // reports made
+	Skipped     uint64    `json:"skipped"`  // runs skipped: the previous one was still running
+	Failures    uint64    `json:"failures"` // runs that failed
+	Running     bool      `json:"running"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+}
+
+// Config configures the server. Store is required; a nil callback leaves
+// out what it would give (its metrics and its part of the status).
+type Config struct {
+	Store Store
+
+	// MaxLag is how many blocks the store's tip may be below the node's
+	// height for /readyz to answer 200. With scan.confirmations C the
+	// follower stays C blocks behind, so MaxLag should exceed C.
+	MaxLag uint32
+	// Chain returns the follower's counters. Without it the node's height
+	// is never known and /readyz never answers 200.
+	Chain func() ChainStats
+	// NATS, when set, is a readiness check: /readyz answers 503 while it
+	// returns an error. It is called on every probe and must not block
+	// (nats.Conn.Status, not a round trip).
+	NATS func() error
+	// Publish and Reports return the relay's and the report scheduler's
+	// counters.
+	Publish func() PublishStats
+	Reports func() ReportStats
+
+	// ReportsDir is served under /reports/; "" answers 404 there.
+	ReportsDir string
+
+	// CacheTTL is how long a read of the store (status, verdict counts,
+	// outbox counts, tip) serves scrapes and status requests; default 2s.
+	CacheTTL time.Duration
+	// ScrapeTimeout bounds the store reads of one scrape; default 5s.
+	ScrapeTimeout time.Duration
+}
+
+// Default values of Config.
+const (
+	DefaultCacheTTL      = 2 * time.Second
+	DefaultScrapeTimeout = 5 * time.Second
+)
+
+// Handler serves the endpoints; see the package documentation.
+type Handler struct {
+	cfg Config
+	log zerolog.Logger
+	mux *http.ServeMux
+	reg *prometheus.Registry
+
+	status   *cache[db.Status]
+	verdicts *cache[[]db.VerdictCount]
+	outbox   *cache[outboxCounts]
+	tip      *cache[tipState]
+}
+
+type outboxCounts struct{ written, pending int64 }
+
+type tipState struct {
+	tip db.Tip
+	ok  bool
+}
+
+// NewHandler returns the server's handler.
+func NewHandler(cfg Config, log zerolog.Logger) (*Handler, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("api: no store")
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = DefaultCacheTTL
+	}
+	if cfg.ScrapeTimeout <= 0 {
+		cfg.ScrapeTimeout = DefaultScrapeTimeout
+	}
+	h := &Handler{cfg: cfg, log: log, mux: http.NewServeMux(), reg: prometheus.NewRegistry()}
+	s := cfg.Store
+	h.status = newCache(cfg.CacheTTL, s.Status)
+	h.outbox = newCache(cfg.CacheTTL, func(ctx context.Context) (outboxCounts, error) {
+		w, p, err := s.OutboxCounts(ctx)
+		return outboxCounts{w, p}, err
+	})
+	h.tip = newCache(cfg.CacheTTL, func(ctx context.Context) (tipState, error) {
+		t, ok, err := s.Tip(ctx)
+		return tipState{t, ok}, err
+	})
+	if vc, ok := s.(VerdictCounter); ok {
+		h.verdicts = newCache(cfg.CacheTTL, vc.VerdictCounts)
+	} else {
+		h.verdicts = newCache(0, func(ctx context.Context) ([]db.VerdictCount, error) {
+			st, err := h.status.get(ctx)
+			return st.Verdicts, err
+		})
+	}
+
+	if err := h.reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, fmt.Errorf("api: register the Go collector: %w", err)
+	}
+	if err := h.reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, fmt.Errorf("api: register the process collector: %w", err)
+	}
+	if err := h.reg.Register(&collector{h: h}); err != nil {
+		return nil, fmt.Errorf("api: register the auditor's metrics: %w", err)
+	}
+
+	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("GET /readyz", h.readyz)
+	h.mux.Handle("GET /metrics", promhttp.HandlerFor(h.reg, promhttp.HandlerOpts{
+		ErrorLog:            promLogger{log},
+		ErrorHandling:       promhttp.ContinueOnError,
+		Registry:            h.reg,
+		MaxRequestsInFlight: 4,
+	}))
+	h.mux.HandleFunc("GET /api/v1/status", h.apiStatus)
+	h.mux.HandleFunc("GET /api/v1/boxes/{id}", h.apiBox)
+	h.mux.Handle("GET /reports/", reportsHandler(cfg.ReportsDir))
+	return h, nil
+}
+
+// Registry returns the registry /metrics serves, for the caller to add
+// collectors of its own.
+func (h *Handler) Registry() *prometheus.Registry { return h.reg }
+
+// ServeHTTP serves the endpoints. A method other than GET or HEAD on a
+// known path gets 405; an unknown path 404.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintln(w, "ok")
+}
+
+// Readiness is /readyz's answer.
+type Readiness struct {
+	Ready      bool     `json:"ready"`
+	NodeHeight *uint32  `json:"node_height"` // null: not known
+	TipHeight  *uint32  `json:"tip_height"`  // null: the store holds no block
+	Lag        *uint32  `json:"lag"`
+	MaxLag     uint32   `json:"max_lag"`
+	Reasons    []string `json:"reasons,omitempty"` // why not ready
+}
+
+// Readiness checks whether the auditor is synced and can publish.
+func (h *Handler) Readiness(ctx context.Context) Readiness {
+	out := Readiness{MaxLag: h.cfg.MaxLag}
+	var node uint32
+	if h.cfg.Chain == nil {
+		out.Reasons = append(out.Reasons, "the chain is not followed")
+	} else if node = h.cfg.Chain().NodeHeight; node == 0 {
+		out.Reasons = append(out.Reasons, "the node's height is not known yet")
+	} else {
+		out.NodeHeight = &node
+	}
+	tip, ok, err := h.cfg.Store.Tip(ctx)
+	switch {
+	case err != nil:
+		h.log.Warn().Err(err).Msg("readiness: reading the tip")
+		out.Reasons = append(out.Reasons, "the store cannot be read")
+	case !ok:
+		out.Reasons = append(out.Reasons, "no block is connected yet")
+	default:
+		out.TipHeight = &tip.Height
+	}
+	if out.NodeHeight != nil && out.TipHeight != nil {
+		l := lag(node, tip.Height, true)
+		out.Lag = &l
+		if l > h.cfg.MaxLag {
+			out.Reasons = append(out.Reasons, fmt.Sprintf("%d blocks behind the node, more than %d", l, h.cfg.MaxLag))
+		}
+	}
+	if h.cfg.NATS != nil {
+		if err := h.cfg.NATS(); err != nil {
+			out.Reasons = append(out.Reasons, "nats: "+err.Error())
+		}
+	}
+	out.Ready = len(out.Reasons) == 0
+	return out
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	rd := h.Readiness(r.Context())
+	code := http.StatusOK
+	if !rd.Ready {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, rd)
+}
+
+// Status returns the store's status with the daemon's counters, as GET
+// /api/v1/status serves it.
+func (h *Handler) Status(ctx context.Context) (Status, error) {
+	st, err := h.status.get(ctx)
+	if err != nil {
+		return Status{}, fmt.Errorf("read the status: %w", err)
+	}
+	ob, err := h.outbox.get(ctx)
+	if err != nil {
+		return Status{}, fmt.Errorf("count the outbox: %w", err)
+	}
+	out := NewStatus(st, ob.written, ob.pending)
+	if h.cfg.Chain != nil {
+		out.Chain = chainStatus(h.cfg.Chain(), st.TipHeight, !st.Empty)
+	}
+	if h.cfg.Publish != nil {
+		p := h.cfg.Publish()
+		out.Publish = &p
+	}
+	if h.cfg.Reports != nil {
+		r := h.cfg.Reports()
+		out.Reports = &r
+	}
+	return out, nil
+}
+
+func (h *Handler) apiStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := h.Status(r.Context())
+	if err != nil {
+		h.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// ParseBoxID reads a box id as the API takes it: 64 hexadecimal digits.
+func ParseBoxID(s string) (ergo.Digest, error) {
+	id, err := ergo.ParseDigest(s)
+	if err != nil {
+		return ergo.Digest{}, fmt.Errorf("box id: %w", err)
+	}
+	return id, nil
+}
+
+func (h *Handler) apiBox(w http.ResponseWriter, r *http.Request) {
+	id, err := ParseBoxID(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ex, ok, err := h.cfg.Store.Explain(r.Context(), id)
+	if err != nil {
+		h.internalError(w, r, fmt.Errorf("explain box %s: %w", id, err))
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("box %s is not stored: no watched protocol found it relevant, or it is above the scanned tip", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, Explain(ex))
+}
+
+// internalError answers 500 for a failure of the store; the details go to
+// the log. A request its client gave up on is logged at debug level.
+func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	ev := h.log.Error()
+	if r.Context().Err() != nil {
+		ev = h.log.Debug()
+	}
+	ev.Err(err).Str("path", r.URL.Path).Msg("request failed")
+	writeError(w, http.StatusInternalServerError, "internal error: see the auditor's log")
+}
+
+type errorJSON struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorJSON{msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // the types here always marshal
+		code, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the answer"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n')) //nolint:errcheck // the client went away
+}
+
+// promLogger logs promhttp's errors (a collector that failed, a broken
+// connection) as warnings.
+type promLogger struct{ log zerolog.Logger }
+
+func (l promLogger) Println(v ...any) {
+	l.log.Warn().Msg(strings.TrimSpace(fmt.Sprintln(v...)))
+}

@@ -1,0 +1,162 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The auditor's metrics. Those of a nil Config callback are left out; the
+// node's height and the lag are left out until the node's height is known,
+// and the timestamps until their event happened.
+var (
+	descStoreUp = prometheus.NewDesc("auditor_store_up",
+		"1 when the last scrape read the store, 0 when a read failed (the store's metrics are then absent).", nil, nil)
+	descTipHeight = prometheus.NewDesc("auditor_tip_height",
+		"Height of the store's tip (0 while the store holds no block).", nil, nil)
+	descVerdicts = prometheus.NewDesc("auditor_verdicts",
+		`Stored verdicts by protocol, class of box and verdict; with reason set, the invalid verdicts carrying that reason code (reason="" for the totals).`,
+		[]string{"protocol", "class", "verdict", "reason"}, nil)
+	descOutboxPending = prometheus.NewDesc("auditor_outbox_pending_events",
+		"Events in the outbox not yet acknowledged by NATS.", nil, nil)
+	descEventsWritten = prometheus.NewDesc("auditor_outbox_events_written_total",
+		"Events ever written to the outbox.", nil, nil)
+
+	descNodeHeight = prometheus.NewDesc("auditor_node_height",
+		"The node's full height at the follower's last check.", nil, nil)
+	descLag = prometheus.NewDesc("auditor_lag_blocks",
+		"How many blocks the store's tip is below the node's height.", nil, nil)
+	descConnected = prometheus.NewDesc("auditor_blocks_connected_total",
+		"Blocks connected since the start.", nil, nil)
+	descDisconnected = prometheus.NewDesc("auditor_blocks_disconnected_total",
+		"Blocks disconnected by reorgs since the start.", nil, nil)
+	descReorgs = prometheus.NewDesc("auditor_reorgs_total",
+		"Reorgs since the start.", nil, nil)
+	descDeepestReorg = prometheus.NewDesc("auditor_reorg_depth_max_blocks",
+		"Depth of the deepest reorg since the start.", nil, nil)
+	descNodeErrors = prometheus.NewDesc("auditor_node_errors_total",
+		"Syncs that failed because of the node (each retried).", nil, nil)
+	descLastConnected = prometheus.NewDesc("auditor_last_block_connected_timestamp_seconds",
+		"When the last block was connected, Unix time.", nil, nil)
+
+	descPublished = prometheus.NewDesc("auditor_events_published_total",
+		"Events acknowledged by JetStream, duplicates included.", nil, nil)
+	descDuplicates = prometheus.NewDesc("auditor_events_duplicate_total",
+		"Events JetStream acknowledged as duplicates of stored messages (republished).", nil, nil)
+	descPublishErrors = prometheus.NewDesc("auditor_publish_errors_total",
+		"Publish failures the relay backed off from (publish, ack timeout, outbox, stream).", nil, nil)
+	descInFlight = prometheus.NewDesc("auditor_publish_in_flight_events",
+		"Events published and not yet acknowledged.", nil, nil)
+	descLastAck = prometheus.NewDesc("auditor_publish_last_ack_timestamp_seconds",
+		"When JetStream last acknowledged an event, Unix time.", nil, nil)
+
+	descReportRuns = prometheus.NewDesc("auditor_report_runs_total",
+		"Scheduled reports made.", nil, nil)
+	descReportSkipped = prometheus.NewDesc("auditor_report_skipped_total",
+		"Scheduled reports skipped because the previous one was still running.", nil, nil)
+	descReportFailures = prometheus.NewDesc("auditor_report_failures_total",
+		"Scheduled reports that failed.", nil, nil)
+	descReportLastSuccess = prometheus.NewDesc("auditor_report_last_success_timestamp_seconds",
+		"When the last report that succeeded started, Unix time.", nil, nil)
+)
+
+var (
+	storeDescs   = []*prometheus.Desc{descStoreUp, descTipHeight, descVerdicts, descOutboxPending, descEventsWritten}
+	chainDescs   = []*prometheus.Desc{descNodeHeight, descLag, descConnected, descDisconnected, descReorgs, descDeepestReorg, descNodeErrors, descLastConnected}
+	publishDescs = []*prometheus.Desc{descPublished, descDuplicates, descPublishErrors, descInFlight, descLastAck}
+	reportDescs  = []*prometheus.Desc{descReportRuns, descReportSkipped, descReportFailures, descReportLastSuccess}
+)
+
+// collector makes the auditor's metrics at each scrape: the store's
+// through the handler's caches, the others from one call of each
+// callback.
+type collector struct{ h *Handler }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	cfg := &c.h.cfg
+	for _, part := range []struct {
+		on    bool
+		descs []*prometheus.Desc
+	}{{true, storeDescs}, {cfg.Chain != nil, chainDescs}, {cfg.Publish != nil, publishDescs}, {cfg.Reports != nil, reportDescs}} {
+		if part.on {
+			for _, d := range part.descs {
+				ch <- d
+			}
+		}
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	h := c.h
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.ScrapeTimeout)
+	defer cancel()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	timestamp := func(d *prometheus.Desc, t time.Time) {
+		if !t.IsZero() {
+			gauge(d, float64(t.UnixNano())/1e9)
+		}
+	}
+
+	up := 1.0
+	failed := func(what string, err error) {
+		up = 0
+		h.log.Warn().Err(err).Msgf("metrics: %s", what)
+	}
+	tip, tipErr := h.tip.get(ctx)
+	if tipErr != nil {
+		failed("reading the tip", tipErr)
+	} else {
+		gauge(descTipHeight, float64(tip.tip.Height))
+	}
+	if vcs, err := h.verdicts.get(ctx); err != nil {
+		failed("counting the verdicts", err)
+	} else {
+		for _, v := range vcs {
+			gauge(descVerdicts, float64(v.Count), v.Protocol, string(v.Class), v.Verdict, string(v.Reason))
+		}
+	}
+	if ob, err := h.outbox.get(ctx); err != nil {
+		failed("counting the outbox", err)
+	} else {
+		gauge(descOutboxPending, float64(ob.pending))
+		counter(descEventsWritten, uint64(ob.written))
+	}
+	gauge(descStoreUp, up)
+
+	if h.cfg.Chain != nil {
+		s := h.cfg.Chain()
+		if s.NodeHeight > 0 {
+			gauge(descNodeHeight, float64(s.NodeHeight))
+			if tipErr == nil {
+				gauge(descLag, float64(lag(s.NodeHeight, tip.tip.Height, tip.ok)))
+			}
+		}
+		counter(descConnected, s.Connected)
+		counter(descDisconnected, s.Disconnected)
+		counter(descReorgs, s.Reorgs)
+		gauge(descDeepestReorg, float64(s.DeepestReorg))
+		counter(descNodeErrors, s.NodeErrors)
+		timestamp(descLastConnected, s.LastConnectedAt)
+	}
+	if h.cfg.Publish != nil {
+		s := h.cfg.Publish()
+		counter(descPublished, s.Published)
+		counter(descDuplicates, s.Duplicates)
+		counter(descPublishErrors, s.Errors)
+		gauge(descInFlight, float64(s.InFlight))
+		timestamp(descLastAck, s.LastAck)
+	}
+	if h.cfg.Reports != nil {
+		s := h.cfg.Reports()
+		counter(descReportRuns, s.Runs)
+		counter(descReportSkipped, s.Skipped)
+		counter(descReportFailures, s.Failures)
+		timestamp(descReportLastSuccess, s.LastSuccess)
+	}
+}

@@ -1,0 +1,120 @@
+package api
+
+import (
+	"time"
+
+	"github.com/async-emission/auditor/db"
+	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/rules"
+)
+
+// Status is the store's status as JSON: the output of `auditor status
+// --json` and, with the daemon's counters added, of GET /api/v1/status.
+type Status struct {
+	Empty           bool        `json:"empty"`
+	TipHeight       uint32      `json:"tip_height"`
+	TipID           ergo.Digest `json:"tip_id"`
+	Headers         int64       `json:"headers"`
+	OrphanedHeaders int64       `json:"orphaned_headers"`
+	Transactions    int64       `json:"transactions"`
+	Boxes           int64       `json:"boxes"`
+	UnspentBoxes    int64       `json:"unspent_boxes"`
+	Spends          int64       `json:"spends"`
+	DataInputReads  int64       `json:"data_input_reads"`
+	StateDigest     ergo.Digest `json:"state_digest"`
+	// Verdicts counts the verdicts by protocol, then class.
+	Verdicts map[string]map[rules.Class]*VerdictCounts `json:"verdicts"`
+	// EventsWritten counts the events ever written to the outbox;
+	// OutboxPending those not yet acknowledged by NATS.
+	EventsWritten int64 `json:"events_written"`
+	OutboxPending int64 `json:"outbox_pending"`
+
+	// The daemon's counters, when it runs the part that keeps them.
+	Chain   *ChainStatus  `json:"chain,omitempty"`
+	Publish *PublishStats `json:"publish,omitempty"`
+	Reports *ReportStats  `json:"reports,omitempty"`
+}
+
+// VerdictCounts counts one protocol's verdicts on one class of box.
+type VerdictCounts struct {
+	Verified int64                  `json:"verified"`
+	Invalid  int64                  `json:"invalid"`
+	Reasons  map[rules.Reason]int64 `json:"reasons"` // invalid verdicts by reason code
+}
+
+// ChainStatus is the follower's view of the chain in a Status.
+type ChainStatus struct {
+	NodeHeight         *uint32    `json:"node_height"` // null before the node's first answer
+	Lag                *uint32    `json:"lag"`         // node height − tip height; null when the node height is not known
+	BlocksConnected    uint64     `json:"blocks_connected"`
+	BlocksDisconnected uint64     `json:"blocks_disconnected"`
+	Reorgs             uint64     `json:"reorgs"`
+	DeepestReorg       uint32     `json:"deepest_reorg"`
+	NodeErrors         uint64     `json:"node_errors"`
+	LastConnectedAt    *time.Time `json:"last_connected_at"`
+}
+
+// NewStatus returns the JSON form of the store's status st, with the
+// outbox counts of db.Store.OutboxCounts.
+func NewStatus(st db.Status, eventsWritten, outboxPending int64) Status {
+	return Status{
+		Empty: st.Empty, TipHeight: st.TipHeight, TipID: st.TipID,
+		Headers: st.Headers, OrphanedHeaders: st.OrphanedHeaders, Transactions: st.Transactions,
+		Boxes: st.Boxes, UnspentBoxes: st.UnspentBoxes, Spends: st.Spends, DataInputReads: st.DataInputReads,
+		StateDigest: st.StateDigest, Verdicts: countVerdicts(st.Verdicts),
+		EventsWritten: eventsWritten, OutboxPending: outboxPending,
+	}
+}
+
+// countVerdicts nests the store's verdict counts by protocol and class.
+func countVerdicts(cs []db.VerdictCount) map[string]map[rules.Class]*VerdictCounts {
+	out := map[string]map[rules.Class]*VerdictCounts{}
+	for _, c := range cs {
+		if out[c.Protocol] == nil {
+			out[c.Protocol] = map[rules.Class]*VerdictCounts{}
+		}
+		vc := out[c.Protocol][c.Class]
+		if vc == nil {
+			vc = &VerdictCounts{Reasons: map[rules.Reason]int64{}}
+			out[c.Protocol][c.Class] = vc
+		}
+		switch {
+		case c.Reason != "":
+			vc.Reasons[c.Reason] += c.Count
+		case c.Verdict == rules.StatusVerified:
+			vc.Verified += c.Count
+		default:
+			vc.Invalid += c.Count
+		}
+	}
+	return out
+}
+
+// chainStatus is c as a Status shows it, for a store at tip (when
+// hasTip).
+func chainStatus(c ChainStats, tip uint32, hasTip bool) *ChainStatus {
+	out := &ChainStatus{BlocksConnected: c.Connected, BlocksDisconnected: c.Disconnected, Reorgs: c.Reorgs,
+		DeepestReorg: c.DeepestReorg, NodeErrors: c.NodeErrors}
+	if c.NodeHeight > 0 {
+		out.NodeHeight = &c.NodeHeight
+		lag := lag(c.NodeHeight, tip, hasTip)
+		out.Lag = &lag
+	}
+	if !c.LastConnectedAt.IsZero() {
+		t := c.LastConnectedAt.UTC()
+		out.LastConnectedAt = &t
+	}
+	return out
+}
+
+// lag is how many blocks a store at tip (none: !hasTip) is behind the
+// node's height; 0 when it is not behind.
+func lag(node, tip uint32, hasTip bool) uint32 {
+	if !hasTip {
+		tip = 0
+	}
+	if tip >= node {
+		return 0
+	}
+	return node - tip
+}
