@@ -1,3 +1,2 @@
-// Package report runs the scheduled audit reports (conservation sweeps and
-// verdict summaries) and renders them as JSON and a self-contained HTML page.
+// Package report makes the auditor's scheduled audit reports.
 package report

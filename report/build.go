@@ -1,0 +1,180 @@
+package report
+
+import (
+	"math/big"
+	"time"
+
+	"github.com/async-emission/auditor/db"
+	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/rules"
+)
+
+// input is what build needs besides the store's data.
+type input struct {
+	now       time.Time // the report's time, in its time zone
+	last      *db.ReportRecord
+	since     uint32 // the period is the heights above it
+	chain     Chain
+	protocols []rules.Protocol
+}
+
+// build makes the report from one snapshot of the store. It is a pure
+// function of its arguments.
+func build(d *db.ReportData, in input) *Report {
+	loc := in.now.Location()
+	r := &Report{
+		Schema:      Schema,
+		GeneratedAt: in.now,
+		TimeZone:    loc.String(),
+		Period: Period{
+			FromHeight: in.since + 1,
+			ToHeight:   d.Tip.Height,
+			ToTime:     in.now,
+			First:      in.last == nil,
+		},
+		Chain: chainStatus(d, in.chain, loc),
+	}
+	if in.last != nil {
+		t := in.last.Time.In(loc)
+		r.Period.FromTime = &t
+	}
+	for i := range in.protocols {
+		r.Protocols = append(r.Protocols, protocolReport(d, &in.protocols[i], in.since))
+	}
+	r.Summary = summarize(r)
+	return r
+}
+
+func chainStatus(d *db.ReportData, c Chain, loc *time.Location) ChainStatus {
+	s := ChainStatus{Empty: d.Empty, TipHeight: d.Tip.Height, Following: c.Following}
+	if !d.Empty {
+		id := d.Tip.ID
+		s.TipID = &id
+	}
+	if !d.TipTime.IsZero() {
+		t := d.TipTime.In(loc)
+		s.TipTime = &t
+	}
+	if c.Following {
+		node, reorgs, deepest, bps := c.NodeHeight, c.Reorgs, c.DeepestReorg, c.BlocksPerSecond
+		s.NodeHeight, s.Reorgs, s.DeepestReorg, s.BlocksPerSecond = &node, &reorgs, &deepest, &bps
+		lag := uint32(0)
+		if node > d.Tip.Height {
+			lag = node - d.Tip.Height
+		}
+		s.Lag = &lag
+	}
+	return s
+}
+
+func summarize(r *Report) Summary {
+	s := Summary{Time: r.GeneratedAt, Period: r.Period, TipHeight: r.Chain.TipHeight, Conserved: true, Files: []string{}}
+	for i := range r.Protocols {
+		p := &r.Protocols[i]
+		s.Conserved = s.Conserved && p.Conservation.OK
+		s.FailingLineages += len(p.Conservation.FailingLineages)
+		s.MisplacedParticipantBoxes += len(p.Conservation.Participant.MisplacedList)
+		s.Lineages += len(p.Lineages)
+		s.Verdicts += p.Verdicts.Period.Total
+		s.Invalid += p.Verdicts.Period.Invalid
+		s.VerdictsAllTime += p.Verdicts.AllTime.Total
+		s.InvalidAllTime += p.Verdicts.AllTime.Invalid
+	}
+	return s
+}
+
+func protocolReport(d *db.ReportData, p *rules.Protocol, since uint32) ProtocolReport {
+	supply := new(big.Int).SetUint64(p.AsyncSupply)
+	pr := ProtocolReport{
+		Name:               p.Name,
+		ParticipantTokenID: p.ParticipantTokenID,
+		AsyncSupply:        amount(supply),
+		Verdicts:           VerdictStats{Period: newCounts(), AllTime: newCounts()},
+		Invalid:            []InvalidBox{},
+		Lineages:           []Lineage{},
+		Heights:            []HeightRange{},
+	}
+	for _, c := range d.Counts {
+		if c.Protocol != p.Name {
+			continue
+		}
+		pr.Verdicts.AllTime.add(c.Class, c.Kind, c.Verdict, c.All)
+		pr.Verdicts.Period.add(c.Class, c.Kind, c.Verdict, c.Period)
+	}
+	for _, c := range d.Reasons {
+		if c.Protocol == p.Name {
+			pr.Verdicts.AllTime.ByReason[c.Reason] += c.All
+			pr.Verdicts.Period.ByReason[c.Reason] += c.Period
+		}
+	}
+	pr.InvalidTotal = pr.Verdicts.Period.Invalid
+	for _, v := range d.Invalid {
+		if v.Protocol == p.Name {
+			pr.Invalid = append(pr.Invalid, invalidBox(v))
+		}
+	}
+	for _, h := range d.Histogram {
+		if h.Protocol == p.Name {
+			pr.Heights = append(pr.Heights, HeightRange{From: h.From, To: h.To, Verified: h.Verified, Invalid: h.Invalid})
+		}
+	}
+	pr.Conservation = conservation(d, p, supply)
+	failing := map[ergo.Digest]bool{}
+	for _, f := range pr.Conservation.FailingLineages {
+		failing[f.TokenID] = true
+	}
+	for _, l := range d.Lineages {
+		if l.Protocol != p.Name {
+			continue
+		}
+		emitted := new(big.Int).Sub(supply, l.Balance)
+		emitted.Sub(emitted, l.Burnt)
+		pr.Lineages = append(pr.Lineages, Lineage{
+			TokenID: l.Token, HolderBox: l.Current,
+			Balance: amount(l.Balance), Emitted: amount(emitted), Burnt: amount(l.Burnt),
+			Minted: amount(l.Minted), Held: amount(l.Held),
+			FirstHeight: l.FirstHeight, LastActivityHeight: l.LastHeight, Steps: l.Steps,
+			Broken: l.Broken, Closed: l.Closed, Conserved: !failing[l.Token],
+		})
+	}
+	return pr
+}
+
+func newCounts() Counts {
+	c := Counts{ByClass: map[string]ClassCount{}, ByReason: map[string]int64{}}
+	for _, cl := range rules.Classes() {
+		c.ByClass[string(cl)] = ClassCount{}
+	}
+	for _, r := range rules.Reasons() {
+		c.ByReason[string(r)] = 0
+	}
+	return c
+}
+
+func (c *Counts) add(class, kind, verdict string, n int64) {
+	cc := c.ByClass[class]
+	if verdict == rules.StatusInvalid {
+		cc.Invalid += n
+		c.Invalid += n
+	} else {
+		cc.Verified += n
+		c.Verified += n
+	}
+	c.ByClass[class] = cc
+	c.Total += n
+	if kind == string(rules.KindSpent) {
+		c.Spent += n
+	}
+}
+
+func invalidBox(v db.StoredVerdict) InvalidBox {
+	b := InvalidBox{
+		BoxID: v.BoxID, Kind: string(v.Kind), Class: string(v.Class), Height: v.Height,
+		TxID: v.TxID, TxIndex: v.TxIndex, BlockID: v.BlockID, Lineage: v.Lineage,
+		Reasons: make([]Reason, 0, len(v.Reasons)),
+	}
+	for _, r := range v.Reasons {
+		b.Reasons = append(b.Reasons, Reason{Code: string(r), Sentence: r.Sentence()})
+	}
+	return b
+}
