@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/publish"
+	"github.com/async-emission/auditor/report"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -26,6 +29,8 @@ type Config struct {
 	Watch     WatchConfig          `toml:"watch"`
 	Log       LogConfig            `toml:"log"`
 	NATS      NATSConfig           `toml:"nats"`
+	HTTP      HTTPConfig           `toml:"http"`
+	Reports   ReportsConfig        `toml:"reports"`
 	Protocols []rules.ProtocolSpec `toml:"protocol"`
 }
 
@@ -87,6 +92,34 @@ type NATSConfig struct {
 	OutboxMax       int      `toml:"outbox_max"` // unpublished events past which the scanner waits
 }
 
+// HTTPConfig is the daemon's HTTP server: probes, metrics, the JSON API
+// and the reports.
+type HTTPConfig struct {
+	Listen string `toml:"listen"` // host:port; "": no HTTP server
+	// MaxLag is how many blocks the auditor's tip may trail the node's
+	// height for /readyz to answer 200 (scan.confirmations included).
+	MaxLag uint32 `toml:"max_lag"`
+}
+
+// ReportsConfig schedules the audit reports.
+type ReportsConfig struct {
+	Schedule  string `toml:"schedule"`  // cron (five fields) or @daily, @hourly, @every 6h; "": no scheduled reports
+	TimeZone  string `toml:"time_zone"` // the zone the schedule and the reports' times are read in
+	Dir       string `toml:"dir"`       // "": <data_dir>/reports
+	Retention int    `toml:"retention"` // reports kept; 0: all
+	// ShutdownTimeout bounds how long a stop waits for a running report
+	// before recording it interrupted.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// reportsDir is where the reports go.
+func (c *Config) reportsDir() string {
+	if c.Reports.Dir != "" {
+		return c.Reports.Dir
+	}
+	return filepath.Join(c.DataDir, "reports")
+}
+
 // Duration is a time.Duration written as a string such as "2s" or "150ms".
 type Duration time.Duration
 
@@ -131,6 +164,13 @@ func DefaultConfig() Config {
 			DuplicateWindow: Duration(publish.DefaultDuplicates),
 			MaxInFlight:     publish.DefaultMaxInFlight,
 			OutboxMax:       100000,
+		},
+		HTTP: HTTPConfig{Listen: "127.0.0.1:8080", MaxLag: 5},
+		Reports: ReportsConfig{
+			Schedule:        "@daily",
+			TimeZone:        "UTC",
+			Retention:       30,
+			ShutdownTimeout: Duration(30 * time.Second),
 		},
 	}
 }
@@ -256,5 +296,24 @@ func (c *Config) Validate() error {
 		bad("log.format", "%q is not one of auto, json, console", c.Log.Format)
 	}
 	c.NATS.validate(bad)
+	if c.HTTP.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil || port == "" {
+			bad("http.listen", "%q is not host:port (or \"\" for no HTTP server)", c.HTTP.Listen)
+		}
+	}
+	if c.Reports.Schedule != "" {
+		if _, err := report.ParseSchedule(c.Reports.Schedule); err != nil {
+			bad("reports.schedule", "%v", err)
+		}
+	}
+	if _, err := time.LoadLocation(c.Reports.TimeZone); err != nil || c.Reports.TimeZone == "" {
+		bad("reports.time_zone", "%q is not a time zone such as \"UTC\" or \"Europe/Paris\"", c.Reports.TimeZone)
+	}
+	if c.Reports.Retention < 0 {
+		bad("reports.retention", "must not be negative (0 keeps every report)")
+	}
+	if c.Reports.ShutdownTimeout <= 0 {
+		bad("reports.shutdown_timeout", "must be positive")
+	}
 	return errors.Join(errs...)
 }

@@ -72,6 +72,10 @@ func TestBadConfigs(t *testing.T) {
 		"nats_duplicate_window.bad.toml":  {"nats.duplicate_window", "max_age"},
 		"nats_creds_embedded.bad.toml":    {"nats.creds_file", "nats.url"},
 		"nats_max_in_flight.bad.toml":     {"nats.max_in_flight"},
+		"http_listen.bad.toml":            {"http.listen", "8080"},
+		"reports_schedule.bad.toml":       {"reports.schedule", "every day at 3"},
+		"reports_time_zone.bad.toml":      {"reports.time_zone", "Mars/Olympus"},
+		"reports_retention.bad.toml":      {"reports.retention"},
 	}
 	files, _ := filepath.Glob("testdata/config/*.bad.toml")
 	if len(files) != len(want) {

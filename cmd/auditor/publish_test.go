@@ -337,4 +337,3 @@ func TestReorgRetractsAndRepublishes(t *testing.T) {
 		t.Fatalf("%d verdict events not retracted, %d verdicts stored", live, verdictCount(t, cfg.DataDir))
 	}
 }
-
