@@ -127,7 +127,7 @@ func protocolReport(d *db.ReportData, p *rules.Protocol, since uint32) ProtocolR
 		if l.Protocol != p.Name {
 			continue
 		}
-		emitted := new(big.Int).Sub(supply, l.Balance)
+		emitted := new(big.Int).Sub(l.Minted, l.Balance)
 		emitted.Sub(emitted, l.Burnt)
 		pr.Lineages = append(pr.Lineages, Lineage{
 			TokenID: l.Token, HolderBox: l.Current,

@@ -17,6 +17,25 @@ import (
 //     vanished since (unbalanced: held + burnt ≠ minted). A lineage passes
 //     when neither holds, which is exactly held + burnt = minted =
 //     async_supply.
+//
+//     §5's sum (current emission balance + tokens in emitted boxes +
+//     tokens recorded as escaped or burnt) is read so that every unit
+//     counts once, where it is now. Held is every live stored box holding
+//     the token: the current emission box, the emitted boxes (§3 makes
+//     every box holding a known lineage's token, other than an emission
+//     box, one), and an emission box the token was locked into without
+//     its lineage (emission.orphan_token), which the letter of §5 leaves
+//     out but whose tokens neither appeared nor vanished. Tokens recorded
+//     as escaped are not added again: an escape moves them into outputs,
+//     held like any box, and adding them would report a surplus of exactly
+//     what escaped on every escaped lineage, which the emission.escaped
+//     verdict already reports. Burnt is the journal's: the rules record a
+//     burn in every transaction that spends a stored box holding the token
+//     and outputs less of it (rules/tx.go, conclude), the burning of
+//     emitted boxes long after their emission included. So an escaped
+//     lineage, or one whose bootstrap leaked supply into another output,
+//     is balanced; the rules' verdicts report those.
+//
 //   - every live unit of participant token is in a box the protocol
 //     classified funnel or participant, or in a live emission box holding
 //     exactly one. Every other box holding some is listed: unclassified,

@@ -13,7 +13,7 @@ import (
 const Schema = "async-emission-auditor/report/v1"
 
 // Report is one audit report: the JSON file is this value, and the HTML
-// file renders it. doc.go documents every field.
+// file renders it. The fields' comments document them.
 type Report struct {
 	Schema      string           `json:"schema"`
 	GeneratedAt time.Time        `json:"generated_at"`
@@ -219,7 +219,8 @@ type Lineage struct {
 	// participant token (the last one, spent, once closed).
 	HolderBox ergo.Digest `json:"holder_box"`
 	Balance   Amount      `json:"balance"`
-	// Emitted is async_supply − balance − burnt.
+	// Emitted is minted − balance − burnt: what has left the emission
+	// contract and was not burnt, the lineage's tokens in circulation.
 	Emitted            Amount `json:"emitted"`
 	Burnt              Amount `json:"burnt"`
 	Minted             Amount `json:"minted"`
