@@ -10,7 +10,8 @@ import (
 )
 
 // newLogger returns the process logger: JSON, or a console format when
-// asked or (format "auto") when w is a terminal.
+// asked or (format "auto") when w is a terminal. It is safe for concurrent
+// use whatever w is.
 func newLogger(cfg LogConfig, w io.Writer) zerolog.Logger {
 	level, err := zerolog.ParseLevel(cfg.Level)
 	if err != nil {
@@ -22,6 +23,9 @@ func newLogger(cfg LogConfig, w io.Writer) zerolog.Logger {
 			console = true
 		}
 	}
+	// Components log from their own goroutines (NATS's callbacks among
+	// them): one write at a time, whatever w is.
+	w = zerolog.SyncWriter(w)
 	if console {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}

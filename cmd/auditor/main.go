@@ -48,10 +48,12 @@ func (b badInput) Unwrap() error { return b.err }
 
 func commands() []command {
 	return []command{
+		{"demo", "watch the auditor audit a simulated chain with forgeries, in one process", runDemo},
 		{"run", "follow an Ergo node and store what the configuration watches", runRun},
 		{"status", "print the stored chain state, verdict counts and the state digest", runStatus},
 		{"verify", "explain one box: its class, verdict, reasons and lineage", runVerify},
 		{"check-config", "validate a configuration file and exit", runCheckConfig},
+		{"report", "make an audit report now (JSON and HTML) from the stored state", runReport},
 		{"tail", "print the auditor's events from NATS as they arrive", runTail},
 		{"inspect", "decode Ergo node JSON and re-derive every id, root and PoW", runInspect},
 		{"devnet", "serve a simulated Ergo node over a generated chain that verifies", runDevnet},

@@ -235,3 +235,12 @@ func tailURLs(cfg Config, flagURL string) ([]string, error) {
 	}
 	return []string{"nats://" + net.JoinHostPort(host, strconv.Itoa(port))}, nil
 }
+
+// check is the readiness check of the link: nil while the connection is
+// up. It does not block.
+func (l *natsLink) check() error {
+	if st := l.Conn.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("NATS connection %s", strings.ToLower(st.String()))
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,20 +15,36 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/publish"
+	"github.com/async-emission/auditor/report"
 	"github.com/async-emission/auditor/rules"
 	"github.com/async-emission/auditor/scan"
 )
 
-const runSynopsis = `[--config FILE] [--until-height N] [--node URL] [--nats URL[,URL...]] [--data-dir DIR]
+const runSynopsis = `[--config FILE] [--until-height N] [--node URL] [--nats URL[,URL...]] [--http ADDR] [--data-dir DIR]
 
 Follows the Ergo node, judges every block for the configured protocols,
 stores what they make relevant and publishes every verdict on NATS
 JetStream (an embedded server unless nats.url or --nats names one).
 Without --config every default applies (config.example.toml lists them).
 SIGINT or SIGTERM stops it cleanly; a second one stops it at once.`
+
+// optionalString is a string flag that knows whether it was given, so
+// that --http "" can disable what the file enables.
+type optionalString struct {
+	value string
+	set   bool
+}
+
+func (o *optionalString) String() string { return o.value }
+
+func (o *optionalString) Set(v string) error {
+	o.value, o.set = v, true
+	return nil
+}
 
 // dbFile is the SQLite database inside the data directory.
 const dbFile = "auditor.db"
@@ -39,6 +56,8 @@ func runRun(e *env, args []string) error {
 	nodeURL := fs.String("node", "", "Ergo node URL; overrides node.url")
 	natsURL := fs.String("nats", "", "NATS server URLs, comma-separated; overrides nats.url")
 	dataDir := fs.String("data-dir", "", "data directory; overrides data_dir")
+	var httpAddr optionalString
+	fs.Var(&httpAddr, "http", `HTTP server address; overrides http.listen ("" disables it)`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +76,9 @@ func runRun(e *env, args []string) error {
 		}
 		if *dataDir != "" {
 			c.DataDir = *dataDir
+		}
+		if httpAddr.set {
+			c.HTTP.Listen = httpAddr.value
 		}
 	})
 	if err != nil {
@@ -77,44 +99,85 @@ func runRun(e *env, args []string) error {
 // runAuditor runs the auditor until ctx is done (a clean stop, nil), until
 // untilHeight is connected (nil), or until a fault it cannot outlive.
 //
-// Every component runs under this function, which owns its goroutines: the
-// scanner on ctx; the outbox relay (and the other components) on a context
-// of their own, stopped only once the scanner has stopped and the outbox
-// has drained, within shutdownTimeout, so that what the last blocks
-// concluded is published before the process goes.
+// It owns every component's goroutine and waits for each before it
+// returns. The scanner and the report scheduler run on ctx: a stop ends
+// the block in progress and waits (bounded) for a running report. The
+// outbox relay and the HTTP server run on a context of their own, stopped
+// only once the scanner and the scheduler have, and the outbox has drained
+// (within shutdownTimeout), so that what the last blocks and the last
+// report concluded is published before the process goes; NATS and SQLite
+// close last.
 func runAuditor(ctx context.Context, cfg Config, untilHeight uint32, log zerolog.Logger) (err error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return err
-	}
-	store, err := db.Open(ctx, filepath.Join(cfg.DataDir, dbFile), log.With().Str("component", "db").Logger())
+	d, err := openDaemon(ctx, cfg, untilHeight, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer d.close()
+	return d.run(ctx)
+}
+
+// daemon is the auditor's components, wired.
+type daemon struct {
+	cfg      Config
+	log      zerolog.Logger
+	store    *db.Store
+	link     *natsLink
+	relay    *publish.Relay
+	follower *scan.Follower
+	sched    *report.Scheduler // nil: no schedule
+	reporter *report.Reporter
+	http     net.Listener // nil: no HTTP server
+	handler  *api.Handler
+	started  time.Time
+
+	// reportAtEnd makes a report once --until-height is reached, before
+	// the outbox drains (auditor demo); its result is finalReport.
+	reportAtEnd bool
+	finalReport *report.Result
+}
+
+// openDaemon opens the store, NATS and the HTTP listener, and builds the
+// rest; close releases what it opened.
+func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog.Logger) (_ *daemon, err error) {
+	d := &daemon{cfg: cfg, log: log, started: time.Now()}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, err
+	}
+	if d.store, err = db.Open(ctx, filepath.Join(cfg.DataDir, dbFile), component(log, "db")); err != nil {
+		return nil, err
+	}
 	client, err := scan.NewClient(scan.ClientConfig{
 		URL:            cfg.Node.URL,
 		APIKey:         cfg.Node.APIKey,
 		RequestTimeout: time.Duration(cfg.Node.RequestTimeout),
 		MaxAttempts:    cfg.Node.MaxAttempts,
-	}, log.With().Str("component", "node").Logger())
+	}, component(log, "node"))
 	if err != nil {
-		return badInput{err}
+		return nil, badInput{err}
 	}
-
-	link, err := openNATS(ctx, cfg, log.With().Str("component", "nats").Logger())
-	if err != nil {
-		return err
+	if cfg.HTTP.Listen != "" {
+		// Listen first: an address in use fails before anything starts.
+		if d.http, err = api.Listen(cfg.HTTP.Listen); err != nil {
+			return nil, err
+		}
 	}
-	defer link.Close() // before the store closes: deferred after it
-	relay := publish.NewRelay(outboxSource{store}, link.JS, relayConfig(cfg.NATS), log.With().Str("component", "relay").Logger())
-	store.SetEvents(eventEncoder{encoder(cfg.NATS)}, relay.Notify)
+	if d.link, err = openNATS(ctx, cfg, component(log, "nats")); err != nil {
+		return nil, err
+	}
+	d.relay = publish.NewRelay(outboxSource{d.store}, d.link.JS, relayConfig(cfg.NATS), component(log, "relay"))
+	d.store.SetEvents(eventEncoder{encoder(cfg.NATS)}, d.relay.Notify)
 
-	scanLog := log.With().Str("component", "scan").Logger()
-	gated := &gatedStore{Store: store, max: int64(cfg.NATS.OutboxMax), onWait: func(pending int64) {
+	scanLog := component(log, "scan")
+	gated := &gatedStore{Store: d.store, max: int64(cfg.NATS.OutboxMax), onWait: func(pending int64) {
 		scanLog.Warn().Int64("outbox_pending", pending).Int("outbox_max", cfg.NATS.OutboxMax).
 			Msg("the outbox is full: indexing waits for NATS to acknowledge events")
 	}}
-	follower := scan.NewFollower(client, gated, newEngine(cfg, log.With().Str("component", "rules").Logger()), scan.FollowerConfig{
+	d.follower = scan.NewFollower(client, gated, newEngine(cfg, component(log, "rules")), scan.FollowerConfig{
 		StartHeight:   cfg.Scan.StartHeight,
 		Confirmations: cfg.Scan.Confirmations,
 		MaxReorgDepth: cfg.Scan.MaxReorgDepth,
@@ -124,29 +187,141 @@ func runAuditor(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 		UntilHeight:   untilHeight,
 	}, scanLog)
 
+	reportLog := component(log, "report")
+	if d.reporter, err = newReporter(cfg, d.store, reportLog); err != nil {
+		return nil, err
+	}
+	if cfg.Reports.Schedule != "" {
+		loc, _ := time.LoadLocation(cfg.Reports.TimeZone) // validated
+		d.sched, err = report.NewScheduler(d.reporter, report.SchedulerConfig{
+			Schedule: cfg.Reports.Schedule, Location: loc,
+			ShutdownTimeout: time.Duration(cfg.Reports.ShutdownTimeout), Chain: d.chain,
+		}, reportLog)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if d.http != nil {
+		if d.handler, err = d.newHandler(); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// component is the logger of one component.
+func component(log zerolog.Logger, name string) zerolog.Logger {
+	return log.With().Str("component", name).Logger()
+}
+
+func (d *daemon) close() {
+	if d.http != nil && d.handler == nil {
+		d.http.Close() // never served
+	}
+	if d.link != nil {
+		d.link.Close() // before the store: the relay has stopped
+	}
+	if d.store != nil {
+		d.store.Close()
+	}
+}
+
+// run runs the components until ctx is done or the follower ends.
+func (d *daemon) run(ctx context.Context) error {
+	log := d.log
 	components, stopComponents := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	defer func() { stopComponents(); wg.Wait() }()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		relay.Run(components) //nolint:errcheck // returns only the context's error
-	}()
+	goRun := func(name string, run func(context.Context) error, ctx context.Context) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error().Err(err).Str("component", name).Msg("component stopped")
+			}
+		}()
+	}
+	goRun("relay", d.relay.Run, components)
+	if d.handler != nil {
+		ln := d.http
+		goRun("http", func(ctx context.Context) error {
+			return api.ServeListener(ctx, ln, d.handler, component(log, "http"))
+		}, components)
+		log.Info().Str("addr", ln.Addr().String()).Msg("HTTP server listening")
+	}
+	// The scheduler stops with the scanner: on ctx, or at --until-height.
+	schedCtx, stopScheduler := context.WithCancel(ctx)
+	defer stopScheduler()
+	scheduled := make(chan struct{})
+	if d.sched != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(scheduled)
+			d.sched.Run(schedCtx) //nolint:errcheck // returns only its context's error
+		}()
+	} else {
+		close(scheduled)
+	}
 
-	log.Info().Str("node", cfg.Node.URL).Str("data_dir", cfg.DataDir).Msg("auditor started")
-	err = follower.Run(ctx)
+	log.Info().Str("node", d.cfg.Node.URL).Str("data_dir", d.cfg.DataDir).Msg("auditor started")
+	err := d.follower.Run(ctx)
 	switch {
 	case err == nil:
-		st := follower.Stats()
-		log.Info().Uint64("connected", st.Connected).Uint32("until_height", untilHeight).Msg("reached the requested height")
+		st := d.follower.Stats()
+		log.Info().Uint64("connected", st.Connected).Msg("reached the requested height")
 	case errors.Is(err, context.Canceled):
 		log.Info().Msg("stopping")
-		err = nil
 	default:
 		return err
 	}
-	drainOutbox(store, relay, log)
+	stopScheduler()
+	<-scheduled // a running report finishes, or is recorded interrupted
+	if err == nil && d.reportAtEnd {
+		if d.finalReport, err = d.reporter.Run(ctx, d.chain()); err != nil {
+			return err
+		}
+	}
+	drainOutbox(d.store, d.relay, log)
 	return nil
+}
+
+// chain is the follower's view of the chain, for a report.
+func (d *daemon) chain() report.Chain {
+	st := d.follower.Stats()
+	c := report.Chain{Following: true, NodeHeight: st.NodeHeight, Reorgs: st.Reorgs, DeepestReorg: st.DeepestReorg}
+	if tip, ok, err := d.store.Tip(context.Background()); err == nil && ok {
+		c.TipHeight = tip.Height
+	}
+	if secs := time.Since(d.started).Seconds(); secs > 0 {
+		c.BlocksPerSecond = float64(st.Connected) / secs
+	}
+	return c
+}
+
+// newHandler is the HTTP server's handler, reading every component.
+func (d *daemon) newHandler() (*api.Handler, error) {
+	cfg := api.Config{
+		Store:  d.store,
+		MaxLag: d.cfg.HTTP.MaxLag,
+		Chain: func() api.ChainStats {
+			st := d.follower.Stats()
+			return api.ChainStats(st)
+		},
+		NATS: d.link.check,
+		Publish: func() api.PublishStats {
+			st := d.relay.Stats()
+			return api.PublishStats{Published: st.Published, Duplicates: st.Duplicates, Errors: st.Errors, InFlight: st.InFlight, LastAck: st.LastAck}
+		},
+		ReportsDir: d.cfg.reportsDir(),
+	}
+	if d.sched != nil {
+		cfg.Reports = func() api.ReportStats {
+			st := d.sched.Stats()
+			return api.ReportStats{Runs: st.Runs, Skipped: st.Skipped, Failures: st.Failures, Running: st.Running, LastSuccess: st.LastSuccess}
+		}
+	}
+	return api.NewHandler(cfg, component(d.log, "http"))
 }
 
 // shutdownTimeout bounds how long a stopping auditor waits for the outbox
