@@ -230,6 +230,31 @@ func decodeConfig(data []byte, cfg *Config) error {
 	return err
 }
 
+// Environment variables that override the secrets of the file, so that
+// they need not be written in it (systemd's EnvironmentFile, say).
+const (
+	envNodeAPIKey   = "AUDITOR_NODE_API_KEY"
+	envNATSPassword = "AUDITOR_NATS_PASSWORD"
+	envNATSToken    = "AUDITOR_NATS_TOKEN"
+)
+
+// applyEnv sets the secrets the environment gives (a set, non-empty
+// variable wins over the file).
+func applyEnv(cfg *Config, lookup func(string) (string, bool)) {
+	for _, s := range []struct {
+		env   string
+		field *string
+	}{
+		{envNodeAPIKey, &cfg.Node.APIKey},
+		{envNATSPassword, &cfg.NATS.Password},
+		{envNATSToken, &cfg.NATS.Token},
+	} {
+		if v, ok := lookup(s.env); ok && v != "" {
+			*s.field = v
+		}
+	}
+}
+
 // FieldError names the configuration field a validation failure is about.
 type FieldError struct {
 	Field string

@@ -17,23 +17,6 @@ import (
 	"github.com/async-emission/auditor/publish"
 )
 
-// Environment variables that override secrets of the [nats] section.
-const (
-	envNATSPassword = "AUDITOR_NATS_PASSWORD"
-	envNATSToken    = "AUDITOR_NATS_TOKEN"
-)
-
-// applyEnv lets the environment override the secrets of the file, so that
-// they need not be written in it.
-func applyEnv(cfg *Config, lookup func(string) (string, bool)) {
-	if v, ok := lookup(envNATSPassword); ok && v != "" {
-		cfg.NATS.Password = v
-	}
-	if v, ok := lookup(envNATSToken); ok && v != "" {
-		cfg.NATS.Token = v
-	}
-}
-
 // validate checks the [nats] section, reporting each problem with bad.
 func (n *NATSConfig) validate(bad func(field, format string, args ...any)) {
 	for i, u := range n.URL {

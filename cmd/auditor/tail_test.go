@@ -161,11 +161,11 @@ func TestTailCommandErrors(t *testing.T) {
 
 func TestNATSEnvOverrides(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.NATS.Password, cfg.NATS.Token = "file", "file"
-	env := map[string]string{envNATSPassword: "pw", envNATSToken: ""}
+	cfg.NATS.Password, cfg.NATS.Token, cfg.Node.APIKey = "file", "file", "file"
+	env := map[string]string{envNATSPassword: "pw", envNATSToken: "", envNodeAPIKey: "key"}
 	applyEnv(&cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if cfg.NATS.Password != "pw" || cfg.NATS.Token != "file" {
-		t.Fatalf("%+v", cfg.NATS)
+	if cfg.NATS.Password != "pw" || cfg.NATS.Token != "file" || cfg.Node.APIKey != "key" {
+		t.Fatalf("%+v %+v", cfg.NATS, cfg.Node)
 	}
 	t.Setenv(envNATSToken, "tok")
 	loaded, err := loadConfig("", nil)
