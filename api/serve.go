@@ -21,6 +21,9 @@ const DefaultAddr = "127.0.0.1:8080"
 // are cut off.
 const ShutdownTimeout = 5 * time.Second
 
+// shutdownTimeout is ShutdownTimeout; the tests shorten it.
+var shutdownTimeout = ShutdownTimeout
+
 // Listen listens on addr (host:port, TCP). Call it before starting the
 // rest of the daemon, so that an address in use fails at once.
 func Listen(addr string) (net.Listener, error) {
@@ -45,16 +48,32 @@ func Serve(ctx context.Context, addr string, h http.Handler, log zerolog.Logger)
 // stops accepting, lets the running requests finish for up to
 // ShutdownTimeout, then cancels and closes those still running and waits
 // for their handlers to return. It returns ctx's error after a clean
-// shutdown, or the error that stopped the server. It closes ln.
+// shutdown, or the error that stopped the server (the listener's, after
+// shutting down the same way). It closes ln, and no handler of its runs
+// once it returned.
 func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, log zerolog.Logger) error {
 	// Requests run under reqCtx, cancelled only when the graceful part of
-	// the shutdown is over; running counts their handlers.
+	// the shutdown is over; running counts their handlers. Once stopped
+	// is set (then running only goes down) a request that comes anyway, on
+	// a connection srv.Close is closing, is refused.
 	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
-	var running sync.WaitGroup
+	var (
+		mu      sync.Mutex
+		stopped bool
+		running sync.WaitGroup
+	)
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			if stopped {
+				mu.Unlock()
+				w.Header().Set("Connection", "close")
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
 			running.Add(1)
+			mu.Unlock()
 			defer running.Done()
 			h.ServeHTTP(w, r)
 		}),
@@ -72,17 +91,13 @@ func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, log zer
 
 	var err error
 	select {
-	case err = <-served: // stopped without a shutdown
+	case err = <-served: // the listener failed: shut down the connections it accepted
 		err = fmt.Errorf("api: serve on %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-		serr := srv.Shutdown(sctx)
-		cancel()
-		if serr != nil {
-			log.Warn().Err(serr).Dur("timeout", ShutdownTimeout).Msg("HTTP requests cut off at shutdown")
-			cancelRequests()
-			serr = srv.Close()
+		if serr := shutdown(srv, cancelRequests, log); serr != nil {
+			err = errors.Join(err, fmt.Errorf("api: shut down: %w", serr))
 		}
+	case <-ctx.Done():
+		serr := shutdown(srv, cancelRequests, log)
 		if e := <-served; !errors.Is(e, http.ErrServerClosed) {
 			serr = errors.Join(serr, e)
 		}
@@ -92,8 +107,26 @@ func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, log zer
 		}
 	}
 	cancelRequests()
+	mu.Lock()
+	stopped = true
+	mu.Unlock()
 	running.Wait()
 	log.Info().Msg("HTTP server stopped")
+	return err
+}
+
+// shutdown stops srv gracefully: it lets the running requests finish for
+// up to ShutdownTimeout, then cancels them (cancelRequests) and closes
+// their connections.
+func shutdown(srv *http.Server, cancelRequests func(), log zerolog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		log.Warn().Err(err).Dur("timeout", shutdownTimeout).Msg("HTTP requests cut off at shutdown")
+		cancelRequests()
+		err = srv.Close()
+	}
 	return err
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/publish"
 	"github.com/async-emission/auditor/report"
@@ -165,7 +166,7 @@ func DefaultConfig() Config {
 			MaxInFlight:     publish.DefaultMaxInFlight,
 			OutboxMax:       100000,
 		},
-		HTTP: HTTPConfig{Listen: "127.0.0.1:8080", MaxLag: 5},
+		HTTP: HTTPConfig{Listen: api.DefaultAddr, MaxLag: 5},
 		Reports: ReportsConfig{
 			Schedule:        "@daily",
 			TimeZone:        "UTC",
