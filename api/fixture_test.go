@@ -3,16 +3,12 @@ package api_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/testchain"
 	"github.com/async-emission/auditor/rules"
 	"github.com/async-emission/auditor/scan"
 )
@@ -37,36 +33,14 @@ const (
 func syncChain(t *testing.T) *chain {
 	t.Helper()
 	ctx := context.Background()
-	d, err := devnet.New(devnet.Config{Seed: 5, Blocks: chainBlocks, TxsPerBlock: 3,
-		Scenario: &devnet.AsyncEmission{ForgeryRate: 0.3}}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(d.Handler())
-	t.Cleanup(srv.Close)
-	pc, err := d.Protocol()
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "auditor.db"), zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	tc := testchain.New(t, devnet.Config{Seed: 5, Blocks: chainBlocks, TxsPerBlock: 3,
+		Scenario: &devnet.AsyncEmission{ForgeryRate: 0.3}})
+	store, _ := testchain.OpenStore(t)
 	store.SetEvents(idEncoder{}, func() {})
-	client, err := scan.NewClient(scan.ClientConfig{URL: srv.URL, RequestTimeout: 5 * time.Second, MaxAttempts: 4,
-		BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine := rules.NewEngine([]rules.Protocol{protocolOf(pc)}, nil, zerolog.Nop())
-	f := scan.NewFollower(client, store, engine, scan.FollowerConfig{UntilHeight: chainBlocks, PollInterval: time.Millisecond}, zerolog.Nop())
-	runCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := f.Run(runCtx); err != nil {
-		t.Fatal(err)
-	}
-	c := &chain{store: store, height: chainBlocks, follower: f.Stats(), acked: chainAcked}
+	stats := tc.Sync(t, store, chainBlocks)
+	d := tc.Devnet
+	c := &chain{store: store, height: chainBlocks, follower: stats, acked: chainAcked}
+	var err error
 	if c.exp, err = d.Expectations(chainBlocks); err != nil {
 		t.Fatal(err)
 	}
@@ -86,21 +60,6 @@ func syncChain(t *testing.T) *chain {
 		t.Fatalf("outbox counts %d written, %d pending (%v); want %d and %d", w, p, err, c.written, c.pending)
 	}
 	return c
-}
-
-// protocolOf is the [[protocol]] section the devnet deployed, parsed.
-func protocolOf(pc devnet.ProtocolConfig) rules.Protocol {
-	funnel, emitted := ergo.Digest(pc.FunnelTemplate), ergo.Digest(pc.EmittedTemplate)
-	p := rules.Protocol{Name: pc.Name, ParticipantTokenID: pc.ParticipantTokenID, StateNFTID: pc.StateNFTID,
-		EmissionTemplate: pc.EmissionTemplate, FunnelTemplate: &funnel, EmittedTemplate: &emitted,
-		AsyncSupply: pc.AsyncSupply, StartHeight: pc.StartHeight}
-	for _, r := range pc.EmissionRequires {
-		req := rules.Requirement{Class: rules.Class(r.Class)}
-		fmt.Sscanf(r.EmittedRegister, "R%d", &req.EmittedRegister)
-		fmt.Sscanf(r.DataInputRegister, "R%d", &req.DataInputRegister)
-		p.EmissionRequires = append(p.EmissionRequires, req)
-	}
-	return p
 }
 
 // idEncoder writes an event per verdict, with its message id alone.

@@ -6,19 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pelletier/go-toml/v2"
-	"github.com/rs/zerolog"
-
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/testchain"
 	"github.com/async-emission/auditor/rules"
 	"github.com/async-emission/auditor/scan"
 )
@@ -47,9 +43,9 @@ const (
 // store a follower syncs from it, and the ledger the test keeps of the
 // same chain.
 type devnetScenario struct {
+	chain    *testchain.Chain
 	d        *devnet.Devnet
 	client   *scan.Client
-	engine   *rules.Engine
 	protocol rules.Protocol
 	store    *db.Store
 	path     string
@@ -58,50 +54,13 @@ type devnetScenario struct {
 
 func newDevnetScenario(t *testing.T) *devnetScenario {
 	t.Helper()
-	d, err := devnet.New(devnet.Config{Seed: scenarioSeed, Blocks: scenarioBlocks, TxsPerBlock: scenarioTxs,
-		Scenario: &devnet.AsyncEmission{ForgeryRate: scenarioForgeries}}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(d.Handler())
-	t.Cleanup(srv.Close)
-	pc, err := d.Protocol()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := scan.NewClient(scan.ClientConfig{URL: srv.URL, RequestTimeout: 10 * time.Second, MaxAttempts: 4,
-		BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "auditor.db")
-	store, err := db.Open(context.Background(), path, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	p := protocolFromTOML(t, pc.TOML())
+	c := testchain.New(t, devnet.Config{Seed: scenarioSeed, Blocks: scenarioBlocks, TxsPerBlock: scenarioTxs,
+		Scenario: &devnet.AsyncEmission{ForgeryRate: scenarioForgeries}})
+	store, path := testchain.OpenStore(t)
 	return &devnetScenario{
-		d: d, client: client, engine: rules.NewEngine([]rules.Protocol{p}, nil, zerolog.Nop()),
-		protocol: p, store: store, path: path, ledger: newLedger(p.ParticipantTokenID),
+		chain: c, d: c.Devnet, client: c.Client(t), protocol: c.Protocol,
+		store: store, path: path, ledger: newLedger(c.Protocol.ParticipantTokenID),
 	}
-}
-
-// protocolFromTOML reads the [[protocol]] section the devnet deployed the
-// way the auditor's configuration does.
-func protocolFromTOML(t *testing.T, text string) rules.Protocol {
-	t.Helper()
-	var file struct {
-		Protocol []rules.ProtocolSpec `toml:"protocol"`
-	}
-	if err := toml.Unmarshal([]byte(text), &file); err != nil {
-		t.Fatalf("%v in\n%s", err, text)
-	}
-	ps, errs := rules.ParseProtocols(file.Protocol)
-	if len(errs) > 0 || len(ps) != 1 {
-		t.Fatalf("%v in\n%s", errs, text)
-	}
-	return ps[0]
 }
 
 // syncTo has a follower connect the final chain up to height into the
@@ -110,11 +69,7 @@ func (s *devnetScenario) syncTo(t *testing.T, height uint32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	f := scan.NewFollower(s.client, s.store, s.engine, scan.FollowerConfig{UntilHeight: height,
-		PollInterval: time.Millisecond, Batch: 16, Ahead: 4}, zerolog.Nop())
-	if err := f.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s.chain.Sync(t, s.store, height)
 	tip, ok, err := s.store.Tip(ctx)
 	if err != nil || !ok || tip.Height != height || tip.ID != s.d.FinalID(height) {
 		t.Fatalf("store tip %+v (%t, %v), want final block %d %s", tip, ok, err, height, s.d.FinalID(height))

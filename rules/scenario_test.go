@@ -5,97 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pelletier/go-toml/v2"
-	"github.com/rs/zerolog"
-
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
+	"github.com/async-emission/auditor/internal/testchain"
 	"github.com/async-emission/auditor/rules"
 	"github.com/async-emission/auditor/scan"
 )
 
-// scenario is a devnet running the async-emission scenario, served over
-// HTTP on a loopback port, and the protocol that watches it.
-type scenario struct {
-	d        *devnet.Devnet
-	url      string
-	protocol rules.Protocol
-	blocks   int
-}
-
-func newScenario(t testing.TB, cfg devnet.Config) *scenario {
+// syncScenario serves the devnet of cfg and follows its final chain to
+// its end into a new store.
+func syncScenario(t testing.TB, cfg devnet.Config) (*testchain.Chain, *db.Store) {
 	t.Helper()
-	d, err := devnet.New(cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(d.Handler())
-	t.Cleanup(srv.Close)
-	pc, err := d.Protocol()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &scenario{d: d, url: srv.URL, protocol: parseProtocol(t, pc.TOML()), blocks: cfg.Blocks}
-}
-
-// parseProtocol reads a [[protocol]] section the way the configuration
-// does.
-func parseProtocol(t testing.TB, text string) rules.Protocol {
-	t.Helper()
-	var file struct {
-		Protocol []rules.ProtocolSpec `toml:"protocol"`
-	}
-	if err := toml.Unmarshal([]byte(text), &file); err != nil {
-		t.Fatalf("%v in\n%s", err, text)
-	}
-	ps, errs := rules.ParseProtocols(file.Protocol)
-	if len(errs) > 0 || len(ps) != 1 {
-		t.Fatalf("%v in\n%s", errs, text)
-	}
-	return ps[0]
-}
-
-func openStore(t testing.TB) *db.Store {
-	t.Helper()
-	s, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "auditor.db"), zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func newFollower(t testing.TB, url string, store *db.Store, p rules.Protocol, cfg scan.FollowerConfig) *scan.Follower {
-	t.Helper()
-	c, err := scan.NewClient(scan.ClientConfig{URL: url, RequestTimeout: 5 * time.Second, MaxAttempts: 8,
-		BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.PollInterval == 0 {
-		cfg.PollInterval = time.Millisecond
-	}
-	return scan.NewFollower(c, store, rules.NewEngine([]rules.Protocol{p}, nil, zerolog.Nop()), cfg, zerolog.Nop())
-}
-
-// sync follows the scenario's final chain to its end.
-func (s *scenario) sync(t testing.TB) *db.Store {
-	t.Helper()
-	store := openStore(t)
-	f := newFollower(t, s.url, store, s.protocol, scan.FollowerConfig{UntilHeight: uint32(s.blocks), Batch: 16, Ahead: 4})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := f.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return store
+	c := testchain.New(t, cfg)
+	store, _ := testchain.OpenStore(t)
+	c.Sync(t, store, uint32(cfg.Blocks))
+	return c, store
 }
 
 // verdictLine is one verdict in a form that compares and prints.
@@ -168,10 +97,9 @@ func TestScenarioVerdictsAreThePlantedOnes(t *testing.T) {
 	if testing.Short() {
 		blocks = 800
 	}
-	s := newScenario(t, devnet.Config{Seed: 7, Blocks: blocks, TxsPerBlock: 2,
+	s, store := syncScenario(t, devnet.Config{Seed: 7, Blocks: blocks, TxsPerBlock: 2,
 		Scenario: &devnet.AsyncEmission{ForgeryRate: 0.25}})
-	store := s.sync(t)
-	got, want := storedLines(t, store), manifestLines(t, s.d, uint32(blocks))
+	got, want := storedLines(t, store), manifestLines(t, s.Devnet, uint32(blocks))
 	if d := diff(want, got, 20); len(d) > 0 {
 		t.Fatalf("%d verdicts stored, %d planted; they differ:\n%s", len(got), len(want), strings.Join(d, "\n"))
 	}
@@ -212,15 +140,14 @@ func TestVerdictsDoNotDependOnForks(t *testing.T) {
 			every := depth + 2 + rng.IntN(15)
 			base := devnet.Config{Seed: int64(seed), Blocks: blocks, TxsPerBlock: 2,
 				Scenario: &devnet.AsyncEmission{ForgeryRate: 0.3}}
-			straight := newScenario(t, base)
-			wantStore := straight.sync(t)
+			_, wantStore := syncScenario(t, base)
 			want := storedLines(t, wantStore)
 
 			forked := base
 			forked.BlockTime, forked.ReorgEvery, forked.ReorgDepth = time.Hour, every, depth // stepped by hand
-			s := newScenario(t, forked)
-			store := openStore(t)
-			f := newFollower(t, s.url, store, s.protocol, scan.FollowerConfig{Batch: 4, Ahead: 2})
+			s := testchain.New(t, forked)
+			store, _ := testchain.OpenStore(t)
+			f := s.Follower(t, store, scan.FollowerConfig{Batch: 4, Ahead: 2})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- f.Run(ctx) }()
@@ -229,13 +156,13 @@ func TestVerdictsDoNotDependOnForks(t *testing.T) {
 			seen := false
 			for more := true; more; {
 				for n := rng.IntN(6); n >= 0 && more; n-- {
-					more = s.d.Step()
-					if h, id := s.d.Tip(); id != s.d.FinalID(h) && (!seen || rng.IntN(3) > 0) {
+					more = s.Devnet.Step()
+					if h, id := s.Devnet.Tip(); id != s.Devnet.FinalID(h) && (!seen || rng.IntN(3) > 0) {
 						seen = true
 						break
 					}
 				}
-				waitForTip(t, s.d, store)
+				waitForTip(t, s.Devnet, store)
 			}
 			cancel()
 			if err := <-done; !errors.Is(err, context.Canceled) {
