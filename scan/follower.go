@@ -79,7 +79,16 @@ type Follower struct {
 
 	mu    sync.Mutex
 	stats FollowerStats
+
+	// The last progress line: when, and the Connected count then. Only
+	// Run's goroutine touches them.
+	progressAt   time.Time
+	progressFrom uint64
 }
+
+// progressEvery is how often a follower connecting blocks logs its
+// progress at info level (each block is logged at debug).
+const progressEvery = 10 * time.Second
 
 // FollowerStats counts what the follower has done since it was created.
 type FollowerStats struct {
@@ -382,9 +391,31 @@ func (f *Follower) catchUp(ctx context.Context, tip db.Tip, haveTip bool, from, 
 			tip, haveTip = db.Tip{Height: h.Height, ID: h.ID}, true
 			f.count(func(s *FollowerStats) { s.Connected++; s.LastConnectedAt = time.Now() })
 			f.log.Debug().Uint32("height", h.Height).Str("id", h.ID.String()).Int("txs", len(b.Transactions)).Msg("connected")
+			f.progress(h.Height)
 		}
 	}
 	return nil
+}
+
+// progress logs, every progressEvery, the height reached, the node's, and
+// the pace since the last line.
+func (f *Follower) progress(height uint32) {
+	now := time.Now()
+	st := f.Stats()
+	if f.progressAt.IsZero() {
+		f.progressAt, f.progressFrom = now, st.Connected
+		return
+	}
+	if now.Sub(f.progressAt) < progressEvery {
+		return
+	}
+	ev := f.log.Info().Uint32("height", height).Uint32("node_height", st.NodeHeight).
+		Float64("blocks_per_second", float64(st.Connected-f.progressFrom)/now.Sub(f.progressAt).Seconds())
+	if st.NodeHeight > height {
+		ev = ev.Uint32("lag", st.NodeHeight-height)
+	}
+	ev.Msg("following the chain")
+	f.progressAt, f.progressFrom = now, st.Connected
 }
 
 // fetch returns the best chain's blocks at heights lo..hi, in order.
