@@ -135,6 +135,6 @@ func shutdown(srv *http.Server, cancelRequests func(), log zerolog.Logger) error
 type warnWriter struct{ log zerolog.Logger }
 
 func (w warnWriter) Write(p []byte) (int, error) {
-	w.log.Warn().Str("component", "http").Msg(strings.TrimSpace(string(p)))
+	w.log.Warn().Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
 }

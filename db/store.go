@@ -57,7 +57,7 @@ func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, &Error{Op: op, Kind: ErrStorage, Detail: path, Err: err}
 	}
-	s := &Store{log: log.With().Str("component", "db").Logger(), path: abs}
+	s := &Store{log: log, path: abs}
 	ok := false
 	defer func() {
 		if !ok {

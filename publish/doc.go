@@ -166,19 +166,24 @@
 //
 // # Report ready data
 //
+// The auditor names its reports "audit"; summary is the report's summary
+// object (report.Summary: period, tip, conservation and verdict counts),
+// and files are the paths the report was written to.
+//
 //	{
 //	  "specversion": "1.0",
-//	  "id": "report-conservation-1700003600000",
+//	  "id": "report-audit-1700003600000",
 //	  "source": "urn:async-emission-auditor",
 //	  "type": "org.ergoplatform.auditor.report.ready.v1",
-//	  "subject": "conservation",
+//	  "subject": "audit",
 //	  "time": "2023-11-14T23:13:20.000Z",
 //	  "datacontenttype": "application/json",
 //	  "data": {
-//	    "name": "conservation",
+//	    "name": "audit",
 //	    "time": "2023-11-14T23:13:20.000Z",
-//	    "summary": {"failures": 0, "lineages": 12},
-//	    "files": ["reports/conservation-20231114T231320Z.json"]
+//	    "summary": {"time": "2023-11-14T23:13:20Z", "tip_height": 1000002, "conserved": true, …},
+//	    "files": ["/var/lib/auditor/reports/report-20231114T231320Z.json",
+//	              "/var/lib/auditor/reports/report-20231114T231320Z.html"]
 //	  }
 //	}
 //

@@ -144,9 +144,11 @@ type natsLink struct {
 // openNATS starts the embedded server (no nats.url) or connects to the
 // configured one, retrying in the background if it is down: the relay
 // backs off until it is up, and creates the stream then. Close the link
-// after the relay's Run has returned.
+// after the relay's Run has returned. It names the components of the
+// logs it writes (nats, nats-server).
 func openNATS(ctx context.Context, cfg Config, log zerolog.Logger) (*natsLink, error) {
 	l := &natsLink{}
+	serverLog, log := component(log, "nats-server"), component(log, "nats")
 	var err error
 	if len(cfg.NATS.URL) == 0 {
 		l.Server, err = publish.StartEmbedded(ctx, publish.EmbeddedConfig{
@@ -155,7 +157,7 @@ func openNATS(ctx context.Context, cfg Config, log zerolog.Logger) (*natsLink, e
 			User:     cfg.NATS.User,
 			Password: cfg.NATS.Password,
 			Token:    cfg.NATS.Token,
-		}, log.With().Str("component", "nats-server").Logger())
+		}, serverLog)
 		if err != nil {
 			return nil, err
 		}

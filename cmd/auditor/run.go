@@ -166,7 +166,7 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 			return nil, err
 		}
 	}
-	if d.link, err = openNATS(ctx, cfg, component(log, "nats")); err != nil {
+	if d.link, err = openNATS(ctx, cfg, log); err != nil {
 		return nil, err
 	}
 	d.relay = publish.NewRelay(outboxSource{d.store}, d.link.JS, relayConfig(cfg.NATS), component(log, "relay"))
@@ -247,7 +247,6 @@ func (d *daemon) run(ctx context.Context) error {
 		goRun("http", func(ctx context.Context) error {
 			return api.ServeListener(ctx, ln, d.handler, component(log, "http"))
 		}, components)
-		log.Info().Str("addr", ln.Addr().String()).Msg("HTTP server listening")
 	}
 	// The scheduler stops with the scanner: on ctx, or at --until-height.
 	schedCtx, stopScheduler := context.WithCancel(ctx)
