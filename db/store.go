@@ -7,11 +7,35 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
+	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/ergo"
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
-	"github.com/rs/zerolog"
 )
+
+// journalMode connects db and returns the file's journal mode. Connecting
+// switches a new file to WAL, which takes an exclusive lock; SQLite does
+// not wait on that lock (its busy handler is not called there), so two
+// processes opening a new file at once may see SQLITE_BUSY at once. The
+// connection is retried then, for up to busyTimeoutMS.
+func journalMode(ctx context.Context, db *sql.DB) (string, error) {
+	deadline := time.Now().Add(busyTimeoutMS * time.Millisecond)
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || (se.Code != sqlite3.ErrBusy && se.Code != sqlite3.ErrLocked) || time.Now().After(deadline) {
+			return mode, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
 
 // busyTimeoutMS is how long a connection waits for a lock held by another
 // (a reader during a checkpoint, another process) before failing.
@@ -72,8 +96,8 @@ func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) 
 	}
 	s.w.SetMaxOpenConns(1)
 	s.w.SetMaxIdleConns(1) // keep the connection, and its prepared statements
-	var mode string
-	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	mode, err := journalMode(ctx, s.w)
+	if err != nil {
 		return nil, storageError(ctx, op, abs, err)
 	}
 	if mode != "wal" {

@@ -93,6 +93,16 @@ type VerdictCount struct {
 	Count    int64
 }
 
+// VerdictCounts counts the verdicts as Status does, without reading the
+// rest of the store (for metrics).
+func (s *Store) VerdictCounts(ctx context.Context) ([]VerdictCount, error) {
+	out, err := verdictCounts(ctx, s.r)
+	if err != nil {
+		return nil, storageError(ctx, "count the verdicts", "", err)
+	}
+	return out, nil
+}
+
 // verdictCounts counts the verdicts by protocol, class and verdict, then
 // the invalid ones by reason code.
 func verdictCounts(ctx context.Context, q interface {

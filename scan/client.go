@@ -175,6 +175,13 @@ func defaultHTTPClient() *http.Client {
 	}
 }
 
+// Close closes the client's idle connections to the node, so that no
+// connection goroutine outlives the client's owner. A request made after
+// it opens a new connection.
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+}
+
 // Info returns the node's status (GET /info). Nothing in it can be
 // verified; the client checks only that it is a node's answer: it names
 // its network, and states a best block id wherever it states a height.

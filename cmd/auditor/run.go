@@ -123,6 +123,7 @@ type daemon struct {
 	store    *db.Store
 	link     *natsLink
 	relay    *publish.Relay
+	client   *scan.Client
 	follower *scan.Follower
 	sched    *report.Scheduler // nil: no schedule
 	reporter *report.Reporter
@@ -160,6 +161,7 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 	if err != nil {
 		return nil, badInput{err}
 	}
+	d.client = client
 	if cfg.HTTP.Listen != "" {
 		// Listen first: an address in use fails before anything starts.
 		if d.http, err = api.Listen(cfg.HTTP.Listen); err != nil {
@@ -177,15 +179,7 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 		scanLog.Warn().Int64("outbox_pending", pending).Int("outbox_max", cfg.NATS.OutboxMax).
 			Msg("the outbox is full: indexing waits for NATS to acknowledge events")
 	}}
-	d.follower = scan.NewFollower(client, gated, newEngine(cfg, component(log, "rules")), scan.FollowerConfig{
-		StartHeight:   cfg.Scan.StartHeight,
-		Confirmations: cfg.Scan.Confirmations,
-		MaxReorgDepth: cfg.Scan.MaxReorgDepth,
-		PollInterval:  time.Duration(cfg.Scan.PollInterval),
-		Batch:         cfg.Scan.FetchBatch,
-		Ahead:         cfg.Scan.FetchAhead,
-		UntilHeight:   untilHeight,
-	}, scanLog)
+	d.follower = scan.NewFollower(client, gated, newEngine(cfg, component(log, "rules")), followerConfig(cfg, untilHeight), scanLog)
 
 	reportLog := component(log, "report")
 	if d.reporter, err = newReporter(cfg, d.store, reportLog); err != nil {
@@ -209,12 +203,28 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 	return d, nil
 }
 
+// followerConfig is the follower's part of the configuration.
+func followerConfig(cfg Config, untilHeight uint32) scan.FollowerConfig {
+	return scan.FollowerConfig{
+		StartHeight:   cfg.Scan.StartHeight,
+		Confirmations: cfg.Scan.Confirmations,
+		MaxReorgDepth: cfg.Scan.MaxReorgDepth,
+		PollInterval:  time.Duration(cfg.Scan.PollInterval),
+		Batch:         cfg.Scan.FetchBatch,
+		Ahead:         cfg.Scan.FetchAhead,
+		UntilHeight:   untilHeight,
+	}
+}
+
 // component is the logger of one component.
 func component(log zerolog.Logger, name string) zerolog.Logger {
 	return log.With().Str("component", name).Logger()
 }
 
 func (d *daemon) close() {
+	if d.client != nil {
+		d.client.Close()
+	}
 	if d.http != nil && d.handler == nil {
 		d.http.Close() // never served
 	}
