@@ -296,6 +296,20 @@ func (f *Follower) commonAncestor(ctx context.Context, tip db.Tip, top uint32) (
 		}
 		return f.store.MainChainID(ctx, h)
 	}
+	// The usual case first: the node's block at top is the stored one (a
+	// header id commits to its parent's, so the chains agree below it).
+	// One header, instead of a window of them, each with its proof of work.
+	if sid, ok, err := storedID(top); err != nil {
+		return 0, err
+	} else if ok {
+		hs, err := f.node.ChainSlice(ctx, top, top)
+		if err != nil {
+			return 0, nodeFault{fmt.Errorf("header %d: %w", top, err)}
+		}
+		if len(hs) == 1 && hs[0].Height == top && hs[0].TrustedID() == sid {
+			return top, nil
+		}
+	}
 	hi := top
 	for {
 		lo := uint32(1)
