@@ -772,7 +772,8 @@ func testCache(t *testing.T, c *chain) {
 	if s, o := store.statusReads.Load(), store.outboxReads.Load(); s != 1 || o != 1 {
 		t.Errorf("%d requests read the status %d times and the outbox %d times, want once each", n, s, o)
 	}
-	// A scrape counts the verdicts from the cached status.
+	// A scrape counts the verdicts with the store's VerdictCounts, and
+	// reads neither the status again nor the outbox (cached).
 	m := scrape(t, client, srv.URL)
 	if got, want := m.verdicts(t), expectedVerdicts(c.exp); !reflect.DeepEqual(got, want) {
 		t.Errorf("auditor_verdicts %v, want %v", got, want)
@@ -786,6 +787,23 @@ func testCache(t *testing.T, c *chain) {
 	if len(store.entered) != 0 {
 		t.Errorf("%d more reads of the status", len(store.entered))
 	}
+
+	t.Run("a scrape reads no status", func(t *testing.T) {
+		fresh := newCountingStore(c.store, false)
+		h, err := api.NewHandler(api.Config{Store: fresh}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		m := scrape(t, srv.Client(), srv.URL)
+		if got, want := m.verdicts(t), expectedVerdicts(c.exp); !reflect.DeepEqual(got, want) {
+			t.Errorf("auditor_verdicts %v, want %v", got, want)
+		}
+		if got := fresh.statusReads.Load(); got != 0 {
+			t.Errorf("a scrape read the whole status %d times: the store counts verdicts by itself", got)
+		}
+	})
 
 	t.Run("a client that gives up", func(t *testing.T) {
 		// A request waiting for another's read returns when its client

@@ -171,6 +171,13 @@ func (s *faultyStore) Status(ctx context.Context) (db.Status, error) {
 	return s.Store.Status(ctx)
 }
 
+func (s *faultyStore) VerdictCounts(ctx context.Context) ([]db.VerdictCount, error) {
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	return s.Store.VerdictCounts(ctx)
+}
+
 func (s *faultyStore) Tip(ctx context.Context) (db.Tip, bool, error) {
 	if err := s.err(); err != nil {
 		return db.Tip{}, false, err
