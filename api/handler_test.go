@@ -691,7 +691,7 @@ func testStoreErrors(t *testing.T, c *chain) {
 	if got := strings.Count(logs.String(), errStore.Error()); got != 2 {
 		t.Errorf("the store's error is logged %d times, want once per request: %s", got, logs)
 	}
-	for _, l := range logs.lines(t) {
+	for _, l := range logLines(t, logs) {
 		if l["level"] != "error" || l["path"] == nil {
 			t.Errorf("log line %v: want an error naming the path", l)
 		}

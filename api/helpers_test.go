@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,13 +18,14 @@ import (
 	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/testlog"
 )
 
 // newServer serves a handler of cfg on a loopback httptest server (closed
 // at the test's end), logging to the returned buffer.
-func newServer(t *testing.T, cfg api.Config) (*httptest.Server, *api.Handler, *logBuffer) {
+func newServer(t *testing.T, cfg api.Config) (*httptest.Server, *api.Handler, *testlog.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	h, err := api.NewHandler(cfg, zerolog.New(logs))
 	if err != nil {
 		t.Fatal(err)
@@ -115,26 +115,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// logBuffer is a zerolog writer the tests can read while the server logs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the log's JSON lines decoded.
-func (b *logBuffer) lines(t *testing.T) []map[string]any {
+// logLines returns the log's JSON lines decoded.
+func logLines(t *testing.T, b *testlog.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for l := range strings.Lines(b.String()) {

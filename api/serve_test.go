@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/async-emission/auditor/api"
+	"github.com/async-emission/auditor/internal/testlog"
 )
 
 // A test of a server run checks, once it returned, that no goroutine it
@@ -49,7 +50,7 @@ func testServeListener(t *testing.T, c *chain) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -97,7 +98,7 @@ func testServeListener(t *testing.T, c *chain) {
 		t.Errorf("Accept on the listener after ServeListener: %v, want %v", err, net.ErrClosed)
 	}
 	var listening, stopped bool
-	for _, l := range logs.lines(t) {
+	for _, l := range logLines(t, logs) {
 		listening = listening || l["message"] == "HTTP server listening" && l["addr"] == addr
 		stopped = stopped || l["message"] == "HTTP server stopped"
 	}
@@ -163,14 +164,14 @@ func testServe(t *testing.T, c *chain) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- api.Serve(ctx, "127.0.0.1:0", h, zerolog.New(logs)) }()
 	var addr string
 	waitFor(t, "Serve to log its address", func() bool {
-		for _, l := range logs.lines(t) {
+		for _, l := range logLines(t, logs) {
 			if a, ok := l["addr"].(string); ok && l["message"] == "HTTP server listening" {
 				addr = a
 				return true

@@ -19,6 +19,7 @@ import (
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/testlog"
 	"github.com/async-emission/auditor/scan"
 )
 
@@ -355,7 +356,7 @@ func TestNodeFaultsAreRetriedAndStoreNothingWrong(t *testing.T) {
 	f := &faulty{next: d.Handler(), lieAbout: d.FinalID(37)}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
-	logs := &syncWriter{w: new(bytes.Buffer)}
+	logs := &testlog.Buffer{}
 	log := zerolog.New(logs)
 	store := openStore(t, t.TempDir())
 	c, err := scan.NewClient(scan.ClientConfig{URL: srv.URL, RequestTimeout: 100 * time.Millisecond, MaxAttempts: 3,
@@ -383,22 +384,4 @@ func TestNodeFaultsAreRetriedAndStoreNothingWrong(t *testing.T) {
 	if strings.Contains(out, `"level":"error"`) {
 		t.Fatal("a node fault was logged at error level")
 	}
-}
-
-// syncWriter serializes writes from concurrent goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
 }

@@ -83,7 +83,7 @@ func TestKilledMidPublishTenTimes(t *testing.T) {
 		}
 		p.signal(t, syscall.SIGKILL)
 		<-p.done
-		if p.stderr.logged(reconciledMsg) {
+		if p.logged(reconciledMsg) {
 			reconciled++
 		}
 		kills++
@@ -97,7 +97,7 @@ func TestKilledMidPublishTenTimes(t *testing.T) {
 	if err := p.wait(t, time.Minute); err != nil {
 		t.Fatalf("final run: %v\n%s", err, p.stderr)
 	}
-	if p.stderr.logged(reconciledMsg) {
+	if p.logged(reconciledMsg) {
 		reconciled++
 	}
 	t.Logf("events pending@tip after each kill: %s; %d restarts found some of them in the stream", strings.Join(log, " "), reconciled)

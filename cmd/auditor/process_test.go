@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,37 +25,19 @@ import (
 	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
+	"github.com/async-emission/auditor/internal/testlog"
 )
-
-// syncBuffer is a bytes.Buffer a child process writes to while the test
-// reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // logged reports whether the process logged a line with this message
 // (the daemon logs JSON when stderr is not a terminal).
-func (b *syncBuffer) logged(msg string) bool {
-	return strings.Contains(b.String(), fmt.Sprintf(`"message":%q`, msg))
+func (p *process) logged(msg string) bool {
+	return strings.Contains(p.stderr.String(), fmt.Sprintf(`"message":%q`, msg))
 }
 
 // process is `auditor` run as a child process.
 type process struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testlog.Buffer
 	done   chan struct{} // closed once Wait returned
 	err    error         // Wait's result, once done is closed
 }
@@ -65,7 +46,7 @@ type process struct {
 // if still running, when the test ends.
 func startProcess(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: exec.Command(bin, args...), stderr: &testlog.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout = p.stderr
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -329,7 +310,7 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr)
 	}
 	t.Logf("SIGTERM at tip %d with %d events pending: exit 0 after %s", tipAtSignal, pendingAtSignal, time.Since(stopAt).Round(time.Millisecond))
-	if !p.stderr.logged("outbox drained") {
+	if !p.logged("outbox drained") {
 		t.Errorf("no \"outbox drained\" in the log:\n%s", p.stderr)
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
@@ -389,7 +370,7 @@ func TestRunProcessSecondSignalStopsAtOnce(t *testing.T) {
 	// drain, which it cannot with NATS down, up to shutdownTimeout.
 	pollUntil(t, 10*time.Second, "the first signal's stop", func() (bool, string) {
 		alive()
-		return p.stderr.logged("stopping"), "no \"stopping\" in the log"
+		return p.logged("stopping"), "no \"stopping\" in the log"
 	})
 	// Signalled again (and again, should one land before the handler is
 	// released), the process dies at once.
@@ -412,7 +393,7 @@ func TestRunProcessSecondSignalStopsAtOnce(t *testing.T) {
 	if took >= shutdownTimeout/2 {
 		t.Fatalf("the second SIGTERM took %s to stop the auditor (the drain bound is %s)", took, shutdownTimeout)
 	}
-	if p.stderr.logged("outbox drained") {
+	if p.logged("outbox drained") {
 		t.Fatal("the outbox drained with NATS down")
 	}
 	if _, pending := outboxRows(t, cfg.DataDir); pending == 0 {
