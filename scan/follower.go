@@ -415,12 +415,12 @@ func (f *Follower) catchUp(ctx context.Context, tip db.Tip, haveTip bool, from, 
 // the pace since the last line.
 func (f *Follower) progress(height uint32) {
 	now := time.Now()
+	if !f.progressAt.IsZero() && now.Sub(f.progressAt) < progressEvery {
+		return // the usual case, on the per-block path: no lock taken
+	}
 	st := f.Stats()
 	if f.progressAt.IsZero() {
 		f.progressAt, f.progressFrom = now, st.Connected
-		return
-	}
-	if now.Sub(f.progressAt) < progressEvery {
 		return
 	}
 	ev := f.log.Info().Uint32("height", height).Uint32("node_height", st.NodeHeight).

@@ -44,7 +44,7 @@ func runReport(e *env, args []string) error {
 		return badInput{err}
 	}
 	ctx := context.Background()
-	store, err := openExistingStore(ctx, *cfgPath, cfg.DataDir)
+	store, err := openStoreIn(ctx, cfg.DataDir)
 	if err != nil {
 		return err
 	}

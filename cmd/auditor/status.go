@@ -87,9 +87,14 @@ func openExistingStore(ctx context.Context, cfgPath, dataDir string) (*db.Store,
 	if err != nil {
 		return nil, badInput{err}
 	}
-	path := filepath.Join(cfg.DataDir, dbFile)
+	return openStoreIn(ctx, cfg.DataDir)
+}
+
+// openStoreIn opens the database of dataDir, which must exist.
+func openStoreIn(ctx context.Context, dataDir string) (*db.Store, error) {
+	path := filepath.Join(dataDir, dbFile)
 	if _, err := os.Stat(path); err != nil {
-		return nil, badInput{fmt.Errorf("no auditor database in %s: %w", cfg.DataDir, err)}
+		return nil, badInput{fmt.Errorf("no auditor database in %s: %w", dataDir, err)}
 	}
 	return db.Open(ctx, path, zerolog.Nop())
 }
