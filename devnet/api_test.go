@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -162,19 +161,11 @@ func TestInfo(t *testing.T) {
 	if fields["previousFullHeaderId"] != prev.String() || fields["isMining"] != false || fields["peersCount"] != 0.0 || fields["stateType"] != "utxo" {
 		t.Errorf("/info: %v", fields)
 	}
-	if dir, ok := fixtures.Find(); ok {
-		raw, err := os.ReadFile(dir + "/api/info_mainnet_node6.0.x.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var node map[string]any
-		if err := json.Unmarshal(raw, &node); err != nil {
-			t.Fatal(err)
-		}
-		for k := range node {
-			if _, ok := fields[k]; !ok && k != "restApiUrl" { // restApiUrl: only when the node is configured with one
-				t.Errorf("/info lacks node 6's field %q", k)
-			}
+	var node map[string]any
+	fixtures.JSON(t, &node, "api", "info_mainnet_node6.0.x.json")
+	for k := range node {
+		if _, ok := fields[k]; !ok && k != "restApiUrl" { // restApiUrl: only when the node is configured with one
+			t.Errorf("/info lacks node 6's field %q", k)
 		}
 	}
 }

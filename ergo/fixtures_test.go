@@ -14,9 +14,9 @@ import (
 	"github.com/async-emission/auditor/internal/fixtures"
 )
 
-// These tests re-derive every id, root and PoW in ../shared/ergo-fixtures
-// (real mainnet data captured from live nodes). They read the folder in
-// place and skip when it is absent.
+// These tests re-derive every id, root and PoW in the mainnet fixtures
+// vendored at testdata/ergo-fixtures (real mainnet data captured from live
+// nodes; see SOURCES.md there). A missing fixture fails the test.
 
 func unhex(t testing.TB, s string) []byte {
 	t.Helper()
@@ -238,9 +238,10 @@ func TestFixtureRawHeaders(t *testing.T) {
 			n++
 		}
 	}
-	// SOURCES.md: 535 raw header byte strings.
-	if n != 535 {
-		t.Errorf("checked %d raw headers, want 535", n)
+	// SOURCES.md: 535 raw header byte strings, and the 2,000 of
+	// bytes_mainnet_1_2000_v1.json.
+	if n != 2535 {
+		t.Errorf("checked %d raw headers, want 2535", n)
 	}
 	t.Logf("%d raw headers, %d v2+ PoW ok, %d equal to their JSON form", n, pow, crossChecked)
 }

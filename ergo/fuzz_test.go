@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 
 	"github.com/async-emission/auditor/ergo/sigma"
@@ -12,22 +11,15 @@ import (
 )
 
 // The fuzz targets of the node-JSON and byte decoders. Each is seeded at run
-// time from the fixtures (when present) and from testdata/fuzz; each
-// asserts no panic, and that what decodes renders and decodes again to the
-// same thing.
+// time from the fixtures and from testdata/fuzz; each asserts no panic, and
+// that what decodes renders and decodes again to the same thing.
 //
 //	go test -run '^$' -fuzz FuzzDecodeBlock -fuzztime 60s ./ergo/
 
 func seedJSON(f *testing.F, pattern string, pick func(raw json.RawMessage) []json.RawMessage) {
-	dir, ok := fixtures.Find()
-	if !ok {
-		return
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, pattern))
-	for _, name := range files {
-		rel, _ := filepath.Rel(dir, name)
+	for _, name := range fixtures.Glob(f, pattern) {
 		var raw json.RawMessage
-		fixtures.JSON(f, &raw, rel)
+		fixtures.JSON(f, &raw, name)
 		for _, v := range pick(raw) {
 			f.Add([]byte(v))
 		}

@@ -16,11 +16,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/ergo"
-	"github.com/async-emission/auditor/internal/fixtures"
 )
 
 func TestInfo(t *testing.T) {
-	fixtures.Dir(t) // skips without them
 	n := newNode(t, nil, nil)
 	info, err := newClient(t, n.srv.URL).Info(t.Context())
 	if err != nil {

@@ -117,11 +117,9 @@ type fakeNode struct {
 func newNode(t *testing.T, ch *chain, sl *slice, opts ...func(*fakeNode)) *fakeNode {
 	t.Helper()
 	n := &fakeNode{chain: ch, slice: sl}
-	if _, ok := fixtures.Find(); ok { // the fault tests need no fixtures
-		n.infoJSON = fixtures.Read(t, "api", "info_mainnet_node6.0.x.json")
-		n.at700000 = fixtures.Read(t, "api", "blocks_at_700000.json")
-		n.atAboveTip = fixtures.Read(t, "api", "blocks_at_99999999_empty.json")
-	}
+	n.infoJSON = fixtures.Read(t, "api", "info_mainnet_node6.0.x.json")
+	n.at700000 = fixtures.Read(t, "api", "blocks_at_700000.json")
+	n.atAboveTip = fixtures.Read(t, "api", "blocks_at_99999999_empty.json")
 	for _, o := range opts {
 		o(n)
 	}

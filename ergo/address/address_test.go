@@ -5,8 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io/fs"
-	"path/filepath"
+	"path"
 	"strings"
 	"testing"
 
@@ -242,21 +241,12 @@ func walkBoxes(t *testing.T, rel string, fn func(fixtureBox)) {
 }
 
 func TestFixtureAddresses(t *testing.T) {
-	dir := fixtures.Dir(t)
-	var files []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".json") {
-			rel, _ := filepath.Rel(dir, path)
-			files = append(files, rel)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	checked, rejected := 0, 0
-	for _, rel := range files {
-		negative := strings.HasPrefix(filepath.Base(rel), "NEGATIVE_")
+	for _, rel := range fixtures.Files(t) {
+		if !strings.HasSuffix(rel, ".json") {
+			continue
+		}
+		negative := strings.HasPrefix(path.Base(rel), "NEGATIVE_")
 		walkBoxes(t, rel, func(b fixtureBox) {
 			tree := unhex(t, b.ErgoTree)
 			if negative {

@@ -5,9 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,41 +67,31 @@ var (
 	corpusErr    error
 )
 
-// loadCorpus returns the fixture corpus, skipping the test when the fixtures
+// loadCorpus returns the fixture corpus, failing the test when the fixtures
 // are absent.
 func loadCorpus(t testing.TB) *corpus {
 	t.Helper()
-	dir := fixtures.Dir(t)
-	corpusOnce.Do(func() { corpusCached, corpusErr = buildCorpus(dir) })
+	dir, names := fixtures.Dir(t), fixtures.Files(t)
+	corpusOnce.Do(func() { corpusCached, corpusErr = buildCorpus(dir, names) })
 	if corpusErr != nil {
 		t.Fatalf("load fixtures: %v", corpusErr)
 	}
 	return corpusCached
 }
 
-func buildCorpus(dir string) (*corpus, error) {
+// buildCorpus reads the .json fixtures among names (sorted, relative to
+// dir).
+func buildCorpus(dir string, names []string) (*corpus, error) {
 	c := &corpus{
 		trees:      map[string]string{},
 		registers:  map[string]string{},
 		extensions: map[string]string{},
 	}
-	var files []string
-	err := filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
-		if err == nil && !e.IsDir() && strings.HasSuffix(p, ".json") {
-			files = append(files, p)
+	for _, rel := range names {
+		if !strings.HasSuffix(rel, ".json") || strings.Contains(rel, "NEGATIVE") {
+			continue // NEGATIVE: deliberately corrupted boxes
 		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(files)
-	for _, p := range files {
-		rel, _ := filepath.Rel(dir, p)
-		if strings.Contains(rel, "NEGATIVE") {
-			continue // deliberately corrupted boxes
-		}
-		raw, err := os.ReadFile(p)
+		raw, err := fixtures.Load(dir, rel)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +161,7 @@ func (c *corpus) visit(src string, o map[string]any) error {
 			}
 		}
 	}
-	top := strings.SplitN(src, string(filepath.Separator), 2)[0]
+	top, _, _ := strings.Cut(src, "/")
 	bytesHex, hasBytes := o["bytes"].(string)
 	switch {
 	case hasBytes && o["boxId"] != nil:

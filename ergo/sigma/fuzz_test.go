@@ -7,20 +7,13 @@ import (
 	"testing"
 
 	"github.com/async-emission/auditor/ergo/wire"
-	"github.com/async-emission/auditor/internal/fixtures"
 )
 
-// The fuzz targets are seeded with every item of the fixtures when they are
-// present, and with a few hand-written inputs. Each checks that decoding
-// never panics and that what decodes re-encodes: the writer is canonical
-// and the reader lenient, so the property checked is
-// parse(write(parse(b))) == parse(b) rather than write(parse(b)) == b.
-
-// haveFixtures reports whether the fixtures are present, without skipping.
-func haveFixtures() bool {
-	_, ok := fixtures.Find()
-	return ok
-}
+// The fuzz targets are seeded with every item of the fixtures and with a
+// few hand-written inputs. Each checks that decoding never panics and that
+// what decodes re-encodes: the writer is canonical and the reader lenient,
+// so the property checked is parse(write(parse(b))) == parse(b) rather than
+// write(parse(b)) == b.
 
 func FuzzParseConstant(f *testing.F) {
 	for _, h := range []string{
@@ -31,14 +24,12 @@ func FuzzParseConstant(f *testing.F) {
 	} {
 		f.Add(mustHex(f, h))
 	}
-	if haveFixtures() {
-		it := fixtureItems(f)
-		for _, h := range sortedKeys(it.registers) {
-			f.Add(mustHex(f, h))
-		}
-		for _, h := range sortedKeys(it.extensions) {
-			f.Add(mustHex(f, h))
-		}
+	it := fixtureItems(f)
+	for _, h := range sortedKeys(it.registers) {
+		f.Add(mustHex(f, h))
+	}
+	for _, h := range sortedKeys(it.extensions) {
+		f.Add(mustHex(f, h))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseConstant(b)
@@ -80,10 +71,8 @@ func FuzzParseErgoTree(f *testing.F) {
 	} {
 		f.Add(mustHex(f, h))
 	}
-	if haveFixtures() {
-		for _, h := range sortedKeys(fixtureItems(f).trees) {
-			f.Add(mustHex(f, h))
-		}
+	for _, h := range sortedKeys(fixtureItems(f).trees) {
+		f.Add(mustHex(f, h))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tree, err := ParseErgoTree(b)
@@ -142,15 +131,13 @@ func FuzzReadBox(f *testing.F) {
 	box.Tokens = []Token{{ID: [32]byte{7}, Amount: 1 << 40}}
 	box.Registers = [][]byte{mustHex(f, "0e0101"), mustHex(f, "8602040205"+"02"), mustHex(f, "7f")}
 	seed(box)
-	if haveFixtures() {
-		c := loadCorpus(f)
-		for _, bb := range c.boxBytes {
-			f.Add(bb.bytes)
-		}
-		for _, h := range sortedKeys(fixtureItems(f).registers) {
-			if h[:2] == "63" { // a Box-typed register holds a box
-				f.Add(mustHex(f, h[2:]))
-			}
+	c := loadCorpus(f)
+	for _, bb := range c.boxBytes {
+		f.Add(bb.bytes)
+	}
+	for _, h := range sortedKeys(fixtureItems(f).registers) {
+		if h[:2] == "63" { // a Box-typed register holds a box
+			f.Add(mustHex(f, h[2:]))
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
