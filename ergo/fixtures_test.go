@@ -12,6 +12,7 @@ import (
 	"github.com/async-emission/auditor/ergo/sigma"
 	"github.com/async-emission/auditor/ergo/wire"
 	"github.com/async-emission/auditor/internal/fixtures"
+	"golang.org/x/crypto/blake2b"
 )
 
 // These tests re-derive every id, root and PoW in the mainnet fixtures
@@ -244,6 +245,52 @@ func TestFixtureRawHeaders(t *testing.T) {
 		t.Errorf("checked %d raw headers, want 2535", n)
 	}
 	t.Logf("%d raw headers, %d v2+ PoW ok, %d equal to their JSON form", n, pow, crossChecked)
+}
+
+// TestFixtureHeaderChains checks the runs of serialized headers from
+// genesis, heights 1-500 and 1-2000 (the data of the difficulty-adjustment
+// tests): each id is blake2b256 of the bytes, the heights run 1, 2, ...
+// with no gap, each header's parent is the header before it (genesis's is
+// 32 zero bytes) and its timestamp is later, and the shorter run is the
+// start of the longer.
+func TestFixtureHeaderChains(t *testing.T) {
+	runs := map[string][]rawHeader{}
+	for name, want := range map[string]int{"bytes_mainnet_1_500_v1.json": 500, "bytes_mainnet_1_2000_v1.json": 2000} {
+		var hs []rawHeader
+		fixtures.JSON(t, &hs, "headers", name)
+		if len(hs) != want {
+			t.Fatalf("%s: %d headers, want %d", name, len(hs), want)
+		}
+		var parent Digest
+		var parentTime uint64
+		for i, rh := range hs {
+			b := unhex(t, rh.Bytes)
+			if id := blake2b.Sum256(b); hex.EncodeToString(id[:]) != rh.ID {
+				t.Fatalf("%s[%d]: blake2b256(bytes) = %x, id %s", name, i, id, rh.ID)
+			}
+			h, err := ParseHeader(b)
+			if err != nil {
+				t.Fatalf("%s[%d]: %v", name, i, err)
+			}
+			if rh.Height != uint32(i+1) || h.Height != rh.Height {
+				t.Fatalf("%s[%d]: height %d (%d in the bytes), want %d", name, i, rh.Height, h.Height, i+1)
+			}
+			if h.ParentID != parent {
+				t.Fatalf("%s height %d: parent %s, want %s", name, h.Height, h.ParentID, parent)
+			}
+			if i > 0 && h.Timestamp <= parentTime {
+				t.Fatalf("%s height %d: timestamp %d, not after its parent's %d", name, h.Height, h.Timestamp, parentTime)
+			}
+			parent, parentTime = h.ID, h.Timestamp
+		}
+		runs[name] = hs
+	}
+	short, long := runs["bytes_mainnet_1_500_v1.json"], runs["bytes_mainnet_1_2000_v1.json"]
+	for i := range short {
+		if short[i] != long[i] {
+			t.Fatalf("height %d differs between the 1-500 and the 1-2000 files", i+1)
+		}
+	}
 }
 
 func TestParseHeaderRejects(t *testing.T) {
