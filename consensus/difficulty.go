@@ -44,21 +44,13 @@ var precision = big.NewInt(1_000_000_000)
 // capped. Version2Difficulty is required around Version2Height.
 func RequiredDifficulty(ctx context.Context, p *Params, parent Summary, chain Chain) (*big.Int, error) {
 	ph := parent.Height
-	if p.eip37(ph + 1) {
-		e := p.EIP37EpochLength
-		if ph%e != 0 {
-			return parent.Difficulty()
-		}
-		hs, err := epochEnds(ctx, p, ph, e, parent, chain)
-		if err != nil {
-			return nil, err
-		}
-		return eip37Calculate(p, hs, e)
-	}
-	if p.Version2Height > 0 && (ph == p.Version2Height || ph+1 == p.Version2Height) {
+	e, recalculate := p.EpochLength, calculate
+	switch {
+	case p.eip37(ph + 1):
+		e, recalculate = p.EIP37EpochLength, eip37Calculate
+	case p.Version2Height > 0 && (ph == p.Version2Height || ph+1 == p.Version2Height):
 		return new(big.Int).Set(p.Version2Difficulty), nil
 	}
-	e := p.EpochLength
 	if ph%e != 0 {
 		return parent.Difficulty()
 	}
@@ -66,7 +58,7 @@ func RequiredDifficulty(ctx context.Context, p *Params, parent Summary, chain Ch
 	if err != nil {
 		return nil, err
 	}
-	return calculate(p, hs, e)
+	return recalculate(p, hs, e)
 }
 
 // epochEnds returns the headers at ph, ph − e, …, ph − UseLastEpochs·e
