@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ergo/sigma"
 	"github.com/async-emission/auditor/rules"
@@ -18,6 +20,7 @@ import (
 // the prepared statement rather than preparing it again.
 type writeStmts struct {
 	setTip, putHeader, header, orphanHeader         *sql.Stmt
+	parentWork, contextAt                           *sql.Stmt
 	lookup, spend, putBox, putToken, putRead, putTx *sql.Stmt
 	lookupTokens, lookupRoles, lineages             *sql.Stmt
 	putVerdict, putStep                             *sql.Stmt
@@ -36,9 +39,14 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		// A header seen before (disconnected since) goes back on the main
 		// chain; one that differs in height or parent, or is already on the
 		// main chain, changes nothing and ConnectBlock reports a conflict.
-		{&w.putHeader, `INSERT INTO headers (id, height, parent_id, timestamp, main_chain) VALUES (?, ?, ?, ?, 1)
-			ON CONFLICT (id) DO UPDATE SET main_chain = 1, connects = connects + 1
+		{&w.putHeader, `INSERT INTO headers (id, height, parent_id, timestamp, main_chain, version, n_bits, work)
+			VALUES (?, ?, ?, ?, 1, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET main_chain = 1, connects = connects + 1,
+				version = excluded.version, n_bits = excluded.n_bits, work = excluded.work
 			WHERE main_chain = 0 AND height = excluded.height AND parent_id = excluded.parent_id`},
+		// The parent's cumulative work, and the context header at a height.
+		{&w.parentWork, `SELECT work FROM headers WHERE id = ? AND main_chain = 1`},
+		{&w.contextAt, `SELECT id FROM context_headers WHERE height = ?`},
 		{&w.header, `SELECT height, parent_id, main_chain FROM headers WHERE id = ?`},
 		{&w.orphanHeader, `UPDATE headers SET main_chain = 0 WHERE id = ?`},
 
@@ -143,7 +151,12 @@ func (s *Store) ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge Judge
 			h.ParentID, h.Height-1, tip.ID, tip.Height)
 	}
 
-	n, err := execN(ctx, tx.StmtContext(ctx, s.stmt.putHeader), c.block[:], c.height, h.ParentID[:], int64(h.Timestamp))
+	work, err := s.blockWork(ctx, tx, h, c.block)
+	if err != nil {
+		return storageError(ctx, c.op, "cumulative work", err)
+	}
+	n, err := execN(ctx, tx.StmtContext(ctx, s.stmt.putHeader), c.block[:], c.height, h.ParentID[:], int64(h.Timestamp),
+		h.Version, h.NBits, work)
 	if err != nil {
 		return storageError(ctx, c.op, "record header", err)
 	}
@@ -204,6 +217,41 @@ func (s *Store) ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge Judge
 		Int("spends", c.stats.spends).Int("reads", c.stats.reads).Int("verdicts", c.stats.verdicts).Int("events", events).
 		Dur("took", time.Since(start)).Msg("connected block")
 	return nil
+}
+
+// blockWork checks block id, whose header is h, against the context header
+// at its height (ErrConflict if they differ) and returns its cumulative
+// work, encoded: the parent's plus h's difficulty, or h's alone when the
+// parent is not connected (the first block) or was stored before works
+// were.
+func (s *Store) blockWork(ctx context.Context, tx *sql.Tx, h *ergo.Header, id ergo.Digest) ([]byte, error) {
+	var have []byte
+	err := tx.StmtContext(ctx, s.stmt.contextAt).QueryRowContext(ctx, h.Height).Scan(&have)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, err
+	case !bytes.Equal(have, id[:]):
+		return nil, &kindError{kind: ErrConflict, msg: fmt.Sprintf("the chain the store holds has header %x at height %d", have, h.Height)}
+	}
+	d, err := consensus.Work(h.NBits)
+	if err != nil {
+		return nil, invalid("nBits %#08x: %v", h.NBits, err)
+	}
+	var parent []byte
+	err = tx.StmtContext(ctx, s.stmt.parentWork).QueryRowContext(ctx, h.ParentID[:]).Scan(&parent)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err == nil && parent == nil:
+	case err != nil:
+		return nil, err
+	default:
+		w, err := consensus.DecodeWork(parent)
+		if err != nil {
+			return nil, corrupt("header %s: %v", h.ParentID, err)
+		}
+		d.Add(d, w)
+	}
+	return consensus.EncodeWork(d)
 }
 
 // connectTx is one ConnectBlock's transaction: the block, the transaction,

@@ -136,7 +136,7 @@ func block(label string, height uint32, parent ergo.Digest, txs ...ergo.Transact
 	return &ergo.FullBlock{
 		Header: ergo.Header{
 			ID: id(label), HasID: true, Version: 3,
-			ParentID: parent, Height: height,
+			ParentID: parent, Height: height, NBits: 0x01020000, // difficulty 2
 			Timestamp: 1_700_000_000_000 + uint64(height)*120_000,
 		},
 		Transactions: txs,

@@ -66,7 +66,7 @@ func newChainBuilder(t testing.TB, store *db.Store) *chainBuilder {
 func (c *chainBuilder) open() {
 	c.height++
 	id := lbl(fmt.Sprintf("block %d", c.height))
-	c.block = &ergo.FullBlock{Header: ergo.Header{ID: id, HasID: true, Version: 3, ParentID: c.parent, Height: c.height,
+	c.block = &ergo.FullBlock{Header: ergo.Header{ID: id, HasID: true, Version: 3, NBits: 0x01020000, ParentID: c.parent, Height: c.height,
 		Timestamp: 1_795_000_000_000 + uint64(c.height)*120_000}}
 	c.judge[id] = &rules.Judgement{}
 }
