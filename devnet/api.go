@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/ergo/autolykos"
 )
 
 // Limits of the API.
@@ -197,13 +198,13 @@ func (a *api) info(w http.ResponseWriter) {
 	d.mu.RUnlock()
 	if tip != nil {
 		h, id, parent, root := tip.height, tip.id, tip.parent, ergo.HexBytes(tip.stateRoot[:])
-		diff := big.NewInt(difficulty)
-		score := new(big.Int).Mul(diff, new(big.Int).SetUint64(uint64(h))) // every block has the same difficulty
+		diff, _ := autolykos.DecodeCompactBits(tip.nBits) // the devnet's own, valid
+		score := new(big.Int).SetUint64(tip.work)
 		info.HeadersHeight, info.FullHeight, info.MaxPeerHeight = &h, &h, &h
 		info.BestHeaderID, info.BestFullHeaderID, info.PreviousFullHeaderID, info.StateVersion = &id, &id, &parent, &id
 		info.Difficulty, info.HeadersScore, info.FullBlocksScore = diff, score, score
 		info.StateRoot, info.GenesisBlockID = &root, &genesis
-		info.Parameters.Height = h / epochLength * epochLength
+		info.Parameters.Height = h / params.VotingLength * params.VotingLength
 	}
 	writeValue(w, info)
 }

@@ -154,7 +154,8 @@ func TestInfo(t *testing.T) {
 	info := n.info()
 	prev := d.FinalID(4)
 	if info.FullHeight != 5 || info.BestFullHeaderID != d.FinalID(5) || info.GenesisBlockID != d.FinalID(1) ||
-		info.Difficulty.Int64() != difficulty || info.FullBlocksScore.Int64() != 5*difficulty || info.HeadersScore.Int64() != 5*difficulty {
+		info.Difficulty.Cmp(params.InitialDifficulty) != 0 || info.FullBlocksScore.Int64() != 5*params.InitialDifficulty.Int64() ||
+		info.HeadersScore.Int64() != 5*params.InitialDifficulty.Int64() {
 		t.Fatalf("/info: %+v", info)
 	}
 	n.getJSON("/info", &fields)

@@ -23,10 +23,11 @@ type Config struct {
 	BlockTime time.Duration
 
 	// With ReorgEvery K > 0 (and BlockTime > 0, or Step called by hand),
-	// each height h that is a multiple of K and above ReorgDepth D is first
-	// shown on a competing branch: blocks h-D+1 … h replaced by alternates
-	// built on final block h-D. The next step returns to the final chain,
-	// extended to h+1 (see the package documentation).
+	// each height h that is a multiple of K, above ReorgDepth D and below
+	// Blocks is first shown on a competing branch: blocks h-D+1 … h
+	// replaced by alternates built on final block h-D. The next step
+	// returns to the final chain, extended to h+1, which carries more work
+	// (see the package documentation).
 	ReorgEvery int
 	ReorgDepth int
 
@@ -118,7 +119,8 @@ func (c Config) withDefaults() Config {
 }
 
 // reorgAt reports whether making height h visible first shows a competing
-// branch.
+// branch. The last height never does: the final chain replaces a branch by
+// being one block longer, so that it carries more work.
 func (c *Config) reorgAt(h uint32) bool {
-	return c.ReorgEvery > 0 && h%uint32(c.ReorgEvery) == 0 && h > uint32(c.ReorgDepth)
+	return c.ReorgEvery > 0 && h%uint32(c.ReorgEvery) == 0 && h > uint32(c.ReorgDepth) && h < uint32(c.Blocks)
 }

@@ -50,11 +50,15 @@ type blockRef struct {
 	alt    int
 }
 
-// altBranch is the competing branch shown for the reorg at height event:
-// alternates for heights fork+1 … event, built on final block fork.
+// altBranch is a competing branch: the one shown for the reorg at height
+// event (alternates for heights fork+1 … event, built on final block fork),
+// or one shown by ShowBranch (test is set).
 type altBranch struct {
 	event, fork uint32
+	stream      uint32         // the branch its blocks' random streams are seeded with
 	headers     []headerRecord // headers[i] is at height fork+1+i
+	test        bool           // shown by ShowBranch, not by a reorg
+	withhold    bool           // its blocks are not served (ShowBranch's Withhold, until ServeBranch)
 }
 
 // view is the visible best chain: final blocks up to height, or, while a
@@ -138,7 +142,7 @@ func (d *Devnet) extend(ctx context.Context, to uint32) error {
 		if h > 1 {
 			parent = &d.final[h-2]
 		}
-		rec, err := d.gen.seal(ctx, parent, h, finalBranch, bd)
+		rec, err := d.gen.seal(ctx, parent, h, finalBranch, bd, d.finalRecord, nil)
 		if err != nil {
 			return fmt.Errorf("devnet: sealing block %d: %w", h, err)
 		}
@@ -197,6 +201,9 @@ func (d *Devnet) advance(ctx context.Context) (bool, error) {
 	d.mu.RUnlock()
 	blocks := uint32(d.cfg.Blocks)
 	switch {
+	case v.alt >= 0 && d.alts[v.alt].test:
+		d.showFinal()
+		return true, nil
 	case v.alt >= 0:
 		// Back from the competing branch: the final chain, one block higher.
 		a := d.alts[v.alt]
@@ -249,7 +256,14 @@ func (d *Devnet) show(v view) {
 // blocks fork+1 … event on final block fork, from the branch's own streams.
 // The caller holds genMu; the final chain is generated up to event-1.
 func (d *Devnet) buildAlternates(ctx context.Context, event uint32) (*altBranch, error) {
-	a := &altBranch{event: event, fork: event - uint32(d.cfg.ReorgDepth)}
+	return d.buildBranch(ctx, &altBranch{event: event, fork: event - uint32(d.cfg.ReorgDepth), stream: event}, nil)
+}
+
+// buildBranch builds the blocks of a, whose fork, event and stream are set:
+// fork+1 … event on final block fork, from streams seeded with a.stream;
+// the last one forged by last, if not nil. The caller holds genMu; the
+// final chain is generated up to fork.
+func (d *Devnet) buildBranch(ctx context.Context, a *altBranch, last *forgery) (*altBranch, error) {
 	st, err := d.checkpointBelow(a.fork)
 	if err != nil {
 		return nil, err
@@ -260,12 +274,16 @@ func (d *Devnet) buildAlternates(ctx context.Context, event uint32) (*altBranch,
 	d.mu.RLock()
 	parent := d.final[a.fork-1]
 	d.mu.RUnlock()
-	for h := a.fork + 1; h <= event; h++ {
-		bd, err := d.gen.build(st, h, event, d.altAncestor(a), nil)
+	for h := a.fork + 1; h <= a.event; h++ {
+		bd, err := d.gen.build(st, h, a.stream, d.altAncestor(a), nil)
 		if err != nil {
 			return nil, err
 		}
-		rec, err := d.gen.seal(ctx, &parent, h, event, bd)
+		var forge *forgery
+		if h == a.event {
+			forge = last
+		}
+		rec, err := d.gen.seal(ctx, &parent, h, a.stream, bd, d.altRecord(a), forge)
 		if err != nil {
 			return nil, fmt.Errorf("devnet: sealing alternate block %d: %w", h, err)
 		}
@@ -274,6 +292,31 @@ func (d *Devnet) buildAlternates(ctx context.Context, event uint32) (*altBranch,
 		parent = rec
 	}
 	return a, nil
+}
+
+// finalRecord is the record of final block h, nil if it is not generated.
+func (d *Devnet) finalRecord(h uint32) *headerRecord {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if h < 1 || int(h) > len(d.final) {
+		return nil
+	}
+	r := d.final[h-1]
+	return &r
+}
+
+// altRecord returns the records of a's branch: its own above its fork
+// (those built so far), the final chain's at and below.
+func (d *Devnet) altRecord(a *altBranch) recordChain {
+	return func(h uint32) *headerRecord {
+		if h <= a.fork {
+			return d.finalRecord(h)
+		}
+		if i := int(h - a.fork - 1); i < len(a.headers) {
+			return &a.headers[i]
+		}
+		return nil
+	}
 }
 
 // altAncestor returns the ancestors of a's blocks: its own below the block
@@ -321,7 +364,7 @@ func (d *Devnet) replayFinal(st *state, to uint32, keep bool) ([]byte, error) {
 
 // sameBlock checks a rebuilt body against the header generated first.
 func sameBlock(rec *headerRecord, bd *body) error {
-	if ergo.TransactionsRoot(blockVersion, bd.txs) != rec.txRoot || ergo.ExtensionRoot(bd.fields) != rec.extRoot {
+	if ergo.TransactionsRoot(rec.version, bd.txs) != rec.txRoot || ergo.ExtensionRoot(bd.fields) != rec.extRoot {
 		return fmt.Errorf("%w: block %s at height %d", ErrDiverged, rec.id, rec.height)
 	}
 	return nil
@@ -395,7 +438,7 @@ func (d *Devnet) rebuildAlternate(ref blockRef) ([]byte, error) {
 	d.cursor = st.clone()
 	var want []byte
 	for h := a.fork + 1; h <= a.event; h++ {
-		bd, err := d.gen.build(st, h, a.event, d.altAncestor(a), nil)
+		bd, err := d.gen.build(st, h, a.stream, d.altAncestor(a), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -419,7 +462,7 @@ func (d *Devnet) served(id ergo.Digest) (blockRef, bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	ref, ok := d.index[id]
-	if !ok || ref.alt < 0 && ref.height > d.finalShown {
+	if !ok || ref.alt < 0 && ref.height > d.finalShown || ref.alt >= 0 && d.alts[ref.alt].withhold {
 		return blockRef{}, false
 	}
 	return ref, true

@@ -13,12 +13,17 @@
 //
 // The final chain, heights 1 to Config.Blocks, is a function of Seed,
 // TxsPerBlock and Scenario alone. Height 1's parent is the all-zero id, as on
-// mainnet. Headers are version 3 with nBits encoding difficulty 2 (a nonce
-// solves the puzzle with probability ½, so a wrong one is caught half the
-// time and solving takes two tries on average), a timestamp one to three
-// minutes after the parent's (from a start that the seed places within a year
-// of mainnet's launch), an occasional miner vote, a random 33-byte state root
-// and a random AD proofs root (blocks are served with "adProofs": null).
+// mainnet. The chain obeys Ergo's header rules under consensus.Devnet's
+// parameters (mainnet's difficulty adjustment, before and after EIP-37, with
+// short epochs): headers are version 3 with nBits encoding the difficulty
+// the rules require (2: a nonce solves the puzzle with probability ½, so a
+// wrong one is caught half the time and solving takes two tries on
+// average), a timestamp 1 to 3 minutes after the parent's that depends on
+// the height alone (every 16th block exactly on the 2-minute grid from a
+// start the seed places within a year of mainnet's launch, so that every
+// difficulty epoch lasts exactly its length and the difficulty stays the
+// initial one), an occasional miner vote, a random 33-byte state root and a
+// random AD proofs root (blocks are served with "adProofs": null).
 //
 // A block's extension holds, from height 2, NiPoPoW-style interlinks (key
 // 01 nn: a count and an ancestor id, the genesis block first) and, at every
@@ -84,15 +89,17 @@
 // Otherwise the visible chain starts empty and each step (Run's, every
 // BlockTime, or Step's) moves it on by one event. With ReorgEvery K and
 // ReorgDepth D, when a step would make height h visible and h is a multiple
-// of K above D:
+// of K above D and below the last height:
 //
 //  1. that step shows final blocks 1 … h-D followed by alternates h-D+1 … h,
 //     built on final block h-D from streams of their own (valid in every
 //     respect, other ids). A scanner at tip h-1 rolls back D-1 final blocks
 //     and applies D alternates;
-//  2. the next step shows the final chain up to h+1 (h when h is the last
-//     height): the scanner rolls back the D alternates and applies final
-//     blocks h-D+1 … h+1.
+//  2. the next step shows the final chain up to h+1: it carries more work
+//     than the alternates (every branch has the same timestamps, so the
+//     same difficulty at each height, and it is one block longer), and the
+//     scanner rolls back the D alternates and applies final blocks
+//     h-D+1 … h+1.
 //
 // For K=7, D=3 the tips are 1, 2, …, 6, then 7′ (alternates 5′ 6′ 7′ on final
 // 4), then 8 (final 5 … 8), 9, …, 13, 14′, 15, …

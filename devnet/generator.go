@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"math/big"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -16,11 +15,10 @@ import (
 	"github.com/async-emission/auditor/ergo/sigma"
 )
 
-// Parameters of the generated chain.
+// Parameters of the generated chain. Its consensus rules are
+// consensus.Devnet's (params).
 const (
 	blockVersion = 3 // headers as mainnet wrote them from protocol 5.0 to 6.0
-	difficulty   = 2 // each nonce solves the puzzle with probability ½
-	epochLength  = 1024
 
 	numUsers       = 32
 	numMiners      = 4 // users 0 … 3 mine
@@ -32,9 +30,6 @@ const (
 	genesisTime = 1_561_978_800_000
 	yearMillis  = 365 * 24 * 3600 * 1000
 )
-
-// nBits encodes difficulty as headers carry it.
-var nBits = autolykos.EncodeCompactBits(big.NewInt(difficulty))
 
 // A stream is one of the independent random sequences a block draws from.
 // Each is seeded from (Seed, stream, branch, height) — branch 0 is the final
@@ -49,6 +44,7 @@ const (
 	streamBody
 	streamHeader
 	streamScenario
+	streamTime
 )
 
 // finalBranch names the final chain in stream seeds.
@@ -246,7 +242,7 @@ func (b *builder) collectFees() {
 // parameters (key 00 nn, a 4-byte value).
 func extension(height uint32, ancestor func(uint32) ergo.Digest) []ergo.ExtensionField {
 	var fields []ergo.ExtensionField
-	if height%epochLength == 0 {
+	if height%params.VotingLength == 0 {
 		for _, p := range []struct {
 			id    byte
 			value uint32
@@ -290,22 +286,24 @@ func extension(height uint32, ancestor func(uint32) ergo.Digest) []ergo.Extensio
 type headerRecord struct {
 	id, parent, adProofsRoot, txRoot, extRoot ergo.Digest
 	timestamp                                 uint64
+	work                                      uint64 // cumulative difficulty from block 1: the node's score
 	stateRoot, minerPK                        [33]byte
 	nonce                                     [8]byte
-	height                                    uint32
+	height, nBits                             uint32
 	votes                                     [3]byte
+	version                                   uint8
 }
 
 func (r *headerRecord) header() ergo.Header {
 	return ergo.Header{
-		Version:          blockVersion,
+		Version:          r.version,
 		ParentID:         r.parent,
 		ADProofsRoot:     r.adProofsRoot,
 		TransactionsRoot: r.txRoot,
 		StateRoot:        r.stateRoot,
 		Timestamp:        r.timestamp,
 		ExtensionRoot:    r.extRoot,
-		NBits:            nBits,
+		NBits:            r.nBits,
 		Height:           r.height,
 		Votes:            r.votes,
 		PoW:              ergo.PowSolution{PK: r.minerPK, Nonce: r.nonce},
@@ -316,15 +314,20 @@ func (r *headerRecord) header() ergo.Header {
 var voteChoices = [...][3]byte{{0x78, 0x00, 0x00}, {0x08, 0x00, 0x00}, {0x78, 0x06, 0x00}, {0x00, 0x00, 0x00}}
 
 // seal makes the header of a block: fields drawn from the block's header
-// stream, the roots of its body, and the proof of work.
-func (g *generator) seal(ctx context.Context, parent *headerRecord, height, branch uint32, bd *body) (headerRecord, error) {
+// stream, its timestamp (timestamp), the roots of its body, the difficulty
+// the devnet's rules require on its branch (chain answers for the branch's
+// blocks below it), and the proof of work. A non-nil forge plants a broken
+// rule (see forgery).
+func (g *generator) seal(ctx context.Context, parent *headerRecord, height, branch uint32, bd *body, chain recordChain, forge *forgery) (headerRecord, error) {
 	rng := g.rand(streamHeader, branch, height)
-	h := ergo.Header{Version: blockVersion, NBits: nBits, Height: height}
-	parentTime := g.start
-	if parent != nil {
-		h.ParentID, parentTime = parent.id, parent.timestamp
+	nBits, work, err := required(ctx, parent, chain)
+	if err != nil {
+		return headerRecord{}, err
 	}
-	h.Timestamp = parentTime + 60_000 + rng.Uint64N(120_001) // two minutes on average
+	h := ergo.Header{Version: blockVersion, NBits: nBits, Height: height, Timestamp: g.timestamp(height)}
+	if parent != nil {
+		h.ParentID = parent.id
+	}
 	rng.Read(h.StateRoot[:32])
 	h.StateRoot[32] = byte(20 + rng.IntN(4)) // the AVL+ tree height
 	rng.Read(h.ADProofsRoot[:])
@@ -334,25 +337,58 @@ func (g *generator) seal(ctx context.Context, parent *headerRecord, height, bran
 	h.TransactionsRoot = ergo.TransactionsRoot(blockVersion, bd.txs)
 	h.ExtensionRoot = ergo.ExtensionRoot(bd.fields)
 	h.PoW.PK = g.users[bd.miner].pk
-	nonce, err := solve(ctx, ergo.Hash(h.BytesWithoutPoW()), height, rng.Uint64())
+	start := rng.Uint64()
+	if forge != nil && forge.edit != nil {
+		forge.edit(&h)
+		if d, err := autolykos.DecodeCompactBits(h.NBits); err == nil && parent != nil {
+			work = parent.work + d.Uint64()
+		}
+	}
+	msg := ergo.Hash(h.BytesWithoutPoW())
+	nonce, err := solve(ctx, msg, h.Version, height, h.NBits, start)
 	if err != nil {
 		return headerRecord{}, err
+	}
+	if forge != nil && forge.spoilPoW {
+		nonce = failingNonce(msg, h.Version, height, h.NBits, nonce)
 	}
 	h.PoW.Nonce = nonce
 	return headerRecord{
 		id: h.ComputeID(), parent: h.ParentID, adProofsRoot: h.ADProofsRoot, txRoot: h.TransactionsRoot, extRoot: h.ExtensionRoot,
-		timestamp: h.Timestamp, stateRoot: h.StateRoot, minerPK: h.PoW.PK, nonce: nonce, height: height, votes: h.Votes,
+		timestamp: h.Timestamp, work: work, stateRoot: h.StateRoot, minerPK: h.PoW.PK, nonce: nonce, height: height,
+		nBits: h.NBits, votes: h.Votes, version: h.Version,
 	}, nil
+}
+
+// forgery is how seal makes a header break a rule: edit changes it before
+// it is mined; spoilPoW gives it a nonce that does not solve the puzzle.
+type forgery struct {
+	edit     func(*ergo.Header)
+	spoilPoW bool
+}
+
+// failingNonce returns the first nonce after good that does not solve the
+// puzzle.
+func failingNonce(msg [32]byte, version uint8, height, nBits uint32, good [8]byte) [8]byte {
+	n := binary.BigEndian.Uint64(good[:])
+	for {
+		n++
+		var try [8]byte
+		binary.BigEndian.PutUint64(try[:], n)
+		if autolykos.Verify(msg, try, version, height, nBits) != nil {
+			return try
+		}
+	}
 }
 
 // solve returns the nonce autolykos.Solve would: the first from start, in
 // order, that solves the puzzle, so that the chain does not depend on the
 // machine. It tries consecutive nonces in rounds of one per processor (up
 // to 4: with difficulty 2, four tries all fail one time in 16).
-func solve(ctx context.Context, msg [32]byte, height uint32, start uint64) ([8]byte, error) {
+func solve(ctx context.Context, msg [32]byte, version uint8, height, nBits uint32, start uint64) ([8]byte, error) {
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	if workers == 1 {
-		return autolykos.Solve(ctx, msg, blockVersion, height, nBits, start)
+		return autolykos.Solve(ctx, msg, version, height, nBits, start)
 	}
 	nonceAt := func(i int) (n [8]byte) {
 		binary.BigEndian.PutUint64(n[:], start+uint64(i))
@@ -365,7 +401,7 @@ func solve(ctx context.Context, msg [32]byte, height uint32, start uint64) ([8]b
 		}
 		var wg sync.WaitGroup
 		for i := range solved {
-			wg.Go(func() { solved[i] = autolykos.Verify(msg, nonceAt(round+i), blockVersion, height, nBits) == nil })
+			wg.Go(func() { solved[i] = autolykos.Verify(msg, nonceAt(round+i), version, height, nBits) == nil })
 		}
 		wg.Wait()
 		if i := slices.Index(solved, true); i >= 0 {
