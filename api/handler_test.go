@@ -54,7 +54,11 @@ func TestAPI(t *testing.T) {
 
 // chainStats is what the follower that synced c reports, as the daemon
 // passes it to the server.
-func chainStats(c *chain) api.ChainStats { return api.ChainStats(c.follower) }
+func chainStats(c *chain) api.ChainStats {
+	st := c.follower
+	return api.ChainStats{NodeHeight: st.NodeHeight, Connected: st.Connected, Disconnected: st.Disconnected,
+		Reorgs: st.Reorgs, DeepestReorg: st.DeepestReorg, NodeErrors: st.NodeErrors, LastConnectedAt: st.LastConnectedAt}
+}
 
 // The callbacks' values in the tests: distinct non-zero numbers, UTC
 // times without monotonic readings (as JSON gives them back).

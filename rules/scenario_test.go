@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/internal/testchain"
@@ -147,7 +148,7 @@ func TestVerdictsDoNotDependOnForks(t *testing.T) {
 			forked.BlockTime, forked.ReorgEvery, forked.ReorgDepth = time.Hour, every, depth // stepped by hand
 			s := testchain.New(t, forked)
 			store, _ := testchain.OpenStore(t)
-			f := s.Follower(t, store, scan.FollowerConfig{Batch: 4, Ahead: 2})
+			f := s.Follower(t, store, scan.FollowerConfig{Params: consensus.Devnet(), Batch: 4, Ahead: 2})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- f.Run(ctx) }()

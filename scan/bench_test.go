@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
@@ -110,7 +111,7 @@ func catchUp(b *testing.B, url string, raw [][]byte, judge db.Judge) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		f := scan.NewFollower(client, store, judge, scan.FollowerConfig{UntilHeight: blocks}, zerolog.Nop())
+		f := scan.NewFollower(client, store, judge, scan.FollowerConfig{Params: consensus.Devnet(), UntilHeight: blocks}, zerolog.Nop())
 		b.StartTimer()
 		start := time.Now()
 		if err := f.Run(context.Background()); err != nil {
@@ -195,7 +196,7 @@ func BenchmarkLongSync(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer store.Close()
-	f := scan.NewFollower(client, store, nil, scan.FollowerConfig{UntilHeight: uint32(n)}, zerolog.Nop())
+	f := scan.NewFollower(client, store, nil, scan.FollowerConfig{Params: consensus.Devnet(), UntilHeight: uint32(n)}, zerolog.Nop())
 	done := make(chan error, 1)
 	b.ResetTimer()
 	start := time.Now()

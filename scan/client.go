@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/ergo"
 )
 
@@ -25,7 +27,7 @@ const (
 	DefaultMaxAttempts      = 6
 	DefaultBackoffMin       = 200 * time.Millisecond
 	DefaultBackoffMax       = 10 * time.Second
-	DefaultMaxResponseBytes = 64 << 20
+	DefaultMaxResponseBytes = 32 << 20
 )
 
 // MaxChainSlice is the most heights one ChainSlice call may span. Nodes cap
@@ -71,7 +73,14 @@ type Client struct {
 	http *http.Client
 	log  zerolog.Logger
 
-	attempts, retries, badResponses atomic.Uint64
+	attempts, retries, badResponses, powChecks atomic.Uint64
+
+	// verified remembers the ids of the headers whose proof of work this
+	// client has checked, so that a header seen again (the stored tip at
+	// each poll, a branch walked twice) costs a hash, not a proof of work:
+	// an id is the hash of every field, so a header with a remembered id
+	// is the one checked.
+	verified *idSet
 }
 
 // Stats counts what a Client has done since it was made (for metrics).
@@ -79,11 +88,13 @@ type Stats struct {
 	Attempts     uint64 // HTTP requests sent
 	Retries      uint64 // requests that repeated a failed attempt
 	BadResponses uint64 // 2xx answers refused: undecodable, unverifiable, or not what was asked
+	PoWChecks    uint64 // Autolykos proofs of work computed (each header once, see ChainSlice)
 }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
-	return Stats{Attempts: c.attempts.Load(), Retries: c.retries.Load(), BadResponses: c.badResponses.Load()}
+	return Stats{Attempts: c.attempts.Load(), Retries: c.retries.Load(), BadResponses: c.badResponses.Load(),
+		PoWChecks: c.powChecks.Load()}
 }
 
 // NewClient validates cfg and returns a client of the node at cfg.URL. It
@@ -120,8 +131,13 @@ func NewClient(cfg ClientConfig, log zerolog.Logger) (*Client, error) {
 	if hc == nil {
 		hc = defaultHTTPClient()
 	}
-	return &Client{cfg: cfg, base: base, http: hc, log: log}, nil
+	return &Client{cfg: cfg, base: base, http: hc, log: log,
+		verified: newIDSet(verifiedIDs)}, nil
 }
+
+// verifiedIDs is how many checked header ids a client remembers: more than
+// a reorg walk or a fetch window re-reads.
+const verifiedIDs = 1 << 14
 
 func setDefault[T comparable](v *T, def T) {
 	var zero T
@@ -269,6 +285,31 @@ func (c *Client) Block(ctx context.Context, id ergo.Digest) (*ergo.FullBlock, er
 // JSON). No ids asks nothing and returns nothing; an id given twice is
 // ErrInvalidArgument.
 func (c *Client) Blocks(ctx context.Context, ids []ergo.Digest) ([]*ergo.FullBlock, error) {
+	return c.blocks(ctx, ids, func(b *ergo.FullBlock, id ergo.Digest) error {
+		if err := c.checkHeader(&b.Header, id); err != nil {
+			return err
+		}
+		return b.VerifyBody()
+	})
+}
+
+// BlocksFor returns the full blocks of headers, which the caller has
+// verified (as ChainSlice does), in one request and in their order. Each
+// block's header must be the given one, which its id proves (the id is the
+// hash of every field), so its proof of work is not computed again; the
+// body is verified against it (FullBlock.VerifyBody). Errors are as for
+// Blocks.
+func (c *Client) BlocksFor(ctx context.Context, headers []*ergo.Header) ([]*ergo.FullBlock, error) {
+	ids := make([]ergo.Digest, len(headers))
+	for i, h := range headers {
+		ids[i] = h.TrustedID()
+	}
+	return c.blocks(ctx, ids, func(b *ergo.FullBlock, _ ergo.Digest) error { return b.VerifyBody() })
+}
+
+// blocks asks for ids and verifies each block of the answer, whose header
+// id is among them, with verify.
+func (c *Client) blocks(ctx context.Context, ids []ergo.Digest, verify func(b *ergo.FullBlock, id ergo.Digest) error) ([]*ergo.FullBlock, error) {
 	const path = "/blocks/headerIds"
 	if len(ids) == 0 {
 		return nil, nil
@@ -307,7 +348,7 @@ func (c *Client) Blocks(ctx context.Context, ids []ergo.Digest) ([]*ergo.FullBlo
 			case out[j] != nil:
 				return nil, badBlock(id, b.Header.Height, errors.New("answered twice"))
 			}
-			if err := b.Verify(); err != nil {
+			if err := verify(b, id); err != nil {
 				return nil, badBlock(id, b.Header.Height, err)
 			}
 			b.Header.ID, b.Header.HasID = id, true
@@ -338,7 +379,7 @@ func (c *Client) Header(ctx context.Context, id ergo.Digest) (*ergo.Header, erro
 		if got != id {
 			return nil, badBlock(id, 0, fmt.Errorf("the node answered with the header of block %s at height %d", got, h.Height))
 		}
-		if err := checkHeader(h); err != nil {
+		if err := c.checkHeader(h, id); err != nil {
 			return nil, badBlock(id, h.Height, err)
 		}
 		h.ID, h.HasID = id, true
@@ -346,14 +387,22 @@ func (c *Client) Header(ctx context.Context, id ergo.Digest) (*ergo.Header, erro
 	})
 }
 
-// checkHeader verifies what a header states about itself and its proof of
-// work (Autolykos v1 excepted, see ergo.Header.CheckPoW).
-func checkHeader(h *ergo.Header) error {
+// checkHeader verifies what header id states about itself and its proof
+// of work (Autolykos v1 excepted, see ergo.Header.CheckPoW), unless this
+// client checked that header before.
+func (c *Client) checkHeader(h *ergo.Header, id ergo.Digest) error {
 	if err := h.CheckIDs(); err != nil {
 		return err
 	}
-	_, err := h.CheckPoW()
-	return err
+	if c.verified.has(id) {
+		return nil
+	}
+	c.powChecks.Add(1)
+	if _, err := consensus.CheckPoW(h, id); err != nil {
+		return err
+	}
+	c.verified.add(id)
+	return nil
 }
 
 // checkLink checks that h is the child of parent, whose id is parentID.
@@ -414,7 +463,7 @@ func (c *Client) ChainSlice(ctx context.Context, fromHeight, toHeight uint32) ([
 				return nil, badResponse("header %d of the answer: %w", i, err)
 			}
 			id := h.ComputeID()
-			if err := checkHeader(h); err != nil {
+			if err := c.checkHeader(h, id); err != nil {
 				return nil, badBlock(id, h.Height, err)
 			}
 			if h.Height > toHeight {
@@ -437,4 +486,40 @@ func (c *Client) ChainSlice(ctx context.Context, fromHeight, toHeight uint32) ([
 		}
 		return headers, nil
 	})
+}
+
+// idSet is a bounded set of ids that forgets the oldest first. It is safe
+// for concurrent use.
+type idSet struct {
+	mu    sync.Mutex
+	ids   map[ergo.Digest]struct{}
+	order []ergo.Digest // a ring: next is the oldest once full
+	next  int
+}
+
+func newIDSet(n int) *idSet {
+	return &idSet{ids: make(map[ergo.Digest]struct{}, n), order: make([]ergo.Digest, 0, n)}
+}
+
+func (s *idSet) has(id ergo.Digest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.ids[id]
+	return ok
+}
+
+func (s *idSet) add(id ergo.Digest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.ids[id]; ok {
+		return
+	}
+	if len(s.order) < cap(s.order) {
+		s.order = append(s.order, id)
+	} else {
+		delete(s.ids, s.order[s.next])
+		s.order[s.next] = id
+		s.next = (s.next + 1) % len(s.order)
+	}
+	s.ids[id] = struct{}{}
 }

@@ -270,7 +270,7 @@ func TestNewClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := ClientConfig{URL: c.cfg.URL, RequestTimeout: 15 * time.Second, MaxAttempts: 6,
-		BackoffMin: 200 * time.Millisecond, BackoffMax: 10 * time.Second, MaxResponseBytes: 64 << 20}
+		BackoffMin: 200 * time.Millisecond, BackoffMax: 10 * time.Second, MaxResponseBytes: 32 << 20}
 	if c.cfg != want {
 		t.Errorf("defaults %+v, want %+v", c.cfg, want)
 	}

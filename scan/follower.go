@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
 )
@@ -18,26 +20,54 @@ import (
 type Node interface {
 	Info(ctx context.Context) (*ergo.NodeInfo, error)
 	// ChainSlice returns the best chain's headers from fromHeight to
-	// toHeight, verified and linked.
+	// toHeight, each with its id, stated values and proof of work
+	// verified, linked parent to child.
 	ChainSlice(ctx context.Context, fromHeight, toHeight uint32) ([]*ergo.Header, error)
-	// Blocks returns the full blocks with these header ids, in order,
-	// each verified.
-	Blocks(ctx context.Context, ids []ergo.Digest) ([]*ergo.FullBlock, error)
+	// BlocksFor returns the full blocks of headers the caller verified,
+	// in order, each body verified against its header.
+	BlocksFor(ctx context.Context, headers []*ergo.Header) ([]*ergo.FullBlock, error)
 }
 
-// Store is what the follower needs of the database. *db.Store implements
-// it: ConnectBlock and DisconnectBlock each move the tip in the same
-// transaction as the block's rows, and refuse a block that is not the
-// tip's child (connect) or the tip itself (disconnect).
-type Store interface {
+// BlockStore is what the follower needs of the database to follow the
+// chain. *db.Store implements it: ConnectBlock and DisconnectBlock each
+// move the tip in the same transaction as the block's rows, and refuse a
+// block that is not the tip's child (connect) or the tip itself
+// (disconnect).
+type BlockStore interface {
 	Tip(ctx context.Context) (db.Tip, bool, error)
-	MainChainID(ctx context.Context, height uint32) (ergo.Digest, bool, error)
+	MainChainHeader(ctx context.Context, height uint32) (db.HeaderRecord, bool, error)
+	FirstBlock(ctx context.Context) (db.HeaderRecord, bool, error)
 	ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge db.Judge) error
 	DisconnectBlock(ctx context.Context, id ergo.Digest, reorg *db.Reorg) error
 }
 
+// HeaderStore is what the follower needs of the database to check headers:
+// the trust root, and the headers it holds without their blocks.
+type HeaderStore interface {
+	TrustRoot(ctx context.Context) (db.TrustRoot, bool, error)
+	SetTrustRoot(ctx context.Context, t db.TrustRoot) error
+	LowestHeader(ctx context.Context) (db.HeaderRecord, bool, error)
+	PutContextHeaders(ctx context.Context, hs []db.HeaderRecord) error
+	FillHeaders(ctx context.Context, hs []db.HeaderRecord) error
+}
+
+// Store is the database as the follower uses it.
+type Store interface {
+	BlockStore
+	HeaderStore
+}
+
 // FollowerConfig tunes a Follower. Zero fields take the defaults noted.
 type FollowerConfig struct {
+	// Params are the consensus rules of the network followed (default
+	// mainnet's); Checkpoint, when set, is a header the followed chain
+	// must pass through, and the trust root of an empty store.
+	Params     consensus.Params
+	Checkpoint consensus.Checkpoint
+	// Now is the auditor's clock, for the rule on future timestamps
+	// (default time.Now).
+	Now func() time.Time
+
 	StartHeight   uint32        // first height connected into an empty store (default 1)
 	Confirmations uint32        // connect only blocks at least this deep below the node's tip
 	MaxReorgDepth uint32        // deeper forks stop the follower with ErrReorgTooDeep (default 200)
@@ -45,9 +75,15 @@ type FollowerConfig struct {
 	Batch         int           // blocks per POST /blocks/headerIds (default 16)
 	Ahead         int           // batches fetched concurrently ahead of the one being connected (default 2)
 	UntilHeight   uint32        // Run returns nil once this height is connected; 0 follows forever
+	// NodeInfoEvery is how often the node's height is read again while
+	// catching up, so that the lag is current (default 5s).
+	NodeInfoEvery time.Duration
 }
 
 func (c *FollowerConfig) setDefaults() {
+	if c.Params.Network == "" {
+		c.Params = consensus.Mainnet()
+	}
 	if c.StartHeight == 0 {
 		c.StartHeight = 1
 	}
@@ -63,25 +99,37 @@ func (c *FollowerConfig) setDefaults() {
 	if c.Ahead <= 0 {
 		c.Ahead = 2
 	}
+	if c.NodeInfoEvery <= 0 {
+		c.NodeInfoEvery = 5 * time.Second
+	}
 }
 
-// Follower keeps the store on the node's best chain: it catches up with
+// Follower keeps the store on the chain Ergo's consensus would choose among
+// what the node serves. Every header is checked against the network's rules
+// (consensus.Validator) before its block is connected. It catches up with
 // bounded concurrent fetching ahead of the block being connected, then
-// polls the node's tip; when the node's chain no longer contains the
-// store's tip it walks back to the common ancestor, disconnects down to it
-// and connects the new branch.
+// polls the node's tip. When the node's best chain leaves the stored one,
+// it evaluates the node's branch headers-first: the branch is adopted only
+// when every header obeys the rules, it carries strictly more work than
+// the stored branch, and every one of its blocks has been fetched and
+// verified; only then are the stored blocks disconnected and the new ones
+// connected. A branch refused, or one whose blocks the node withholds,
+// leaves the store where it is.
 type Follower struct {
 	node  Node
 	store Store
 	judge db.Judge
 	cfg   FollowerConfig
+	rules *consensus.Validator
 	log   zerolog.Logger
 
 	mu    sync.Mutex
 	stats FollowerStats
 
-	// The last progress line: when, and the Connected count then. Only
-	// Run's goroutine touches them.
+	// Only Run's goroutine touches these. rootChecked: the trust root is
+	// set and checked against the configuration. The last progress line:
+	// when, and the Connected count then.
+	rootChecked  bool
 	progressAt   time.Time
 	progressFrom uint64
 }
@@ -93,26 +141,60 @@ const progressEvery = 10 * time.Second
 // FollowerStats counts what the follower has done since it was created.
 type FollowerStats struct {
 	NodeHeight      uint32 // the node's full height at the last check
+	NodeHeightAt    time.Time
 	Connected       uint64 // blocks connected
 	Disconnected    uint64 // blocks disconnected by reorgs
 	Reorgs          uint64
 	DeepestReorg    uint32
 	NodeErrors      uint64 // failed syncs blamed on the node (each retried later)
 	LastConnectedAt time.Time
+
+	// Refused counts the headers and branches the node offered that the
+	// auditor refused, by the rule they broke (consensus.RuleWork for a
+	// branch without more work). LastRefusal is the latest; Refusing is
+	// true while the node's best chain is one the auditor refuses (from a
+	// refusal until a sync that refuses nothing).
+	Refused     map[consensus.Rule]uint64
+	LastRefusal *Refusal
+	Refusing    bool
+	// Withheld counts the times the node named a branch to adopt but did
+	// not serve its blocks; Withholding is true until it does.
+	Withheld    uint64
+	Withholding bool
+
+	// TrustRoot is the header the checks derive from, once known.
+	TrustRoot    db.TrustRoot
+	HasTrustRoot bool
+}
+
+// Refusal is a header or branch the auditor refused.
+type Refusal struct {
+	Rule   consensus.Rule
+	Height uint32
+	ID     ergo.Digest
+	Detail string
+	At     time.Time
 }
 
 // NewFollower returns a Follower; judge decides which boxes are stored and
 // what is concluded about them.
 func NewFollower(node Node, store Store, judge db.Judge, cfg FollowerConfig, log zerolog.Logger) *Follower {
 	cfg.setDefaults()
-	return &Follower{node: node, store: store, judge: judge, cfg: cfg, log: log}
+	return &Follower{node: node, store: store, judge: judge, cfg: cfg, log: log,
+		rules: consensus.NewValidator(cfg.Params, cfg.Checkpoint, cfg.Now)}
 }
 
 // Stats returns a snapshot of the follower's counters.
 func (f *Follower) Stats() FollowerStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.stats
+	st := f.stats
+	st.Refused = maps.Clone(f.stats.Refused)
+	if f.stats.LastRefusal != nil {
+		r := *f.stats.LastRefusal
+		st.LastRefusal = &r
+	}
+	return st
 }
 
 func (f *Follower) count(update func(*FollowerStats)) {
@@ -134,6 +216,15 @@ func (e nodeFault) Unwrap() error { return e.err }
 // decides (raise the limit, or resync from a lower height).
 const ErrReorgTooDeep = ErrorKind("fork deeper than the allowed reorg depth")
 
+// ErrCheckpoint stops the follower: the node's chain, or the stored one,
+// does not pass through the configured checkpoint (scan.checkpoint), or
+// the configuration contradicts the store's trust root.
+const ErrCheckpoint = ErrorKind("the chain does not pass through the checkpoint")
+
+// ErrNetwork stops the follower: the node serves another network than the
+// one configured (scan.network).
+const ErrNetwork = ErrorKind("the node is on another network")
+
 // errForked means the node's chain changed under a catch-up: the next sync
 // starts at once and finds the new common ancestor.
 var errForked = errors.New("the node's chain changed during the sync")
@@ -144,8 +235,10 @@ const maxImmediateResyncs = 3
 
 // Run follows the node until ctx is done (returning ctx.Err()), until
 // UntilHeight is connected (returning nil), or until a fault the follower
-// cannot outlive: a fork deeper than MaxReorgDepth, or a store error.
-// Node failures are logged and retried every PollInterval.
+// cannot outlive: a fork deeper than MaxReorgDepth, a chain that misses the
+// checkpoint, a node of another network, or a store error. Node failures,
+// refused chains and withheld blocks are logged and retried every
+// PollInterval.
 func (f *Follower) Run(ctx context.Context) error {
 	forks := 0 // consecutive syncs cut short by a fork
 	for {
@@ -153,6 +246,9 @@ func (f *Follower) Run(ctx context.Context) error {
 		var nerr nodeFault
 		if !errors.Is(err, errForked) {
 			forks = 0
+		}
+		if err == nil || ctx.Err() != nil {
+			f.count(func(s *FollowerStats) { s.Refusing, s.Withholding = false, false })
 		}
 		switch {
 		case done:
@@ -167,6 +263,7 @@ func (f *Follower) Run(ctx context.Context) error {
 			continue
 		case errors.Is(err, errForked), errors.As(err, &nerr):
 			f.count(func(s *FollowerStats) { s.NodeErrors++ })
+			f.refused(err)
 			f.log.Warn().Err(err).Dur("retry_in", f.cfg.PollInterval).Msg("node failed; will retry")
 		case err != nil:
 			return err
@@ -179,126 +276,146 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 }
 
+// refused records a header or branch refusal that err reports, if it does.
+func (f *Follower) refused(err error) {
+	var re *consensus.RuleError
+	if !errors.As(err, &re) {
+		return
+	}
+	r := &Refusal{Rule: re.Rule, Height: re.Height, ID: re.ID, Detail: re.Detail, At: time.Now()}
+	f.count(func(s *FollowerStats) {
+		if s.Refused == nil {
+			s.Refused = map[consensus.Rule]uint64{}
+		}
+		s.Refused[r.Rule]++
+		s.LastRefusal, s.Refusing = r, true
+	})
+}
+
+// refuse is the node fault for a header or branch that breaks rule.
+func refuse(rule consensus.Rule, height uint32, id ergo.Digest, format string, args ...any) error {
+	return nodeFault{&consensus.RuleError{Rule: rule, Height: height, ID: id, Detail: fmt.Sprintf(format, args...)}}
+}
+
+func (f *Follower) setNodeHeight(h uint32) {
+	f.count(func(s *FollowerStats) { s.NodeHeight, s.NodeHeightAt = h, time.Now() })
+}
+
 // sync brings the store to the node's tip (less confirmations) once.
 func (f *Follower) sync(ctx context.Context) (done bool, err error) {
 	info, err := f.node.Info(ctx)
 	if err != nil {
 		return false, nodeFault{fmt.Errorf("node info: %w", err)}
 	}
-	f.count(func(s *FollowerStats) { s.NodeHeight = info.FullHeight })
+	if info.Network != f.cfg.Params.Network {
+		return false, fmt.Errorf("%w: it says %q, scan.network is %q", ErrNetwork, info.Network, f.cfg.Params.Network)
+	}
+	f.setNodeHeight(info.FullHeight)
 	var target uint32
 	if info.FullHeight > f.cfg.Confirmations {
 		target = info.FullHeight - f.cfg.Confirmations
+	}
+	if f.cfg.UntilHeight > 0 && target > f.cfg.UntilHeight {
+		target = f.cfg.UntilHeight
+	}
+	if err := f.prepare(ctx); err != nil {
+		return false, err
 	}
 	tip, ok, err := f.store.Tip(ctx)
 	if err != nil {
 		return false, err
 	}
-	next := f.cfg.StartHeight
-	if ok {
-		if tip, err = f.reconcile(ctx, tip, info.FullHeight); err != nil {
+	if !ok {
+		if f.cfg.StartHeight > target {
+			return false, nil
+		}
+		// The first block's parent: a context header (from the checkpoint),
+		// or none (the first block is the trust root).
+		var parent *point
+		if r, ok, err := f.store.MainChainHeader(ctx, f.cfg.StartHeight-1); err != nil {
 			return false, err
+		} else if ok {
+			parent = &point{id: r.ID, Summary: r.Summary()}
 		}
-		next = tip.Height + 1
-		if f.cfg.UntilHeight > 0 && tip.Height >= f.cfg.UntilHeight {
-			return true, nil
-		}
+		return f.finish(target, f.catchUp(ctx, parent, f.cfg.StartHeight, target))
 	}
-	if f.cfg.UntilHeight > 0 && target > f.cfg.UntilHeight {
-		target = f.cfg.UntilHeight
+	if f.cfg.UntilHeight > 0 && tip.Height >= f.cfg.UntilHeight {
+		return true, nil
 	}
-	if next > target {
-		return false, nil
-	}
-	if err := f.catchUp(ctx, tip, ok, next, target); err != nil {
+	top := min(tip.Height, info.FullHeight)
+	ancestor, err := f.commonAncestor(ctx, tip, top)
+	if err != nil {
 		return false, err
 	}
-	return f.cfg.UntilHeight > 0 && target >= f.cfg.UntilHeight, nil
-}
-
-// reconcile makes sure the store's tip is on the node's best chain,
-// disconnecting back to the common ancestor if it is not, and returns the
-// (new) tip. A node that is merely behind the store (its chain agrees at
-// its own height) is waited for, not followed backwards.
-func (f *Follower) reconcile(ctx context.Context, tip db.Tip, nodeHeight uint32) (db.Tip, error) {
-	top := min(tip.Height, nodeHeight)
-	ancestor, err := f.commonAncestor(ctx, tip, top)
-	if err != nil || ancestor == top {
-		return tip, err
-	}
-	depth := tip.Height - ancestor
-	if depth > f.cfg.MaxReorgDepth {
-		return tip, fmt.Errorf("%w: the node's chain leaves the stored one at height %d, %d blocks below the tip %s at %d (scan.max_reorg_depth is %d)",
-			ErrReorgTooDeep, ancestor, depth, tip.ID, tip.Height, f.cfg.MaxReorgDepth)
-	}
-	old := tip
-	forkID, ok, err := f.store.MainChainID(ctx, ancestor)
-	if err != nil {
-		return tip, err
-	}
-	if !ok { // the fork point is below the store's first block: take it from the node
-		if forkID, err = f.headerIDAt(ctx, ancestor); err != nil {
-			return tip, err
+	switch {
+	case ancestor == tip.Height: // the node's chain holds the tip: extend it
+		if tip.Height >= target {
+			return false, nil
 		}
-	}
-	newTip := db.Tip{Height: nodeHeight}
-	if newTip.ID, err = f.headerIDAt(ctx, nodeHeight); err != nil {
-		return tip, err
-	}
-	reorg := &db.Reorg{ForkID: forkID, ForkHeight: ancestor, Depth: depth, OldTip: old, NewTip: newTip}
-	for h := tip.Height; h > ancestor; h-- {
-		id, ok, err := f.store.MainChainID(ctx, h)
+		parent, err := f.storedPoint(ctx, tip.Height)
 		if err != nil {
-			return tip, err
+			return false, err
 		}
-		if !ok {
-			return tip, fmt.Errorf("store has no main-chain block at height %d below its tip %d", h, tip.Height)
-		}
-		if err := f.store.DisconnectBlock(ctx, id, reorg); err != nil {
-			return tip, fmt.Errorf("disconnect %s at %d: %w", id, h, err)
-		}
-		f.count(func(s *FollowerStats) { s.Disconnected++ })
+		return f.finish(target, f.catchUp(ctx, parent, tip.Height+1, target))
+	case ancestor == top: // the node is merely behind: wait for it
+		return false, nil
 	}
-	tip, _, err = f.store.Tip(ctx)
+	to, err := f.reorganize(ctx, tip, ancestor, info.FullHeight, target)
+	if err != nil || to >= target {
+		return f.finish(target, err)
+	}
+	parent, err := f.storedPoint(ctx, to)
 	if err != nil {
-		return tip, err
+		return false, err
 	}
-	f.count(func(s *FollowerStats) {
-		s.Reorgs++
-		s.DeepestReorg = max(s.DeepestReorg, depth)
-	})
-	f.log.Info().Uint32("fork_height", ancestor).Uint32("depth", depth).
-		Str("old_tip", old.ID.String()).Uint32("old_height", old.Height).Msg("chain reorganized: disconnected to the common ancestor")
-	return tip, nil
+	return f.finish(target, f.catchUp(ctx, parent, to+1, target))
 }
 
-// headerIDAt returns the id of the node's best-chain header at height.
-func (f *Follower) headerIDAt(ctx context.Context, height uint32) (ergo.Digest, error) {
-	hs, err := f.node.ChainSlice(ctx, height, height)
-	if err != nil {
-		return ergo.Digest{}, err
-	}
-	if len(hs) != 1 {
-		return ergo.Digest{}, fmt.Errorf("the node gave %d headers at height %d", len(hs), height)
-	}
-	return hs[0].TrustedID(), nil
+// finish is sync's result once it connected up to target (or failed).
+func (f *Follower) finish(target uint32, err error) (bool, error) {
+	return err == nil && f.cfg.UntilHeight > 0 && target >= f.cfg.UntilHeight, err
 }
 
-// ancestorWindow is how many headers one chainSlice request compares.
-const ancestorWindow = 64
+// point is a header the follower builds on: its id and what the rules read
+// of it.
+type point struct {
+	id ergo.Digest
+	consensus.Summary
+}
+
+func pointOf(h *ergo.Header) *point {
+	return &point{id: h.TrustedID(), Summary: consensus.Summary{Height: h.Height, Timestamp: h.Timestamp, NBits: h.NBits, Version: h.Version}}
+}
+
+// storedPoint is the stored main-chain header at height, which must have
+// its consensus data (prepare fills what an older store lacks).
+func (f *Follower) storedPoint(ctx context.Context, height uint32) (*point, error) {
+	r, ok, err := f.store.MainChainHeader(ctx, height)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, fmt.Errorf("the store holds no header at height %d", height)
+	case !r.Known:
+		return nil, fmt.Errorf("the stored header %s at height %d has no version and nBits: it was stored before they were kept and the node did not serve it again", r.ID, height)
+	}
+	return &point{id: r.ID, Summary: r.Summary()}, nil
+}
 
 // commonAncestor returns the highest height at or below top where the
 // store's main chain and the node's best chain hold the same block.
 func (f *Follower) commonAncestor(ctx context.Context, tip db.Tip, top uint32) (uint32, error) {
+	// storedID is the connected block at h; ok is false below the first.
 	storedID := func(h uint32) (ergo.Digest, bool, error) {
 		if h == tip.Height {
 			return tip.ID, true, nil
 		}
-		return f.store.MainChainID(ctx, h)
+		r, ok, err := f.store.MainChainHeader(ctx, h)
+		return r.ID, ok && r.Block, err
 	}
 	// The usual case first: the node's block at top is the stored one (a
 	// header id commits to its parent's, so the chains agree below it).
-	// One header, instead of a window of them, each with its proof of work.
+	// One header, instead of a window of them.
 	if sid, ok, err := storedID(top); err != nil {
 		return 0, err
 	} else if ok {
@@ -310,10 +427,18 @@ func (f *Follower) commonAncestor(ctx context.Context, tip db.Tip, top uint32) (
 			return top, nil
 		}
 	}
+	// Below the first block there is nothing to compare.
+	first, ok, err := f.store.FirstBlock(ctx)
+	switch {
+	case err != nil:
+		return 0, err
+	case !ok:
+		return 0, fmt.Errorf("the store has a tip at %d but no block", tip.Height)
+	}
 	hi := top
 	for {
-		lo := uint32(1)
-		if hi > ancestorWindow {
+		lo := max(first.Height, 1)
+		if hi >= lo+ancestorWindow {
 			lo = hi - ancestorWindow + 1
 		}
 		headers, err := f.node.ChainSlice(ctx, lo, hi)
@@ -330,86 +455,25 @@ func (f *Follower) commonAncestor(ctx context.Context, tip db.Tip, top uint32) (
 				return 0, err
 			}
 			if !ok {
-				return 0, fmt.Errorf("%w: no common block with the node at or above height %d, below which nothing is stored", ErrReorgTooDeep, h+1)
+				return 0, fmt.Errorf("%w: no common block with the node at or above height %d, below which no block is stored", ErrReorgTooDeep, h+1)
 			}
 			if nid, ok := nodeIDs[h]; ok && nid == sid {
 				return h, nil
 			}
 			if tip.Height-h >= f.cfg.MaxReorgDepth {
-				return h - 1, nil // deeper than allowed: reconcile reports it
+				return 0, fmt.Errorf("%w: the node's chain leaves the stored one more than %d blocks below the tip %s at %d (scan.max_reorg_depth)",
+					ErrReorgTooDeep, f.cfg.MaxReorgDepth, tip.ID, tip.Height)
 			}
 		}
-		if lo == 1 {
-			return 0, fmt.Errorf("%w: the node shares no block with the store", ErrReorgTooDeep)
+		if lo == first.Height {
+			return 0, fmt.Errorf("%w: the node shares no block with the store (the first is at %d)", ErrReorgTooDeep, first.Height)
 		}
 		hi = lo - 1
 	}
 }
 
-// fetched is one batch of blocks, or the error that stopped it.
-type fetched struct {
-	blocks []*ergo.FullBlock
-	err    error
-}
-
-// catchUp connects heights from..to. Up to Ahead batches are fetched (and
-// verified, by the node client) concurrently ahead of the batch being
-// connected, so memory is bounded by (Ahead+1)*Batch blocks.
-func (f *Follower) catchUp(ctx context.Context, tip db.Tip, haveTip bool, from, to uint32) error {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait() // every fetch goroutine ends before catchUp returns
-	defer cancel()
-
-	batches := make(chan chan fetched, f.cfg.Ahead)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(batches)
-		for lo := from; lo <= to; {
-			hi := min(uint64(lo)+uint64(f.cfg.Batch)-1, uint64(to))
-			res := make(chan fetched, 1)
-			select {
-			case batches <- res:
-			case <-ctx.Done():
-				return
-			}
-			wg.Add(1)
-			go func(lo, hi uint32) {
-				defer wg.Done()
-				blocks, err := f.fetch(ctx, lo, hi)
-				res <- fetched{blocks, err}
-			}(lo, uint32(hi))
-			lo = uint32(hi) + 1
-		}
-	}()
-
-	for res := range batches {
-		var r fetched
-		select {
-		case r = <-res:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if r.err != nil {
-			return r.err
-		}
-		for _, b := range r.blocks {
-			h := &b.Header
-			if haveTip && h.ParentID != tip.ID {
-				return fmt.Errorf("%w: block %s at %d builds on %s, the stored tip is %s", errForked, h.ID, h.Height, h.ParentID, tip.ID)
-			}
-			if err := f.store.ConnectBlock(ctx, b, f.judge); err != nil {
-				return fmt.Errorf("connect %s at %d: %w", h.ID, h.Height, err)
-			}
-			tip, haveTip = db.Tip{Height: h.Height, ID: h.ID}, true
-			f.count(func(s *FollowerStats) { s.Connected++; s.LastConnectedAt = time.Now() })
-			f.log.Debug().Uint32("height", h.Height).Str("id", h.ID.String()).Int("txs", len(b.Transactions)).Msg("connected")
-			f.progress(h.Height)
-		}
-	}
-	return nil
-}
+// ancestorWindow is how many headers one chainSlice request compares.
+const ancestorWindow = 64
 
 // progress logs, every progressEvery, the height reached, the node's, and
 // the pace since the last line.
@@ -430,28 +494,4 @@ func (f *Follower) progress(height uint32) {
 	}
 	ev.Msg("following the chain")
 	f.progressAt, f.progressFrom = now, st.Connected
-}
-
-// fetch returns the best chain's blocks at heights lo..hi, in order.
-func (f *Follower) fetch(ctx context.Context, lo, hi uint32) ([]*ergo.FullBlock, error) {
-	headers, err := f.node.ChainSlice(ctx, lo, hi)
-	if err != nil {
-		return nil, nodeFault{fmt.Errorf("headers %d to %d: %w", lo, hi, err)}
-	}
-	ids := make([]ergo.Digest, 0, hi-lo+1)
-	for _, h := range headers {
-		if h.Height >= lo && h.Height <= hi {
-			ids = append(ids, h.ID)
-		}
-	}
-	if len(ids) != int(hi-lo+1) {
-		// The node's best chain moved (or shrank) since it said its height.
-		return nil, nodeFault{fmt.Errorf("asked for headers %d to %d, got %d of them", lo, hi, len(ids))}
-	}
-	// The client returns exactly these blocks, verified, in this order.
-	blocks, err := f.node.Blocks(ctx, ids)
-	if err != nil {
-		return nil, nodeFault{fmt.Errorf("blocks %d to %d: %w", lo, hi, err)}
-	}
-	return blocks, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
@@ -104,7 +105,7 @@ const seed = 42
 
 func TestSyncFollowsTheFinalChain(t *testing.T) {
 	d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: 150, TxsPerBlock: 8})
-	store := syncTo(t, url, 150, scan.FollowerConfig{Batch: 7, Ahead: 3})
+	store := syncTo(t, url, 150, scan.FollowerConfig{Params: consensus.Devnet(), Batch: 7, Ahead: 3})
 	_, st := digest(t, store)
 	if st.TipHeight != 150 || st.TipID != d.FinalID(150) {
 		t.Fatalf("tip %d %s, want 150 %s", st.TipHeight, st.TipID, d.FinalID(150))
@@ -163,7 +164,7 @@ func stepAndFollow(t *testing.T, d *devnet.Devnet, store *db.Store) (steps int) 
 func TestReorgsGiveTheSameStateAsAStraightSync(t *testing.T) {
 	const blocks = 160
 	_, straightURL := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 6})
-	want, _ := digest(t, syncTo(t, straightURL, blocks, scan.FollowerConfig{}))
+	want, _ := digest(t, syncTo(t, straightURL, blocks, scan.FollowerConfig{Params: consensus.Devnet()}))
 
 	for _, c := range []struct{ every, depth int }{{5, 1}, {9, 3}, {23, 17}, {61, 50}} {
 		t.Run(fmt.Sprintf("every %d depth %d", c.every, c.depth), func(t *testing.T) {
@@ -171,7 +172,7 @@ func TestReorgsGiveTheSameStateAsAStraightSync(t *testing.T) {
 				BlockTime: time.Hour /* stepped by hand */, ReorgEvery: c.every, ReorgDepth: c.depth})
 			store := openStore(t, t.TempDir())
 			f := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{},
-				scan.FollowerConfig{PollInterval: time.Millisecond, Batch: 4, Ahead: 2}, zerolog.Nop())
+				scan.FollowerConfig{Params: consensus.Devnet(), PollInterval: time.Millisecond, Batch: 4, Ahead: 2}, zerolog.Nop())
 			stop := runFollower(t, f)
 			stepAndFollow(t, d, store)
 			if err := stop(); !errors.Is(err, context.Canceled) {
@@ -195,7 +196,7 @@ func TestReorgsGiveTheSameStateAsAStraightSync(t *testing.T) {
 func TestRestartResumesAndRollsBackAStaleTip(t *testing.T) {
 	const blocks = 60
 	_, straightURL := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 5})
-	want, _ := digest(t, syncTo(t, straightURL, blocks, scan.FollowerConfig{}))
+	want, _ := digest(t, syncTo(t, straightURL, blocks, scan.FollowerConfig{Params: consensus.Devnet()}))
 
 	// Follow onto a competing branch, stop, let the devnet switch back
 	// while the auditor is down, and start again: the new follower must
@@ -204,7 +205,7 @@ func TestRestartResumesAndRollsBackAStaleTip(t *testing.T) {
 		BlockTime: time.Hour, ReorgEvery: 20, ReorgDepth: 4})
 	dir := t.TempDir()
 	store := openStore(t, dir)
-	cfg := scan.FollowerConfig{PollInterval: time.Millisecond}
+	cfg := scan.FollowerConfig{Params: consensus.Devnet(), PollInterval: time.Millisecond}
 	stop := runFollower(t, scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{}, cfg, zerolog.Nop()))
 	for h, _ := d.Tip(); h < 20; h, _ = d.Tip() { // up to the first competing branch
 		d.Step()
@@ -239,7 +240,7 @@ func TestReorgDeeperThanAllowedStops(t *testing.T) {
 		BlockTime: time.Hour, ReorgEvery: 20, ReorgDepth: 6})
 	store := openStore(t, t.TempDir())
 	f := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{},
-		scan.FollowerConfig{PollInterval: time.Millisecond, MaxReorgDepth: 5}, zerolog.Nop())
+		scan.FollowerConfig{Params: consensus.Devnet(), PollInterval: time.Millisecond, MaxReorgDepth: 5}, zerolog.Nop())
 	done := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -280,7 +281,7 @@ func TestConfirmations(t *testing.T) {
 	d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: 30, TxsPerBlock: 3, BlockTime: time.Hour})
 	store := openStore(t, t.TempDir())
 	stop := runFollower(t, scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{},
-		scan.FollowerConfig{PollInterval: time.Millisecond, Confirmations: 3}, zerolog.Nop()))
+		scan.FollowerConfig{Params: consensus.Devnet(), PollInterval: time.Millisecond, Confirmations: 3}, zerolog.Nop()))
 	for d.Step() {
 	}
 	checkFor(t, 30*time.Second, "the store to reach the tip less 3 confirmations", func() (bool, string) {
@@ -351,7 +352,7 @@ func (f *faulty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestNodeFaultsAreRetriedAndStoreNothingWrong(t *testing.T) {
 	const blocks = 80
 	d, cleanURL := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 5})
-	want, _ := digest(t, syncTo(t, cleanURL, blocks, scan.FollowerConfig{}))
+	want, _ := digest(t, syncTo(t, cleanURL, blocks, scan.FollowerConfig{Params: consensus.Devnet()}))
 
 	f := &faulty{next: d.Handler(), lieAbout: d.FinalID(37)}
 	srv := httptest.NewServer(f)
@@ -364,7 +365,7 @@ func TestNodeFaultsAreRetriedAndStoreNothingWrong(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	follower := scan.NewFollower(c, store, keepAll{}, scan.FollowerConfig{
+	follower := scan.NewFollower(c, store, keepAll{}, scan.FollowerConfig{Params: consensus.Devnet(),
 		PollInterval: time.Millisecond, UntilHeight: blocks, Batch: 5}, log)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -120,25 +121,57 @@ func (c *Client) attempt(ctx context.Context, r *request) ([]byte, *Error) {
 	}
 }
 
-// readBody reads a 2xx body, at most MaxResponseBytes of it.
+// readBody reads a 2xx body, at most MaxResponseBytes of it, holding no
+// more than that (and a chunk) while it reads: a body of announced length
+// is read into a slice of that length; one of unknown length (chunked) is
+// read in pooled chunks and copied into one slice only once it is known to
+// fit, so that refusing an endless answer costs the limit, not a multiple
+// of it.
 func (c *Client) readBody(actx context.Context, resp *http.Response) ([]byte, *Error) {
 	limit := c.cfg.MaxResponseBytes
 	if resp.ContentLength > limit {
 		return nil, &Error{Kind: ErrTooLarge, Err: fmt.Errorf("the node announces %d bytes, more than MaxResponseBytes (%d)", resp.ContentLength, limit)}
 	}
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 && resp.ContentLength < math.MaxInt-bytes.MinRead {
-		buf.Grow(int(resp.ContentLength) + bytes.MinRead) // read in place, without regrowing
+	if resp.ContentLength >= 0 {
+		buf := make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			return nil, c.unreachable(actx, fmt.Errorf("reading the body: %w", err))
+		}
+		return buf, nil
 	}
-	// One byte past the limit tells a body of exactly the limit from a larger one.
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, min(limit, math.MaxInt64-1)+1)); err != nil {
-		return nil, c.unreachable(actx, fmt.Errorf("reading the body: %w", err))
+	var chunks []*[]byte
+	defer func() {
+		for _, ch := range chunks {
+			chunkPool.Put(ch)
+		}
+	}()
+	var total int64
+	for {
+		ch := chunkPool.Get().(*[]byte)
+		chunks = append(chunks, ch)
+		n, err := io.ReadFull(resp.Body, *ch)
+		total += int64(n)
+		if total > limit {
+			return nil, &Error{Kind: ErrTooLarge, Err: fmt.Errorf("more than MaxResponseBytes (%d)", limit)}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return nil, c.unreachable(actx, fmt.Errorf("reading the body: %w", err))
+		}
 	}
-	if int64(buf.Len()) > limit {
-		return nil, &Error{Kind: ErrTooLarge, Err: fmt.Errorf("more than MaxResponseBytes (%d)", limit)}
+	out := make([]byte, 0, total)
+	for _, ch := range chunks {
+		out = append(out, (*ch)[:min(int64(len(*ch)), total-int64(len(out)))]...)
 	}
-	return buf.Bytes(), nil
+	return out, nil
 }
+
+// chunkSize is the unit a body of unknown length is read in.
+const chunkSize = 256 << 10
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
 // unreachable is the error for an exchange that failed without a complete
 // answer. A lapsed RequestTimeout is reported as such, not as the context

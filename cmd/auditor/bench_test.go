@@ -42,7 +42,7 @@ func benchConfig(tb testing.TB, d *devnet.Devnet, nodeURL string) Config {
 		tb.Fatal(err)
 	}
 	path := filepath.Join(tb.TempDir(), "auditor.toml")
-	text := "[nats]\nlisten = \"\"\n[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n" + pc.TOML()
+	text := devnetScanTOML + "[nats]\nlisten = \"\"\n[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n" + pc.TOML()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		tb.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/async-emission/auditor/api"
+	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/publish"
 	"github.com/async-emission/auditor/report"
@@ -45,6 +46,11 @@ type NodeConfig struct {
 
 // ScanConfig tunes the chain follower.
 type ScanConfig struct {
+	// Network names the consensus rules the chain is checked against
+	// (consensus.ForNetwork); Checkpoint, "<height>:<header id>", a header
+	// the followed chain must pass through.
+	Network       string   `toml:"network"`
+	Checkpoint    string   `toml:"checkpoint"`
 	StartHeight   uint32   `toml:"start_height"`
 	Confirmations uint32   `toml:"confirmations"`
 	MaxReorgDepth uint32   `toml:"max_reorg_depth"`
@@ -148,6 +154,7 @@ func DefaultConfig() Config {
 			MaxAttempts:    6,
 		},
 		Scan: ScanConfig{
+			Network:       "mainnet",
 			StartHeight:   1,
 			MaxReorgDepth: 200,
 			PollInterval:  Duration(2 * time.Second),
@@ -282,6 +289,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Node.MaxAttempts < 1 {
 		bad("node.max_attempts", "must be at least 1")
+	}
+	if _, err := consensus.ForNetwork(c.Scan.Network); err != nil {
+		bad("scan.network", "%q is not mainnet, testnet or devnet", c.Scan.Network)
+	}
+	if c.Scan.Checkpoint != "" {
+		if _, err := consensus.ParseCheckpoint(c.Scan.Checkpoint); err != nil {
+			bad("scan.checkpoint", "%v", err)
+		}
 	}
 	if c.Scan.StartHeight < 1 {
 		bad("scan.start_height", "heights start at 1")

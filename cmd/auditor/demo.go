@@ -128,6 +128,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	cfg := DefaultConfig()
 	cfg.DataDir = o.dir
 	cfg.Node.URL = node.url
+	cfg.Scan.Network = "devnet"
 	cfg.Scan.PollInterval = Duration(5 * time.Millisecond)
 	cfg.NATS.Listen = "" // in-process only: nothing else on the machine is touched
 	cfg.HTTP.Listen = o.http

@@ -104,11 +104,15 @@ func devnetCommand(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		_, err = io.WriteString(e.stdout, p.TOML())
+		_, err = io.WriteString(e.stdout, devnetScanTOML+p.TOML())
 		return err
 	}
 	return serveDevnet(ctx, e, cfg, *listen, newLogger(logCfg, e.stderr))
 }
+
+// devnetScanTOML is the part of a configuration that follows the devnet:
+// its consensus rules.
+const devnetScanTOML = "[scan]\n# The devnet's chain obeys the devnet's consensus rules.\nnetwork = \"devnet\"\n\n"
 
 // flagSet reports whether the command line set the flag.
 func flagSet(fs *flag.FlagSet, name string) bool {

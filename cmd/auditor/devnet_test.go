@@ -193,12 +193,15 @@ func printConfig(t *testing.T, args ...string) rules.ProtocolSpec {
 		t.Fatalf("check-config refuses what %v prints: exit %d: %s\n%s", args, code, stderr.String(), stdout.String())
 	}
 	var file struct {
+		Scan struct {
+			Network string `toml:"network"`
+		} `toml:"scan"`
 		Protocol []rules.ProtocolSpec `toml:"protocol"`
 	}
 	dec := toml.NewDecoder(&stdout)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&file); err != nil || len(file.Protocol) != 1 {
-		t.Fatalf("%v printed what is not one [[protocol]] section: %v", args, err)
+	if err := dec.Decode(&file); err != nil || len(file.Protocol) != 1 || file.Scan.Network != "devnet" {
+		t.Fatalf("%v printed what is not the devnet's network and one [[protocol]] section: %v", args, err)
 	}
 	return file.Protocol[0]
 }

@@ -52,7 +52,7 @@ func scenarioConfig(t *testing.T, d *devnet.Devnet, nodeURL, natsURL string) (st
 		nats = fmt.Sprintf("[nats]\nurl = [%q]\n", natsURL)
 	}
 	nats += "[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n"
-	text := "data_dir = " + strconv.Quote(t.TempDir()) + "\n[scan]\npoll_interval = \"1ms\"\n" + nats + pc.TOML()
+	text := "data_dir = " + strconv.Quote(t.TempDir()) + "\n[scan]\nnetwork = \"devnet\"\npoll_interval = \"1ms\"\n" + nats + pc.TOML()
 	path := filepath.Join(t.TempDir(), "auditor.toml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

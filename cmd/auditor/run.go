@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/api"
+	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/publish"
@@ -24,7 +25,7 @@ import (
 	"github.com/async-emission/auditor/scan"
 )
 
-const runSynopsis = `[--config FILE] [--until-height N] [--node URL] [--nats URL[,URL...]] [--http ADDR] [--data-dir DIR]
+const runSynopsis = `[--config FILE] [--until-height N] [--node URL] [--network NAME] [--nats URL[,URL...]] [--http ADDR] [--data-dir DIR]
 
 Follows the Ergo node, judges every block for the configured protocols,
 stores what they make relevant and publishes every verdict on NATS
@@ -56,6 +57,7 @@ func runRun(e *env, args []string) error {
 	nodeURL := fs.String("node", "", "Ergo node URL; overrides node.url")
 	natsURL := fs.String("nats", "", "NATS server URLs, comma-separated; overrides nats.url")
 	dataDir := fs.String("data-dir", "", "data directory; overrides data_dir")
+	network := fs.String("network", "", "consensus rules: mainnet, testnet or devnet; overrides scan.network")
 	var httpAddr optionalString
 	fs.Var(&httpAddr, "http", `HTTP server address; overrides http.listen ("" disables it)`)
 	if err := parseFlags(fs, args); err != nil {
@@ -76,6 +78,9 @@ func runRun(e *env, args []string) error {
 		}
 		if *dataDir != "" {
 			c.DataDir = *dataDir
+		}
+		if *network != "" {
+			c.Scan.Network = *network
 		}
 		if httpAddr.set {
 			c.HTTP.Listen = httpAddr.value
@@ -205,7 +210,14 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 
 // followerConfig is the follower's part of the configuration.
 func followerConfig(cfg Config, untilHeight uint32) scan.FollowerConfig {
+	params, _ := consensus.ForNetwork(cfg.Scan.Network) // validated
+	var cp consensus.Checkpoint
+	if cfg.Scan.Checkpoint != "" {
+		cp, _ = consensus.ParseCheckpoint(cfg.Scan.Checkpoint) // validated
+	}
 	return scan.FollowerConfig{
+		Params:        params,
+		Checkpoint:    cp,
 		StartHeight:   cfg.Scan.StartHeight,
 		Confirmations: cfg.Scan.Confirmations,
 		MaxReorgDepth: cfg.Scan.MaxReorgDepth,
@@ -315,7 +327,8 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 		MaxLag: d.cfg.HTTP.MaxLag,
 		Chain: func() api.ChainStats {
 			st := d.follower.Stats()
-			return api.ChainStats(st)
+			return api.ChainStats{NodeHeight: st.NodeHeight, Connected: st.Connected, Disconnected: st.Disconnected,
+				Reorgs: st.Reorgs, DeepestReorg: st.DeepestReorg, NodeErrors: st.NodeErrors, LastConnectedAt: st.LastConnectedAt}
 		},
 		NATS: d.link.check,
 		Publish: func() api.PublishStats {

@@ -108,7 +108,7 @@ func watchingConfig(t *testing.T, url string) (path string, cfg Config) {
 		}
 	}
 	path = filepath.Join(t.TempDir(), "auditor.toml")
-	toml := fmt.Sprintf("[scan]\npoll_interval = \"1ms\"\n[watch]\ntemplates = [%s]\n[nats]\nlisten = \"\"\n[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n", strings.Join(templates, ", "))
+	toml := fmt.Sprintf("[scan]\nnetwork = \"devnet\"\npoll_interval = \"1ms\"\n[watch]\ntemplates = [%s]\n[nats]\nlisten = \"\"\n[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n", strings.Join(templates, ", "))
 	if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestRunWithFlagsOnlyAndStatus(t *testing.T) {
 	dir := t.TempDir()
 	var out, errOut bytes.Buffer
 	e := &env{stdout: &out, stderr: &errOut}
-	if code := run([]string{"run", "--node", url, "--data-dir", dir, "--until-height", "40", "--http", "127.0.0.1:0"}, e); code != exitOK {
+	if code := run([]string{"run", "--node", url, "--network", "devnet", "--data-dir", dir, "--until-height", "40", "--http", "127.0.0.1:0"}, e); code != exitOK {
 		t.Fatalf("run: exit %d\n%s", code, errOut.String())
 	}
 	out.Reset()
@@ -184,7 +184,7 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "auditor.toml")
-	if err := os.WriteFile(path, []byte(pc.TOML()+"[nats]\nlisten = \"\"\n[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(devnetScanTOML+pc.TOML()+"[nats]\nlisten = \"\"\n[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

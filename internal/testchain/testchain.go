@@ -15,6 +15,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/rules"
@@ -110,7 +111,7 @@ func (c *Chain) Follower(t testing.TB, store scan.Store, cfg scan.FollowerConfig
 // follower's counters.
 func (c *Chain) Sync(t testing.TB, store scan.Store, height uint32) scan.FollowerStats {
 	t.Helper()
-	f := c.Follower(t, store, scan.FollowerConfig{UntilHeight: height, Batch: 16, Ahead: 4})
+	f := c.Follower(t, store, scan.FollowerConfig{Params: consensus.Devnet(), UntilHeight: height, Batch: 16, Ahead: 4})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := f.Run(ctx); err != nil {
