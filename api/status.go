@@ -28,11 +28,26 @@ type Status struct {
 	// OutboxPending those not yet acknowledged by NATS.
 	EventsWritten int64 `json:"events_written"`
 	OutboxPending int64 `json:"outbox_pending"`
+	// TrustRoot is the header the stored chain was checked from; null
+	// before the first block (or the checkpoint's bootstrap).
+	TrustRoot *TrustRoot `json:"trust_root"`
 
 	// The daemon's counters, when it runs the part that keeps them.
 	Chain   *ChainStatus  `json:"chain,omitempty"`
 	Publish *PublishStats `json:"publish,omitempty"`
 	Reports *ReportStats  `json:"reports,omitempty"`
+}
+
+// TrustRoot is the store's trust root in a Status: the configured
+// checkpoint ("checkpoint"), the first block connected ("first_block"), or
+// where the header rules were first checked on a store written before them
+// ("upgrade").
+type TrustRoot struct {
+	Height  uint32      `json:"height"`
+	ID      ergo.Digest `json:"id"`
+	Kind    string      `json:"kind"`
+	Network string      `json:"network"`
+	SetAt   time.Time   `json:"set_at"`
 }
 
 // VerdictCounts counts one protocol's verdicts on one class of box.
@@ -62,8 +77,15 @@ func NewStatus(st db.Status, eventsWritten, outboxPending int64) Status {
 		Headers: st.Headers, OrphanedHeaders: st.OrphanedHeaders, Transactions: st.Transactions,
 		Boxes: st.Boxes, UnspentBoxes: st.UnspentBoxes, Spends: st.Spends, DataInputReads: st.DataInputReads,
 		StateDigest: st.StateDigest, Verdicts: countVerdicts(st.Verdicts),
-		EventsWritten: eventsWritten, OutboxPending: outboxPending,
+		EventsWritten: eventsWritten, OutboxPending: outboxPending, TrustRoot: trustRoot(st.TrustRoot),
 	}
+}
+
+func trustRoot(r *db.TrustRoot) *TrustRoot {
+	if r == nil {
+		return nil
+	}
+	return &TrustRoot{Height: r.Height, ID: r.ID, Kind: string(r.Kind), Network: r.Network, SetAt: r.SetAt}
 }
 
 // countVerdicts nests the store's verdict counts by protocol and class.

@@ -215,9 +215,16 @@ type TrustRoot struct {
 
 // TrustRoot returns the store's trust root; ok is false before one is set.
 func (s *Store) TrustRoot(ctx context.Context) (t TrustRoot, ok bool, err error) {
+	if t, ok, err = readTrustRoot(ctx, s.r); err != nil {
+		err = storageError(ctx, "read trust root", "", err)
+	}
+	return t, ok, err
+}
+
+func readTrustRoot(ctx context.Context, q queryer) (t TrustRoot, ok bool, err error) {
 	var id []byte
 	var at int64
-	err = s.r.QueryRowContext(ctx, `SELECT height, id, kind, network, set_at FROM trust_root WHERE singleton = 0`).
+	err = q.QueryRowContext(ctx, `SELECT height, id, kind, network, set_at FROM trust_root WHERE singleton = 0`).
 		Scan(&t.Height, &id, &t.Kind, &t.Network, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return TrustRoot{}, false, nil
@@ -226,7 +233,7 @@ func (s *Store) TrustRoot(ctx context.Context) (t TrustRoot, ok bool, err error)
 		err = scanDigest(id, &t.ID)
 	}
 	if err != nil {
-		return TrustRoot{}, false, storageError(ctx, "read trust root", "", err)
+		return TrustRoot{}, false, err
 	}
 	t.SetAt = time.UnixMilli(at).UTC()
 	return t, true, nil

@@ -31,6 +31,10 @@ type Status struct {
 
 	// StateDigest commits to the stored main-chain state; see StateDigest.
 	StateDigest ergo.Digest
+
+	// TrustRoot is the header the stored chain was checked from (nil
+	// before one is set).
+	TrustRoot *TrustRoot
 }
 
 // Status returns the counts and the state digest, read from one snapshot.
@@ -61,6 +65,11 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 		&st.Boxes, &st.UnspentBoxes, &st.Spends, &st.DataInputReads)
 	if err != nil {
 		return st, storageError(ctx, op, "count rows", err)
+	}
+	if root, ok, err := readTrustRoot(ctx, tx); err != nil {
+		return st, storageError(ctx, op, "read trust root", err)
+	} else if ok {
+		st.TrustRoot = &root
 	}
 	if st.Verdicts, err = verdictCounts(ctx, tx); err != nil {
 		return st, storageError(ctx, op, "count verdicts", err)

@@ -285,7 +285,18 @@ func (d *daemon) run(ctx context.Context) error {
 		close(scheduled)
 	}
 
-	log.Info().Str("node", d.cfg.Node.URL).Str("data_dir", d.cfg.DataDir).Msg("auditor started")
+	started := log.Info().Str("node", d.cfg.Node.URL).Str("data_dir", d.cfg.DataDir).Str("network", d.cfg.Scan.Network)
+	switch root, ok, err := d.store.TrustRoot(ctx); {
+	case err != nil:
+		return err
+	case ok:
+		started = started.Str("trust_root", fmt.Sprintf("%s %s at %d", root.Kind, root.ID, root.Height))
+	case d.cfg.Scan.Checkpoint != "":
+		started = started.Str("trust_root", "the checkpoint "+d.cfg.Scan.Checkpoint)
+	default:
+		started = started.Str("trust_root", "the first block to be connected")
+	}
+	started.Msg("auditor started")
 	err := d.follower.Run(ctx)
 	switch {
 	case err == nil:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -60,6 +61,9 @@ func runStatus(e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "tip           %d %s\nheaders       %d (+%d orphaned)\ntransactions  %d\nboxes         %d (%d unspent)\nspends        %d\ndata reads    %d\nevents        %d written, %d not yet published\nstate digest  %s\n",
 		out.TipHeight, out.TipID, out.Headers, out.OrphanedHeaders, out.Transactions, out.Boxes, out.UnspentBoxes, out.Spends, out.DataInputReads,
 		out.EventsWritten, out.OutboxPending, out.StateDigest)
+	if r := out.TrustRoot; r != nil {
+		fmt.Fprintf(e.stdout, "trust root    %s: %s at %d (%s, since %s)\n", r.Kind, r.ID, r.Height, r.Network, r.SetAt.Format(time.RFC3339))
+	}
 	for _, p := range slices.Sorted(maps.Keys(out.Verdicts)) {
 		for _, c := range rules.Classes() {
 			vc := out.Verdicts[p][c]
