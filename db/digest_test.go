@@ -60,6 +60,8 @@ func TestStateDigestCoversEveryColumn(t *testing.T) {
 		"tip.singleton":      "", // a constant
 		"headers.main_chain": "main_chain = 0",
 		"headers.connects":   "", // fork history, not chain state
+		"headers.version":    "", // committed to by the header id
+		"headers.n_bits":     "", // committed to by the header id
 		"headers.work":       "", // derived from n_bits (and from where the store started)
 		// The trigger forbids re-spending; unspending changes all three.
 		"boxes.spent_tx_id": "spent_tx_id = NULL, spent_block_id = NULL, spent_height = NULL",

@@ -114,19 +114,21 @@ func (s *Store) StateDigest(ctx context.Context) (ergo.Digest, error) {
 
 // stateDomain names the encoding; a change to stateSections or to a
 // section's columns changes its version.
-const stateDomain = "async-emission/auditor db state v3"
+const stateDomain = "async-emission/auditor db state v2"
 
 // stateSections are the parts of the state the digest covers, each a query
 // ordered by a unique key. The outbox is not chain state (it records the
 // forks the store went through) and is left out, like headers.connects,
-// and so are the cumulative works (derived from nBits, from where the store
-// started), the trust root and the context headers (they depend on the
-// configured checkpoint, not on the chain state from the first block).
+// and so are a header's version and nBits (its id commits to them; a store
+// upgraded from before they were kept lacks them for its older headers),
+// its cumulative work (derived from nBits, from where the store started),
+// the trust root and the context headers (they depend on the configured
+// checkpoint, not on the chain state from the first block).
 var stateSections = []struct {
 	name, query string
 }{
 	{"tip", `SELECT height, id FROM tip`},
-	{"headers", `SELECT height, id, parent_id, timestamp, version, n_bits FROM headers WHERE main_chain = 1 ORDER BY height`},
+	{"headers", `SELECT height, id, parent_id, timestamp FROM headers WHERE main_chain = 1 ORDER BY height`},
 	{"boxes", `SELECT id, tx_id, block_id, height, output_index, value, ergo_tree, template_hash, creation_height,
 		r4, r5, r6, r7, r8, r9, spent_tx_id, spent_block_id, spent_height FROM boxes ORDER BY id`},
 	{"box_tokens", `SELECT box_id, position, token_id, amount FROM box_tokens ORDER BY box_id, position`},

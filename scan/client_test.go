@@ -117,6 +117,42 @@ func TestBlocksAnswersInRequestOrder(t *testing.T) {
 	}
 }
 
+// TestBlocksForChecksBodiesNotProofsOfWorkAgain: the blocks of headers
+// checked on their own are fetched without computing the headers' proofs
+// of work again; Blocks, by ids, computes them.
+func TestBlocksForChecksBodiesNotProofsOfWorkAgain(t *testing.T) {
+	ch := loadChain(t)
+	n := newNode(t, ch, nil)
+	c := newClient(t, n.srv.URL)
+	var hs []*ergo.Header
+	for _, id := range ch.ids {
+		h, err := c.Header(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	if got := c.Stats().PoWChecks; got != uint64(len(hs)) {
+		t.Fatalf("%d proofs of work for %d headers", got, len(hs))
+	}
+	blocks, err := c.BlocksFor(t.Context(), hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range blocks {
+		if b.Header.ComputeID() != ch.ids[i] {
+			t.Fatalf("block %d is %s", i, b.Header.ComputeID())
+		}
+	}
+	if got := c.Stats().PoWChecks; got != uint64(len(hs)) {
+		t.Fatalf("BlocksFor computed %d proofs of work again", got-uint64(len(hs)))
+	}
+	fresh := newClient(t, n.srv.URL)
+	if _, err := fresh.Blocks(t.Context(), ch.ids); err != nil || fresh.Stats().PoWChecks != uint64(len(ch.ids)) {
+		t.Fatalf("Blocks: %v, %d proofs of work", err, fresh.Stats().PoWChecks)
+	}
+}
+
 func TestHeader(t *testing.T) {
 	ch := loadChain(t)
 	n := newNode(t, ch, nil)

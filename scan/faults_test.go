@@ -303,6 +303,23 @@ func TestTamperedBlockIsNeverReturned(t *testing.T) {
 		}
 		check(t, err, n, c)
 	})
+	t.Run("BlocksFor", func(t *testing.T) {
+		n := newNode(t, tampered, nil)
+		c := newClient(t, n.srv.URL)
+		var hs []*ergo.Header
+		for _, id := range ch.ids[:3] {
+			var h ergo.Header
+			if err := h.UnmarshalJSON(ch.header[id]); err != nil {
+				t.Fatal(err)
+			}
+			hs = append(hs, &h)
+		}
+		bs, err := c.BlocksFor(t.Context(), hs)
+		if bs != nil {
+			t.Error("blocks were returned")
+		}
+		check(t, err, n, c)
+	})
 	t.Run("corrupted once", func(t *testing.T) {
 		// A body corrupted on the way is retried, and the good one returned.
 		n := newNode(t, ch, nil, withFault(func(hit int64, w http.ResponseWriter, _ *http.Request) bool {

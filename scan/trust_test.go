@@ -2,6 +2,7 @@ package scan_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -297,4 +298,52 @@ func TestEachProofOfWorkIsComputedOnce(t *testing.T) {
 		t.Fatalf("%d headers served, %d distinct, %d reorgs: the test proves nothing", served, len(s.ids), f.Stats().Reorgs)
 	}
 	t.Logf("%d distinct headers served %d times, one proof of work each", len(s.ids), served)
+}
+
+// TestStoreFromBeforeTheRulesIsUpgraded opens a store as the auditor wrote
+// it before the header rules (no version, nBits or work on its headers, no
+// trust root): the follower takes what the rules read from the node, each
+// header checked against the stored id, sets the trust root where the
+// rules start, and follows on to the digest of a straight sync.
+func TestStoreFromBeforeTheRulesIsUpgraded(t *testing.T) {
+	const blocks = 340
+	d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 2})
+	dir := t.TempDir()
+	store, err := db.Open(context.Background(), dir+"/auditor.db", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := scan.FollowerConfig{Params: consensus.Devnet(), PollInterval: time.Millisecond, MaxReorgDepth: 10, UntilHeight: 300}
+	if err := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{}, cfg, zerolog.Nop()).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	raw, err := sql.Open("sqlite3", dir+"/auditor.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE headers SET version = NULL, n_bits = NULL, work = NULL`, `DELETE FROM trust_root`, `DELETE FROM context_headers`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+
+	store = openStore(t, dir)
+	cfg.UntilHeight = blocks
+	f := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{}, cfg, zerolog.Nop())
+	if err := f.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The rules read at most MaxReorgDepth + one difficulty window (8
+	// epochs of 32 below 513) below the tip.
+	root, ok, _ := store.TrustRoot(context.Background())
+	if wantH := uint32(300 - 10 - 8*32); !ok || root.Kind != db.TrustUpgrade || root.Height != wantH || root.ID != d.FinalID(wantH) {
+		t.Fatalf("trust root %+v, want the upgrade at %d", root, wantH)
+	}
+	want, _ := digest(t, syncTo(t, url, blocks, scan.FollowerConfig{Params: consensus.Devnet()}))
+	got, st := digest(t, store)
+	if got != want {
+		t.Fatalf("digest %s after the upgrade (tip %d), %s after a straight sync", got, st.TipHeight, want)
+	}
 }
