@@ -19,6 +19,7 @@ import (
 	"github.com/async-emission/auditor/publish"
 	"github.com/async-emission/auditor/report"
 	"github.com/async-emission/auditor/rules"
+	"github.com/async-emission/auditor/scan"
 )
 
 // Config is the auditor's configuration file (config.example.toml documents
@@ -42,6 +43,8 @@ type NodeConfig struct {
 	APIKey         string   `toml:"api_key"`
 	RequestTimeout Duration `toml:"request_timeout"`
 	MaxAttempts    int      `toml:"max_attempts"`
+	// MaxResponseBytes is the largest answer accepted from the node.
+	MaxResponseBytes int64 `toml:"max_response_bytes"`
 }
 
 // ScanConfig tunes the chain follower.
@@ -149,9 +152,10 @@ func DefaultConfig() Config {
 	return Config{
 		DataDir: "auditor-data",
 		Node: NodeConfig{
-			URL:            "http://127.0.0.1:9053",
-			RequestTimeout: Duration(15 * time.Second),
-			MaxAttempts:    6,
+			URL:              "http://127.0.0.1:9053",
+			RequestTimeout:   Duration(15 * time.Second),
+			MaxAttempts:      6,
+			MaxResponseBytes: scan.DefaultMaxResponseBytes,
 		},
 		Scan: ScanConfig{
 			Network:       "mainnet",
@@ -289,6 +293,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Node.MaxAttempts < 1 {
 		bad("node.max_attempts", "must be at least 1")
+	}
+	if c.Node.MaxResponseBytes < 1<<20 {
+		bad("node.max_response_bytes", "%d is below 1 MiB (1048576): a mainnet block's JSON alone can take a few MB", c.Node.MaxResponseBytes)
 	}
 	if _, err := consensus.ForNetwork(c.Scan.Network); err != nil {
 		bad("scan.network", "%q is not mainnet, testnet or devnet", c.Scan.Network)
