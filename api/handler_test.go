@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -577,8 +578,37 @@ func testReports(t *testing.T, c *chain) {
 			t.Fatal(err)
 		}
 	}
+	// Links (to a file and a directory outside, to a file and a directory
+	// inside) and a named pipe are not served: only regular files are.
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret.json"), []byte(`{"outside":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		"passwd.json":       filepath.Join(outside, "secret.json"),
+		"out":               outside,
+		"inside.json":       "audit-1.json",
+		"daily-again":       "daily",
+		"daily/up.json":     "../audit-1.json",
+		"daily/escape.json": "../../" + filepath.Base(outside) + "/secret.json",
+	} {
+		if err := os.Symlink(target, filepath.Join(dir, filepath.FromSlash(link))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	srv, _, _ := newServer(t, api.Config{Store: c.store, ReportsDir: dir})
 	client := srv.Client()
+	for _, p := range []string{"passwd.json", "out/secret.json", "out/", "inside.json", "daily-again/audit-3.json",
+		"daily-again/", "daily/up.json", "daily/escape.json", "pipe.json"} {
+		r := get(t, client, srv.URL+"/reports/"+p)
+		r.wantCode(t, "GET /reports/"+p, http.StatusNotFound)
+		if strings.Contains(string(r.body), "outside") || strings.Contains(string(r.body), "audit") {
+			t.Errorf("GET /reports/%s serves what a link points to: %q", p, r.body)
+		}
+	}
 	for _, tc := range []struct{ path, ctype string }{
 		{"audit-1.json", "application/json"},
 		{"audit-1.html", "text/html; charset=utf-8"},
@@ -605,8 +635,8 @@ func testReports(t *testing.T, c *chain) {
 		path      string
 		want, not []string
 	}{
-		{"", []string{"audit-1.json", "audit-1.html", "daily/"}, []string{".audit-2", ".hidden"}},
-		{"daily/", []string{"audit-3.json"}, []string{".audit-4"}},
+		{"", []string{"audit-1.json", "audit-1.html", "daily/"}, []string{".audit-2", ".hidden", "passwd", "out", "inside", "daily-again", "pipe"}},
+		{"daily/", []string{"audit-3.json"}, []string{".audit-4", "up.json", "escape.json"}},
 	} {
 		r := get(t, client, srv.URL+"/reports/"+tc.path)
 		r.wantCode(t, "GET /reports/"+tc.path, http.StatusOK)
