@@ -14,8 +14,8 @@ func TestURL(t *testing.T) {
 		"nats://u:pw@nats1:4222":                   "nats://u:xxxxx@nats1:4222",
 		"http://user:pa ss@node:9053/x":            "http://xxxxx@node:9053/x", // does not parse
 		"http://us er:pa@ss@node:99999999999/x?y@": "http://xxxxx@node:99999999999/x?y@",
-		"not a url":                                "not a url",
-		"":                                         "",
+		"not a url": "not a url",
+		"":          "",
 	} {
 		got := URL(in)
 		if got != want {
