@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -25,8 +26,9 @@ const (
 // store could not be written (a full disk) until JetStream restarts, even
 // once space is free again: every publish to it goes unanswered. Every
 // interval (default DefaultSuperviseInterval) Supervise asks the server's
-// health; while it is not healthy Problem says why, and once the store's
-// file system has RecoverFree bytes free, it restarts JetStream on the same
+// health; while it is not healthy Problem says why, and when a stream's
+// store failed to write (or JetStream is off), once the store's file
+// system has RecoverFree bytes free, it restarts JetStream on the same
 // store (the connections stay; what was stored stays, and the duplicate
 // window is rebuilt from it), again after a doubling wait while that does
 // not help. It returns ctx's error.
@@ -65,6 +67,8 @@ func (e *Embedded) Supervise(ctx context.Context, interval time.Duration) error 
 			}
 			failing = true
 			switch {
+			case !e.restartable(msg):
+				e.setProblem("embedded NATS server: " + msg) // said, not acted on
 			case ferr == nil && free < RecoverFree:
 				e.setProblem(fmt.Sprintf("embedded NATS store: %s; %s free on its file system: JetStream restarts once there is room", msg, Bytes(free)))
 			case time.Since(lastRestart) >= wait:
@@ -93,6 +97,13 @@ func (e *Embedded) health() string {
 		return "status " + st.Status
 	}
 	return ""
+}
+
+// restartable tells whether a restart of JetStream is the cure for what
+// the health check found: a store that failed to write, or JetStream
+// disabled (nats-server turns it off when it runs out of resources).
+func (e *Embedded) restartable(health string) bool {
+	return strings.Contains(health, "write error") || !e.srv.JetStreamEnabled()
 }
 
 // restartJetStream stops JetStream if it runs and starts it again on the

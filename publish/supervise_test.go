@@ -162,3 +162,45 @@ func TestRelayRecreatesADeletedStream(t *testing.T) {
 		t.Fatalf("created again as %+v", c)
 	}
 }
+
+// TestSuperviseRestartsJetStreamTurnedOff: JetStream turned off under the
+// server (as nats-server does when it runs out of resources) is started
+// again on the same store, with the stream and its messages.
+func TestSuperviseRestartsJetStreamTurnedOff(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	quiet := testLog(t).Level(zerolog.Disabled)
+	e, err := StartEmbedded(ctx, EmbeddedConfig{StoreDir: t.TempDir()}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown()
+	nc, err := e.Connect(ctx, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js := newJS(t, nc, RelayConfig{})
+	if _, err := EnsureStream(ctx, js, StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "auditor.a.b", []byte("{}"), jetstream.WithMsgID("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Server().ShutdownJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	supervised := make(chan error, 1)
+	go func() { supervised <- e.Supervise(ctx, 10*time.Millisecond) }()
+	defer func() { cancel(); <-supervised }()
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if !e.Server().JetStreamEnabled() || e.Problem() != "" {
+			return fmt.Errorf("JetStream enabled %v, problem %q", e.Server().JetStreamEnabled(), e.Problem())
+		}
+		return nil
+	})
+	ack, err := js.Publish(ctx, "auditor.a.b", []byte("{}"), jetstream.WithMsgID("two"))
+	if err != nil || ack.Sequence != 2 {
+		t.Fatalf("publish after the restart: %+v %v", ack, err)
+	}
+}
