@@ -230,6 +230,57 @@ func TestFullNATSDiskRecovers(t *testing.T) {
 	}
 }
 
+// TestFullExternalNATSDiskRecovers: an external nats-server whose store
+// fills up keeps failing the stream, even once space is freed, until it
+// restarts (the auditor cannot restart it); the daemon keeps the events
+// and retries all along, and once the operator restarts NATS they all go
+// out, each once, in order.
+func TestFullExternalNATSDiskRecovers(t *testing.T) {
+	const initial, extra = 40, 40
+	mnt := testfs.Tmpfs(t, 24<<20, false)
+	d, nodeURL := newScenarioDevnet(t, devnet.Config{Seed: 21, Blocks: initial + extra, TxsPerBlock: 3, BlockTime: time.Hour})
+	for range initial {
+		d.Step()
+	}
+	natsDir := filepath.Join(mnt, "nats")
+	ns := natsServer(t, natsDir, 0)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	natsPort, _ := strconv.Atoi(port)
+	_, cfg := scenarioConfig(t, d, nodeURL, ns.ClientURL())
+	cfg.NATS.MaxBytes = 8 << 20
+	watch := openWatch(t, cfg.DataDir)
+	r := startDaemon(t, cfg)
+	synced := func(tip uint32) func() (bool, string) {
+		return func() (bool, string) {
+			r.alive()
+			got, pending := watchTip(t, watch), watchPending(t, watch)
+			return got == tip && pending == 0, fmt.Sprintf("tip %d, %d pending", got, pending)
+		}
+	}
+	pollUntil(t, 30*time.Second, "the first sync, published", synced(initial))
+
+	junk := filepath.Join(mnt, "junk")
+	testfs.Fill(t, junk)
+	for range extra {
+		d.Step()
+	}
+	pollUntil(t, 30*time.Second, "the new blocks indexed, their events pending", func() (bool, string) {
+		r.alive()
+		tip, pending := watchTip(t, watch), watchPending(t, watch)
+		return tip == initial+extra && pending > 0, fmt.Sprintf("tip %d, %d pending", tip, pending)
+	})
+	if err := os.Remove(junk); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * relayAckTimeout) // freed, but the server still fails the stream
+	stuck := watchPending(t, watch)
+	ns.Shutdown()
+	ns = natsServer(t, natsDir, natsPort)
+	pollUntil(t, 60*time.Second, "the events published once NATS restarted", synced(initial+extra))
+	t.Logf("%d events still pending with the space freed, until NATS restarted", stuck)
+	sameEvents(t, "after the external server's disk was freed and it restarted", ns.ClientURL(), cfg.DataDir)
+}
+
 // TestStrangerCannotWriteTheDefaultEmbeddedServer: the daemon with its
 // default embedded NATS (listening on loopback, no credentials set): a
 // client without credentials cannot publish on auditor.>, purge or delete
