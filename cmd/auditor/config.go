@@ -268,6 +268,14 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) {
 	}
 }
 
+// loopbackListen tells whether a listen address (host:port) reaches this
+// machine only; one that does not parse is left to the validation that
+// says so.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err != nil || publish.IsLoopback(host)
+}
+
 // FieldError names the configuration field a validation failure is about.
 type FieldError struct {
 	Field string
