@@ -12,29 +12,31 @@ const Hidden = "xxxxx"
 
 // URL returns s with its user information hidden: a password is replaced
 // by Hidden (the user name stays: http://user:xxxxx@host); a user name
-// alone, which may be a token (nats://token@host), is replaced whole. A
-// string that does not parse as a URL loses whatever stands between its
-// scheme and the last @ of its authority.
+// alone, which may be a token (nats://token@host), is replaced whole. An @
+// after the host (in the path, the query or the fragment) is left alone. A
+// string with an @ that parses neither way (a password holding / or #,
+// say) loses everything from its scheme to its last @: too much rather
+// than a secret.
 func URL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		if u.User == nil {
-			return s
-		}
+	u, err := url.Parse(s)
+	switch {
+	case err == nil && u.User != nil:
 		if _, hasPassword := u.User.Password(); hasPassword {
 			return u.Redacted()
 		}
 		u.User = url.User(Hidden)
 		return u.String()
+	case !strings.Contains(s, "@"):
+		return s
 	}
 	prefix, rest := "", s
 	if i := strings.Index(s, "://"); i >= 0 {
 		prefix, rest = s[:i+3], s[i+3:]
 	}
-	authority := rest
-	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
-		authority = rest[:j]
+	if err == nil && u.Host != "" && strings.HasPrefix(rest, u.Host) {
+		return s // the @ is in the path, query or fragment: no user information
 	}
-	if k := strings.LastIndex(authority, "@"); k >= 0 {
+	if k := strings.LastIndex(rest, "@"); k >= 0 {
 		return prefix + Hidden + rest[k:]
 	}
 	return s
