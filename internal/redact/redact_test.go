@@ -17,8 +17,8 @@ func TestURL(t *testing.T) {
 		"http://us er:pa@ss@node:99999999999/x?y@": "http://xxxxx@",
 		"http://user:pa/ss@node:9053":              "http://xxxxx@node:9053",
 		"http://node:9053/a@b":                     "http://node:9053/a@b",
-		"not a url": "not a url",
-		"":          "",
+		"not a url":                                "not a url",
+		"":                                         "",
 	} {
 		got := URL(in)
 		if got != want {
