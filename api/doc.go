@@ -5,8 +5,11 @@
 // # Endpoints
 //
 //	GET /healthz              200 "ok" while the process runs
-//	GET /readyz               200 when the store is within Config.MaxLag blocks of the node's
-//	                          height (and the NATS check passes); 503 with the reasons otherwise
+//	GET /readyz               200 when every readiness check passes: the node's height is known,
+//	                          the store holds a block within Config.MaxLag blocks of it, no event
+//	                          has waited longer than Config.MaxPublishDelay for NATS, and each of
+//	                          Config.Checks finds nothing; 503 otherwise. Either way the body lists
+//	                          the problems, each named by its check (Readiness, Problem)
 //	GET /metrics              Prometheus text exposition (a registry of its own, with the Go
 //	                          and process collectors)
 //	GET /api/v1/status        Status: what `auditor status --json` prints, with the follower's,

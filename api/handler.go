@@ -28,6 +28,13 @@ type Store interface {
 	OutboxCounts(ctx context.Context) (written, pending int64, err error)
 }
 
+// PendingAger is a Store that knows when the oldest event not yet
+// acknowledged by NATS was written (ok false: none is pending); the
+// "publish" readiness check uses it.
+type PendingAger interface {
+	OldestPending(ctx context.Context) (written time.Time, ok bool, err error)
+}
+
 // VerdictCounter is a Store that can count the verdicts without computing
 // the whole Status. The verdict metrics use it when the store has it, and
 // Status().Verdicts otherwise.
@@ -76,10 +83,14 @@ type Config struct {
 	// Chain returns the follower's counters. Without it the node's height
 	// is never known and /readyz never answers 200.
 	Chain func() ChainStats
-	// NATS, when set, is a readiness check: /readyz answers 503 while it
-	// returns an error. It is called on every probe and must not block
-	// (nats.Conn.Status, not a round trip).
-	NATS func() error
+	// MaxPublishDelay, when positive and the store is a PendingAger,
+	// makes /readyz fail while an event has waited longer than it for
+	// NATS to acknowledge it (the "publish" check).
+	MaxPublishDelay time.Duration
+	// Checks are readiness checks besides the handler's own (chain, store,
+	// lag, publish): the daemon's NATS connection, stream and store, and
+	// whatever else can tell that the auditor is not ready.
+	Checks []Check
 	// Publish and Reports return the relay's and the report scheduler's
 	// counters.
 	Publish func() PublishStats
@@ -195,22 +206,57 @@ func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
 
 // Readiness is /readyz's answer.
 type Readiness struct {
-	Ready      bool     `json:"ready"`
-	NodeHeight *uint32  `json:"node_height"` // null: not known
-	TipHeight  *uint32  `json:"tip_height"`  // null: the store holds no block
-	Lag        *uint32  `json:"lag"`
-	MaxLag     uint32   `json:"max_lag"`
-	Reasons    []string `json:"reasons,omitempty"` // why not ready
+	Ready      bool    `json:"ready"`
+	NodeHeight *uint32 `json:"node_height"` // null: not known
+	TipHeight  *uint32 `json:"tip_height"`  // null: the store holds no block
+	Lag        *uint32 `json:"lag"`
+	MaxLag     uint32  `json:"max_lag"`
+	// Problems are why the auditor is not ready, each named by the check
+	// that found it, in the order the checks run; [] when ready.
+	Problems []Problem `json:"problems"`
 }
 
-// Readiness checks whether the auditor is synced and can publish.
+// A Problem is one reason the auditor is not ready: the name of the check
+// that found it and a sentence saying what it found.
+type Problem struct {
+	Check  string `json:"check"`
+	Reason string `json:"reason"`
+}
+
+// A Check is a named readiness check: /readyz fails while any check finds
+// a problem, and lists each problem with the check's name.
+type Check struct {
+	// Name names the check in each Problem it finds ("nats", "stream");
+	// short, lower case, stable: alerts may match it.
+	Name string
+	// Problems returns what the check finds wrong now, each a sentence;
+	// none when all is well. It is called on every probe, by concurrent
+	// requests, with the probe's context: it must return quickly, reading
+	// state kept up to date elsewhere (a counter, a connection's status,
+	// what a background loop found) rather than making a round trip.
+	Problems func(ctx context.Context) []string
+}
+
+// Names of the checks the handler makes itself (Config.Checks add more).
+const (
+	CheckChain   = "chain"   // the node's height is known
+	CheckStore   = "store"   // the store is readable and holds a block
+	CheckLag     = "lag"     // the tip is within MaxLag blocks of the node's height
+	CheckPublish = "publish" // no event has waited unacknowledged longer than MaxPublishDelay
+)
+
+// Readiness runs the checks: the handler's own (chain, store, lag,
+// publish), then Config.Checks in order.
 func (h *Handler) Readiness(ctx context.Context) Readiness {
-	out := Readiness{MaxLag: h.cfg.MaxLag}
+	out := Readiness{MaxLag: h.cfg.MaxLag, Problems: []Problem{}}
+	problem := func(check, format string, args ...any) {
+		out.Problems = append(out.Problems, Problem{Check: check, Reason: fmt.Sprintf(format, args...)})
+	}
 	var node uint32
 	if h.cfg.Chain == nil {
-		out.Reasons = append(out.Reasons, "the chain is not followed")
+		problem(CheckChain, "the chain is not followed")
 	} else if node = h.cfg.Chain().NodeHeight; node == 0 {
-		out.Reasons = append(out.Reasons, "the node's height is not known yet")
+		problem(CheckChain, "the node's height is not known yet")
 	} else {
 		out.NodeHeight = &node
 	}
@@ -218,9 +264,9 @@ func (h *Handler) Readiness(ctx context.Context) Readiness {
 	switch {
 	case err != nil:
 		h.log.Warn().Err(err).Msg("readiness: reading the tip")
-		out.Reasons = append(out.Reasons, "the store cannot be read")
+		problem(CheckStore, "the store cannot be read")
 	case !ok:
-		out.Reasons = append(out.Reasons, "no block is connected yet")
+		problem(CheckStore, "no block is connected yet")
 	default:
 		out.TipHeight = &tip.Height
 	}
@@ -228,15 +274,29 @@ func (h *Handler) Readiness(ctx context.Context) Readiness {
 		l := lag(node, tip.Height, true)
 		out.Lag = &l
 		if l > h.cfg.MaxLag {
-			out.Reasons = append(out.Reasons, fmt.Sprintf("%d blocks behind the node, more than %d", l, h.cfg.MaxLag))
+			problem(CheckLag, "%d blocks behind the node, more than %d", l, h.cfg.MaxLag)
 		}
 	}
-	if h.cfg.NATS != nil {
-		if err := h.cfg.NATS(); err != nil {
-			out.Reasons = append(out.Reasons, "nats: "+err.Error())
+	if pa, isAger := h.cfg.Store.(PendingAger); isAger && h.cfg.MaxPublishDelay > 0 {
+		switch written, ok, err := pa.OldestPending(ctx); {
+		case err != nil:
+			h.log.Warn().Err(err).Msg("readiness: reading the outbox")
+			problem(CheckPublish, "the outbox cannot be read")
+		case ok && time.Since(written) > h.cfg.MaxPublishDelay:
+			waited := time.Since(written)
+			if waited >= time.Second {
+				waited = waited.Round(time.Second)
+			}
+			problem(CheckPublish, "an event has waited %s for NATS to acknowledge it, more than %s",
+				waited.Round(time.Millisecond), h.cfg.MaxPublishDelay)
 		}
 	}
-	out.Ready = len(out.Reasons) == 0
+	for _, c := range h.cfg.Checks {
+		for _, p := range c.Problems(ctx) {
+			problem(c.Name, "%s", p)
+		}
+	}
+	out.Ready = len(out.Problems) == 0
 	return out
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,8 +95,10 @@ func testReadyz(t *testing.T, c *chain) {
 			return s
 		}
 	}
-	natsDown := func() error { return errors.New("nats: connection closed") }
-	natsUp := func() error { return nil }
+	check := func(name string, problems ...string) api.Check {
+		return api.Check{Name: name, Problems: func(context.Context) []string { return problems }}
+	}
+	natsDown, natsUp := check("nats", "connection closed"), check("nats")
 	u32 := func(v uint32) *uint32 { return &v }
 
 	empty, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "empty.db"), zerolog.Nop())
@@ -105,57 +108,79 @@ func testReadyz(t *testing.T, c *chain) {
 	t.Cleanup(func() { empty.Close() })
 	faulty := &faultyStore{Store: c.store}
 	faulty.fail.Store(true)
+	// A store with an event NATS has not acknowledged, written now.
+	waiting, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "waiting.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { waiting.Close() })
+	if err := waiting.AppendEvent(context.Background(), "report", db.Message{ID: "r", Subject: "a.report.ready", Payload: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
-		name    string
-		cfg     api.Config
-		want    api.Readiness
-		reasons []string // each a substring of one reason, in order
+		name     string
+		cfg      api.Config
+		want     api.Readiness
+		problems []api.Problem // reasons are substrings of the problems', in order
 	}{{
-		name:    "no chain",
-		cfg:     api.Config{Store: c.store, MaxLag: maxLag},
-		want:    api.Readiness{TipHeight: u32(tip), MaxLag: maxLag},
-		reasons: []string{"the chain is not followed"},
+		name:     "no chain",
+		cfg:      api.Config{Store: c.store, MaxLag: maxLag},
+		want:     api.Readiness{TipHeight: u32(tip), MaxLag: maxLag},
+		problems: []api.Problem{{api.CheckChain, "the chain is not followed"}},
 	}, {
-		name:    "node height unknown",
-		cfg:     api.Config{Store: c.store, MaxLag: maxLag, Chain: at(0)},
-		want:    api.Readiness{TipHeight: u32(tip), MaxLag: maxLag},
-		reasons: []string{"the node's height is not known yet"},
+		name:     "node height unknown",
+		cfg:      api.Config{Store: c.store, MaxLag: maxLag, Chain: at(0)},
+		want:     api.Readiness{TipHeight: u32(tip), MaxLag: maxLag},
+		problems: []api.Problem{{api.CheckChain, "the node's height is not known yet"}},
 	}, {
 		name: "lagging",
-		cfg:  api.Config{Store: c.store, MaxLag: maxLag, Chain: at(tip + maxLag + 1), NATS: natsUp},
+		cfg:  api.Config{Store: c.store, MaxLag: maxLag, Chain: at(tip + maxLag + 1), Checks: []api.Check{natsUp}},
 		want: api.Readiness{NodeHeight: u32(tip + maxLag + 1), TipHeight: u32(tip), Lag: u32(maxLag + 1),
 			MaxLag: maxLag},
-		reasons: []string{fmt.Sprintf("%d blocks behind the node, more than %d", maxLag+1, maxLag)},
+		problems: []api.Problem{{api.CheckLag, fmt.Sprintf("%d blocks behind the node, more than %d", maxLag+1, maxLag)}},
 	}, {
 		name: "nats down",
-		cfg:  api.Config{Store: c.store, MaxLag: maxLag, Chain: at(tip + 1), NATS: natsDown},
+		cfg:  api.Config{Store: c.store, MaxLag: maxLag, Chain: at(tip + 1), Checks: []api.Check{natsDown}},
 		want: api.Readiness{NodeHeight: u32(tip + 1), TipHeight: u32(tip), Lag: u32(1),
 			MaxLag: maxLag},
-		reasons: []string{"nats: nats: connection closed"},
+		problems: []api.Problem{{"nats", "connection closed"}},
 	}, {
-		name: "lagging and nats down",
-		cfg:  api.Config{Store: c.store, MaxLag: maxLag, Chain: at(tip + 100), NATS: natsDown},
+		name: "lagging, nats down, the stream gone and the scanner's own two",
+		cfg: api.Config{Store: c.store, MaxLag: maxLag, Chain: at(tip + 100), Checks: []api.Check{
+			natsDown, check("stream", "stream AUDITOR does not exist"), check("scanner", "the node is behind", "a chain was refused")}},
 		want: api.Readiness{NodeHeight: u32(tip + 100), TipHeight: u32(tip), Lag: u32(100),
 			MaxLag: maxLag},
-		reasons: []string{"100 blocks behind the node", "connection closed"},
+		problems: []api.Problem{{api.CheckLag, "100 blocks behind the node"}, {"nats", "connection closed"},
+			{"stream", "does not exist"}, {"scanner", "the node is behind"}, {"scanner", "a chain was refused"}},
 	}, {
-		name:    "empty store",
-		cfg:     api.Config{Store: empty, MaxLag: maxLag, Chain: at(tip)},
-		want:    api.Readiness{NodeHeight: u32(tip), MaxLag: maxLag},
-		reasons: []string{"no block is connected yet"},
+		name:     "empty store",
+		cfg:      api.Config{Store: empty, MaxLag: maxLag, Chain: at(tip)},
+		want:     api.Readiness{NodeHeight: u32(tip), MaxLag: maxLag},
+		problems: []api.Problem{{api.CheckStore, "no block is connected yet"}},
 	}, {
-		name:    "store unreadable",
-		cfg:     api.Config{Store: faulty, MaxLag: maxLag, Chain: at(tip)},
-		want:    api.Readiness{NodeHeight: u32(tip), MaxLag: maxLag},
-		reasons: []string{"the store cannot be read"},
+		name:     "store unreadable",
+		cfg:      api.Config{Store: faulty, MaxLag: maxLag, Chain: at(tip)},
+		want:     api.Readiness{NodeHeight: u32(tip), MaxLag: maxLag},
+		problems: []api.Problem{{api.CheckStore, "the store cannot be read"}},
+	}, {
+		name: "an event waiting longer than MaxPublishDelay",
+		cfg:  api.Config{Store: waiting, MaxLag: maxLag, Chain: at(tip), MaxPublishDelay: time.Nanosecond},
+		want: api.Readiness{NodeHeight: u32(tip), MaxLag: maxLag},
+		problems: []api.Problem{{api.CheckStore, "no block is connected yet"},
+			{api.CheckPublish, "an event has waited"}},
+	}, {
+		name:     "an event waiting, within MaxPublishDelay",
+		cfg:      api.Config{Store: waiting, MaxLag: maxLag, Chain: at(tip), MaxPublishDelay: time.Hour},
+		want:     api.Readiness{NodeHeight: u32(tip), MaxLag: maxLag},
+		problems: []api.Problem{{api.CheckStore, "no block is connected yet"}},
 	}, {
 		name: "at MaxLag, nats up",
-		cfg:  api.Config{Store: c.store, MaxLag: maxLag, Chain: at(tip + maxLag), NATS: natsUp},
+		cfg:  api.Config{Store: c.store, MaxLag: maxLag, Chain: at(tip + maxLag), Checks: []api.Check{natsUp}},
 		want: api.Readiness{Ready: true, NodeHeight: u32(tip + maxLag), TipHeight: u32(tip),
 			Lag: u32(maxLag), MaxLag: maxLag},
 	}, {
-		name: "synced, no nats check",
+		name: "synced, no other check",
 		cfg:  api.Config{Store: c.store, MaxLag: maxLag, Chain: at(tip)},
 		want: api.Readiness{Ready: true, NodeHeight: u32(tip), TipHeight: u32(tip), Lag: u32(0),
 			MaxLag: maxLag},
@@ -172,19 +197,22 @@ func testReadyz(t *testing.T, c *chain) {
 				wantCode = http.StatusOK
 			}
 			r.wantCode(t, "GET /readyz", wantCode)
+			if !strings.Contains(string(r.body), `"problems":[`) {
+				t.Errorf("GET /readyz: %s has no problems list", r.body)
+			}
 			var got api.Readiness
 			r.decodeJSON(t, "GET /readyz", &got)
-			reasons := got.Reasons
-			got.Reasons = nil
+			problems := got.Problems
+			got.Problems = nil
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("GET /readyz: %s, want %+v", r.body, tc.want)
 			}
-			if len(reasons) != len(tc.reasons) {
-				t.Fatalf("GET /readyz: reasons %q, want %d like %q", reasons, len(tc.reasons), tc.reasons)
+			if len(problems) != len(tc.problems) {
+				t.Fatalf("GET /readyz: problems %+v, want %d like %+v", problems, len(tc.problems), tc.problems)
 			}
-			for i, want := range tc.reasons {
-				if !strings.Contains(reasons[i], want) {
-					t.Errorf("GET /readyz: reason %d is %q, want it to contain %q", i, reasons[i], want)
+			for i, want := range tc.problems {
+				if problems[i].Check != want.Check || !strings.Contains(problems[i].Reason, want.Reason) {
+					t.Errorf("GET /readyz: problem %d is %+v, want check %q with a reason containing %q", i, problems[i], want.Check, want.Reason)
 				}
 			}
 			if strings.Contains(string(r.body), "secret") {
@@ -581,8 +609,37 @@ func testReports(t *testing.T, c *chain) {
 			t.Fatal(err)
 		}
 	}
+	// Links (to a file and a directory outside, to a file and a directory
+	// inside) and a named pipe are not served: only regular files are.
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret.json"), []byte(`{"outside":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		"passwd.json":       filepath.Join(outside, "secret.json"),
+		"out":               outside,
+		"inside.json":       "audit-1.json",
+		"daily-again":       "daily",
+		"daily/up.json":     "../audit-1.json",
+		"daily/escape.json": "../../" + filepath.Base(outside) + "/secret.json",
+	} {
+		if err := os.Symlink(target, filepath.Join(dir, filepath.FromSlash(link))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	srv, _, _ := newServer(t, api.Config{Store: c.store, ReportsDir: dir})
 	client := srv.Client()
+	for _, p := range []string{"passwd.json", "out/secret.json", "out/", "inside.json", "daily-again/audit-3.json",
+		"daily-again/", "daily/up.json", "daily/escape.json", "pipe.json"} {
+		r := get(t, client, srv.URL+"/reports/"+p)
+		r.wantCode(t, "GET /reports/"+p, http.StatusNotFound)
+		if strings.Contains(string(r.body), "outside") || strings.Contains(string(r.body), "audit") {
+			t.Errorf("GET /reports/%s serves what a link points to: %q", p, r.body)
+		}
+	}
 	for _, tc := range []struct{ path, ctype string }{
 		{"audit-1.json", "application/json"},
 		{"audit-1.html", "text/html; charset=utf-8"},
@@ -609,8 +666,8 @@ func testReports(t *testing.T, c *chain) {
 		path      string
 		want, not []string
 	}{
-		{"", []string{"audit-1.json", "audit-1.html", "daily/"}, []string{".audit-2", ".hidden"}},
-		{"daily/", []string{"audit-3.json"}, []string{".audit-4"}},
+		{"", []string{"audit-1.json", "audit-1.html", "daily/"}, []string{".audit-2", ".hidden", "passwd", "out", "inside", "daily-again", "pipe"}},
+		{"daily/", []string{"audit-3.json"}, []string{".audit-4", "up.json", "escape.json"}},
 	} {
 		r := get(t, client, srv.URL+"/reports/"+tc.path)
 		r.wantCode(t, "GET /reports/"+tc.path, http.StatusOK)

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -254,6 +255,20 @@ func (s *Store) OutboxCounts(ctx context.Context) (written, pending int64, err e
 		return 0, 0, storageError(ctx, "count the outbox", "", err)
 	}
 	return written, pending, nil
+}
+
+// OldestPending returns when the oldest row not yet acknowledged was
+// written; ok is false when every row is acknowledged.
+func (s *Store) OldestPending(ctx context.Context) (written time.Time, ok bool, err error) {
+	var ms int64
+	err = s.r.QueryRowContext(ctx, `SELECT written FROM outbox WHERE published IS NULL ORDER BY seq LIMIT 1`).Scan(&ms)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return time.Time{}, false, nil
+	case err != nil:
+		return time.Time{}, false, storageError(ctx, "read the oldest pending event", "", err)
+	}
+	return time.UnixMilli(ms), true, nil
 }
 
 // ergoBox is the stored box in the chain model's form.

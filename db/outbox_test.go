@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/rules"
@@ -119,5 +120,43 @@ func TestOutbox(t *testing.T) {
 	}
 	if rows, _ := s.OutboxPending(context.Background(), 0, 10); rows[0].Seq != 4 {
 		t.Fatalf("the first pending row is %d, want 4", rows[0].Seq)
+	}
+}
+
+// TestOldestPending: the time the oldest unacknowledged row was written;
+// none once every row is acknowledged.
+func TestOldestPending(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if _, ok, err := s.OldestPending(ctx); err != nil || ok {
+		t.Fatalf("empty outbox: %v %v", ok, err)
+	}
+	before := time.Now().Truncate(time.Millisecond)
+	for i := range 3 {
+		if err := s.AppendEvent(ctx, "report", Message{ID: fmt.Sprint("r", i), Subject: "a.report.ready", Payload: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	rows, err := s.OutboxPending(ctx, 0, 10)
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("%d rows (%v)", len(rows), err)
+	}
+	first, ok, err := s.OldestPending(ctx)
+	if err != nil || !ok || first.Before(before) || time.Since(first) > time.Minute {
+		t.Fatalf("oldest pending %v %v %v (written after %v)", first, ok, err, before)
+	}
+	if err := s.MarkPublished(ctx, []int64{rows[0].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	second, ok, err := s.OldestPending(ctx)
+	if err != nil || !ok || !second.After(first) {
+		t.Fatalf("after the first is acknowledged: %v %v %v, want after %v", second, ok, err, first)
+	}
+	if err := s.MarkPublished(ctx, []int64{rows[1].Seq, rows[2].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.OldestPending(ctx); err != nil || ok {
+		t.Fatalf("all acknowledged: %v %v", ok, err)
 	}
 }

@@ -140,6 +140,25 @@ func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) 
 	return s, nil
 }
 
+// CheckWritable makes sure the database can be written, as the scanner
+// will write it. SQLite opens a file it may not write (by its mode, or on a
+// read-only mount) read-only without a word, so that the first block would
+// be the first to fail; a daemon calls this at start instead. It writes in
+// a transaction that it rolls back: the file is left as it was. Errors wrap
+// ErrStorage and name the file.
+func (s *Store) CheckWritable(ctx context.Context) error {
+	const op = "check the database is writable"
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock
+	if err != nil {
+		return storageError(ctx, op, s.path, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // nothing to keep
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE main.write_check (x)`); err != nil {
+		return storageError(ctx, op, s.path, err)
+	}
+	return nil
+}
+
 // dsn builds the go-sqlite3 data source name for a file: a file: URI, so
 // that a path holding '?' or '#' stays a path, followed by the driver's
 // connection parameters.

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/ergo/wire"
 )
 
 // Box is an Ergo box as the node describes it: its contents (value,
@@ -14,9 +15,12 @@ import (
 // BoxID is only what the node claimed, to be checked against that.
 //
 // Decoding keeps the ErgoTree and the registers as the bytes the node gave
-// (the id commits to those bytes); whether they parse is checked where they
-// are used (sigma.ParseErgoTree, sigma.TemplateHashOf, Register), so that
-// the per-block path does not parse every script.
+// (the id commits to those bytes). Each register is checked to be one value
+// the binary parser accepts there (a constant or constant-like expression
+// whose group elements are curve points), so that what decodes from JSON
+// also parses from its serialization; whether the ErgoTree parses is
+// checked where it is used (sigma.ParseErgoTree, sigma.TemplateHashOf), so
+// that the per-block path does not parse every script.
 type Box struct {
 	sigma.Box
 	BoxID    Digest // the id as given; meaningful only when HasBoxID
@@ -177,9 +181,23 @@ func registers(m map[string]jRegister) ([][]byte, error) {
 		if len(b) == 0 {
 			return nil, errorf(ErrRegister, field, "empty value")
 		}
+		if err := checkRegisterValue(b); err != nil {
+			return nil, &Error{Kind: ErrRegister, Field: field, Err: err}
+		}
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// checkRegisterValue checks that b is one register value as the binary
+// parser reads it (sigma.ReadRegisterValue): a value with a group element
+// that is not a secp256k1 point, say, is refused with sigma.ErrInvalidPoint.
+func checkRegisterValue(b []byte) error {
+	r := wire.NewReader(b)
+	if _, err := sigma.ReadRegisterValue(r); err != nil {
+		return err
+	}
+	return r.Done("register value")
 }
 
 func (j *boxJSON) box(b *Box) error {

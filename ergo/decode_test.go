@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/async-emission/auditor/ergo/sigma"
 )
 
 const goodBox = `{
@@ -152,6 +154,62 @@ func TestTransactionDecoding(t *testing.T) {
 			var e *Error
 			if !errors.Is(err, c.kind) || !errors.As(err, &e) || e.Field != c.field {
 				t.Fatalf("got %v, want %q at %s", err, c.kind, c.field)
+			}
+		})
+	}
+}
+
+// offCurve is a GroupElement constant whose 33 bytes are not a secp256k1
+// point (x = 2^256-1 is above the field's prime).
+const offCurve = "0702" + "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+
+// TestGroupElementsOffTheCurveAreRefused: node JSON holding a group element
+// that is not a curve point, in a box register, an output register or a
+// context variable, does not decode: the binary parser would refuse its
+// serialization. The error names the field and is sigma.ErrInvalidPoint.
+func TestGroupElementsOffTheCurveAreRefused(t *testing.T) {
+	// The same value on the curve (the generator) decodes.
+	onCurve := "07" + sigma.Generator().String()
+	var b Box
+	in := strings.Replace(boxWith(t, `"R4": "0e0101"`, `"R4": "`+onCurve+`"`), "%BOXID%", strings.Repeat("0", 64), 1)
+	if err := json.Unmarshal([]byte(in), &b); err != nil {
+		t.Fatalf("a register holding the generator: %v", err)
+	}
+	var tx Transaction
+	if err := json.Unmarshal([]byte(strings.Replace(goodTx, `"0": "0e00"`, `"0": "`+onCurve+`"`, 1)), &tx); err != nil {
+		t.Fatalf("a context variable holding the generator: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		err   func() error
+		kind  ErrorKind
+		field string
+	}{
+		{"box register", func() error {
+			var b Box
+			return json.Unmarshal([]byte(strings.Replace(boxWith(t, `"R4": "0e0101"`, `"R4": "`+offCurve+`"`), "%BOXID%", strings.Repeat("0", 64), 1)), &b)
+		}, ErrRegister, "additionalRegisters.R4"},
+		{"register in a collection", func() error {
+			// Coll[GroupElement] of one point: type 0x0c07... is written as
+			// the collection type code 0x0c + 0x07 = 0x13, then the length.
+			var b Box
+			return json.Unmarshal([]byte(strings.Replace(boxWith(t, `"R5": "0580a8d6b907"`, `"R5": "1301`+offCurve[2:]+`"`), "%BOXID%", strings.Repeat("0", 64), 1)), &b)
+		}, ErrRegister, "additionalRegisters.R5"},
+		{"output register", func() error {
+			var tx Transaction
+			return json.Unmarshal([]byte(strings.Replace(goodTx, `"additionalRegisters": {}`, `"additionalRegisters": {"R4": "`+offCurve+`"}`, 1)), &tx)
+		}, ErrRegister, "outputs[0].additionalRegisters.R4"},
+		{"context variable", func() error {
+			var tx Transaction
+			return json.Unmarshal([]byte(strings.Replace(goodTx, `"0": "0e00"`, `"0": "`+offCurve+`"`, 1)), &tx)
+		}, ErrExtension, "inputs[0].spendingProof.extension.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.err()
+			var e *Error
+			if !errors.Is(err, tc.kind) || !errors.Is(err, sigma.ErrInvalidPoint) || !errors.As(err, &e) || e.Field != tc.field {
+				t.Fatalf("got %v, want %q and %q at %s", err, tc.kind, sigma.ErrInvalidPoint, tc.field)
 			}
 		})
 	}

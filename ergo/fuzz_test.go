@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/ergo/wire"
 	"github.com/async-emission/auditor/internal/fixtures"
 )
 
@@ -116,6 +117,22 @@ func FuzzDecodeBox(f *testing.F) {
 		}
 		if again.ComputeID() != b.ComputeID() {
 			t.Fatal("render and decode changed the box")
+		}
+		// Its serialization parses back to the same box, as in
+		// FuzzDecodeTransaction: only a tree that parses can be delimited.
+		if _, err := sigma.ParseErgoTree(b.ErgoTree); err != nil {
+			return
+		}
+		w := wire.NewWriter(nil)
+		if b.Box.Write(w) != nil {
+			return // beyond the format's limits
+		}
+		parsed, err := sigma.ParseBox(w.Bytes())
+		if err != nil {
+			t.Fatalf("serialization of a decoded box does not parse: %v", err)
+		}
+		if parsed.ID() != b.Box.ID() {
+			t.Fatal("bytes round trip changed the box")
 		}
 	})
 }

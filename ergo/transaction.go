@@ -259,6 +259,9 @@ func parseExtension(raw []byte) ([]ContextVar, *Error) {
 		if len(b) == 0 {
 			return nil, errorf(ErrExtension, string(key), "empty value")
 		}
+		if err := checkContextValue(b); err != nil {
+			return nil, &Error{Kind: ErrExtension, Field: string(key), Err: err}
+		}
 		out = append(out, ContextVar{Key: byte(id), Value: b})
 		if len(out) > 255 {
 			return nil, errorf(ErrExtension, "", "more than 255 variables")
@@ -270,6 +273,17 @@ func parseExtension(raw []byte) ([]ContextVar, *Error) {
 			return nil, errorf(ErrExtension, "", "expected ',' or '}'")
 		}
 	}
+}
+
+// checkContextValue checks that b is one constant as the binary parser reads
+// a context variable (sigma.ReadConstant), so that a transaction decoded
+// from JSON parses from its serialization too.
+func checkContextValue(b []byte) error {
+	r := wire.NewReader(b)
+	if _, err := sigma.ReadConstant(r); err != nil {
+		return err
+	}
+	return r.Done("context variable")
 }
 
 // jsonScanner reads the few tokens a context extension is made of.

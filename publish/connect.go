@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+
+	"github.com/async-emission/auditor/internal/redact"
 )
 
 // Connection defaults.
@@ -73,15 +76,19 @@ func (c ConnConfig) Check() error {
 func CheckURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return errorf(ErrConfig, "NATS URL", "%q: %v", s, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold a secret
+		}
+		return errorf(ErrConfig, "NATS URL", "%q: %v", redact.URL(s), err)
 	}
 	switch u.Scheme {
 	case "nats", "tls", "ws", "wss":
 	default:
-		return errorf(ErrConfig, "NATS URL", "%q: the scheme is not nats, tls, ws or wss", s)
+		return errorf(ErrConfig, "NATS URL", "%q: the scheme is not nats, tls, ws or wss", redact.URL(s))
 	}
 	if u.Hostname() == "" {
-		return errorf(ErrConfig, "NATS URL", "%q has no host", s)
+		return errorf(ErrConfig, "NATS URL", "%q has no host", redact.URL(s))
 	}
 	return nil
 }
@@ -114,10 +121,10 @@ func Connect(ctx context.Context, cfg ConnConfig, log zerolog.Logger) (*nats.Con
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, newError(ErrConnect, "connect to "+redact(cfg.URLs), err)
+		return nil, newError(ErrConnect, "connect to "+redact.URLs(cfg.URLs), err)
 	}
 	if !nc.IsConnected() {
-		log.Warn().Str("servers", redact(cfg.URLs)).Msg("NATS not reachable yet; retrying in the background")
+		log.Warn().Str("servers", redact.URLs(cfg.URLs)).Msg("NATS not reachable yet; retrying in the background")
 	}
 	return nc, nil
 }
@@ -206,19 +213,4 @@ func (d *ctxDialer) Dial(network, address string) (net.Conn, error) {
 	defer cancel()
 	var nd net.Dialer
 	return nd.DialContext(ctx, network, address)
-}
-
-// redact lists the URLs without any password or token they hold.
-func redact(urls []string) string {
-	out := make([]string, len(urls))
-	for i, s := range urls {
-		u, err := url.Parse(s)
-		if err != nil || u.User == nil {
-			out[i] = s
-			continue
-		}
-		u.User = url.User("redacted")
-		out[i] = u.String()
-	}
-	return strings.Join(out, ",")
 }

@@ -40,6 +40,9 @@ const (
 	ErrEncode = ErrorKind("cannot encode event")
 	// ErrDecode: bytes received are not an event of this schema.
 	ErrDecode = ErrorKind("not an auditor event")
+	// ErrNoSpace: the file system of the embedded server's store cannot
+	// hold what the stream may grow to (a *SpaceError says how much).
+	ErrNoSpace = ErrorKind("not enough disk space for the NATS store")
 )
 
 // Error is a failure of one operation.

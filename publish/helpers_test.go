@@ -43,13 +43,19 @@ func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
 	}
 }
 
+// The write role's credentials on the servers startServer starts: the
+// tests' clients publish over TCP as an operator would.
+const testWriter, testWriterPassword = "writer", "writer-s3cret"
+
 // startServer starts an embedded server listening on 127.0.0.1:port (0: a
-// free port) with its store in dir, shut down when the test ends.
+// free port) with its store in dir and the write role for testWriter,
+// shut down when the test ends.
 func startServer(t testing.TB, dir string, port int) *Embedded {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e, err := StartEmbedded(ctx, EmbeddedConfig{Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), StoreDir: dir}, testLog(t))
+	e, err := StartEmbedded(ctx, EmbeddedConfig{Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), StoreDir: dir,
+		User: testWriter, Password: testWriterPassword}, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,10 +74,12 @@ func serverPort(t testing.TB, e *Embedded) int {
 	return n
 }
 
-// connect connects to url with fast reconnects, closed when the test ends.
+// connect connects to url as testWriter with fast reconnects, closed when
+// the test ends.
 func connect(t testing.TB, url string) *nats.Conn {
 	t.Helper()
-	nc, err := Connect(context.Background(), ConnConfig{URLs: []string{url}, ReconnectWait: 20 * time.Millisecond}, testLog(t))
+	nc, err := Connect(context.Background(), ConnConfig{URLs: []string{url}, User: testWriter, Password: testWriterPassword,
+		ReconnectWait: 20 * time.Millisecond}, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

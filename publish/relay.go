@@ -49,11 +49,12 @@ type RelayConfig struct {
 	// ends, and then the marking of the rows acknowledged.
 	DrainTimeout time.Duration
 	// Stream, when set, is the stream the relay publishes to: Run creates
-	// or updates it before publishing (retrying as after any failure),
-	// every message asks JetStream to store it there (or fail), and at
-	// start the relay marks pending rows the stream already holds without
-	// republishing them, so that a restart long after a crash does not
-	// depend on the duplicate window.
+	// or updates it before publishing, and again after every failure (so
+	// that a stream deleted meanwhile is created again), retrying as after
+	// any failure; every message asks JetStream to store it there (or
+	// fail), and at start the relay marks pending rows the stream already
+	// holds without republishing them, so that a restart long after a
+	// crash does not depend on the duplicate window.
 	Stream *StreamConfig
 }
 
@@ -202,6 +203,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		r.count(func(s *Stats) { s.Errors++ })
 		r.recover(st)
+		// The stream may be what failed (deleted, or lost with a server's
+		// store): the next session creates it again if need be.
+		st.streamReady = false
 		st.failures++
 		wait := r.backoff(st.failures)
 		r.log.Warn().Err(err).Dur("retry_in", wait).Int64("from_seq", st.cursor+1).Msg("relay failed; will publish again from the first unacknowledged row")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+
+	"github.com/async-emission/auditor/internal/redact"
 )
 
 const checkConfigSynopsis = `--config FILE
@@ -26,6 +28,6 @@ func runCheckConfig(e *env, args []string) error {
 	if err != nil {
 		return badInput{err}
 	}
-	fmt.Fprintf(e.stdout, "%s: valid (%d protocols, node %s, data in %s)\n", *cfgPath, len(cfg.Protocols), cfg.Node.URL, cfg.DataDir)
+	fmt.Fprintf(e.stdout, "%s: valid (%d protocols, node %s, data in %s)\n", *cfgPath, len(cfg.Protocols), redact.URL(cfg.Node.URL), cfg.DataDir)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/redact"
 	"github.com/async-emission/auditor/publish"
 	"github.com/async-emission/auditor/report"
 	"github.com/async-emission/auditor/rules"
@@ -81,8 +83,12 @@ type LogConfig struct {
 // environment variables AUDITOR_NATS_PASSWORD and AUDITOR_NATS_TOKEN, when
 // set, override password and token.
 type NATSConfig struct {
-	URL             []string `toml:"url"`       // empty: run an embedded server
-	Listen          string   `toml:"listen"`    // the embedded server's client address; "": in-process only
+	URL    []string `toml:"url"`    // empty: run an embedded server
+	Listen string   `toml:"listen"` // the embedded server's client address; "": in-process only
+	// ListenAny lets the embedded server listen on an address other
+	// machines reach (not loopback) although no user or nkey has the
+	// write role: clients without credentials may only read.
+	ListenAny       bool     `toml:"listen_any"`
 	StoreDir        string   `toml:"store_dir"` // the embedded server's JetStream store; "": <data_dir>/nats
 	User            string   `toml:"user"`
 	Password        string   `toml:"password"`
@@ -106,9 +112,15 @@ type NATSConfig struct {
 // and the reports.
 type HTTPConfig struct {
 	Listen string `toml:"listen"` // host:port; "": no HTTP server
+	// ListenAny lets the server listen on an address other machines reach
+	// (not loopback): it has no authentication of its own.
+	ListenAny bool `toml:"listen_any"`
 	// MaxLag is how many blocks the auditor's tip may trail the node's
 	// height for /readyz to answer 200 (scan.confirmations included).
 	MaxLag uint32 `toml:"max_lag"`
+	// MaxPublishDelay is how long an event may wait for NATS to
+	// acknowledge it for /readyz to answer 200; 0: no bound.
+	MaxPublishDelay Duration `toml:"max_publish_delay"`
 }
 
 // ReportsConfig schedules the audit reports.
@@ -177,7 +189,7 @@ func DefaultConfig() Config {
 			MaxInFlight:     publish.DefaultMaxInFlight,
 			OutboxMax:       100000,
 		},
-		HTTP: HTTPConfig{Listen: api.DefaultAddr, MaxLag: 5},
+		HTTP: HTTPConfig{Listen: api.DefaultAddr, MaxLag: 5, MaxPublishDelay: Duration(time.Minute)},
 		Reports: ReportsConfig{
 			Schedule:        "@daily",
 			TimeZone:        "UTC",
@@ -267,6 +279,14 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) {
 	}
 }
 
+// loopbackListen tells whether a listen address (host:port) reaches this
+// machine only; one that does not parse is left to the validation that
+// says so.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err != nil || publish.IsLoopback(host)
+}
+
 // FieldError names the configuration field a validation failure is about.
 type FieldError struct {
 	Field string
@@ -285,8 +305,12 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
 	}
-	if u, err := url.Parse(c.Node.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("node.url", "%q is not an http(s) URL with a host", c.Node.URL)
+	if u, err := url.Parse(c.Node.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		bad("node.url", "%q is not an http(s) URL with a host", redact.URL(c.Node.URL))
+	} else if p, err := strconv.Atoi(u.Port()); u.Port() != "" && (err != nil || p < 1 || p > 65535) {
+		bad("node.url", "%q: port %q is not 1 to 65535", redact.URL(c.Node.URL), u.Port())
+	} else if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		bad("node.url", "%q: a query or fragment has no place in the node's base URL", redact.URL(c.Node.URL))
 	}
 	if c.Node.RequestTimeout <= 0 {
 		bad("node.request_timeout", "must be positive")
@@ -345,9 +369,14 @@ func (c *Config) Validate() error {
 	}
 	c.NATS.validate(bad)
 	if c.HTTP.Listen != "" {
-		if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil || port == "" {
+		if host, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil || port == "" {
 			bad("http.listen", "%q is not host:port (or \"\" for no HTTP server)", c.HTTP.Listen)
+		} else if !publish.IsLoopback(host) && !c.HTTP.ListenAny {
+			bad("http.listen", "%q is reachable from other machines, and the HTTP server has no authentication: listen on loopback (127.0.0.1:8080) behind a proxy that authenticates, or set http.listen_any = true", c.HTTP.Listen)
 		}
+	}
+	if c.HTTP.MaxPublishDelay < 0 {
+		bad("http.max_publish_delay", "must not be negative (0: no bound)")
 	}
 	if c.Reports.Schedule != "" {
 		if _, err := report.ParseSchedule(c.Reports.Schedule); err != nil {

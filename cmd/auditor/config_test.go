@@ -76,6 +76,11 @@ func TestBadConfigs(t *testing.T) {
 		"reports_schedule.bad.toml":       {"reports.schedule", "every day at 3"},
 		"reports_time_zone.bad.toml":      {"reports.time_zone", "Mars/Olympus"},
 		"reports_retention.bad.toml":      {"reports.retention"},
+		"nats_listen_any.bad.toml":        {"nats.listen", "0.0.0.0:4222", "nats.user", "nats.listen_any"},
+		"http_listen_any.bad.toml":        {"http.listen", "0.0.0.0:8080", "http.listen_any"},
+		"nats_token_embedded.bad.toml":    {"nats.token", "nats.url"},
+		"node_url_secret.bad.toml":        {"node.url", "user:xxxxx@node", "99999"},
+		"http_max_publish_delay.bad.toml": {"http.max_publish_delay"},
 	}
 	files, _ := filepath.Glob("testdata/config/*.bad.toml")
 	if len(files) != len(want) {
@@ -96,6 +101,9 @@ func TestBadConfigs(t *testing.T) {
 			if errors.As(err, &fe) && fe.Field == "" {
 				t.Errorf("field error without a field: %v", err)
 			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q shows a password", err)
+			}
 		})
 	}
 }
@@ -111,6 +119,51 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 	def.Watch = WatchConfig{Tokens: []string{}, Templates: []string{}}
 	if fmt.Sprintf("%+v", cfg) != fmt.Sprintf("%+v", def) {
 		t.Fatalf("config.example.toml differs from DefaultConfig:\n%+v\n%+v", cfg, def)
+	}
+}
+
+// TestListenBeyondLoopback: an embedded NATS or HTTP server listening
+// where other machines reach it needs credentials for the write role (NATS)
+// or an explicit listen_any; loopback needs neither.
+func TestListenBeyondLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		toml  string
+		field string // "" when valid
+	}{
+		{"[nats]\nlisten = \"127.0.0.1:4222\"\n[http]\nlisten = \"[::1]:8080\"\n", ""},
+		{"[nats]\nlisten = \"localhost:4222\"\n[http]\nlisten = \"localhost:8080\"\n", ""},
+		{"[nats]\nlisten = \":4222\"\n", "nats.listen"},
+		{"[nats]\nlisten = \"192.0.2.7:4222\"\n", "nats.listen"},
+		{"[nats]\nlisten = \"nats.example:4222\"\n", "nats.listen"},
+		{"[nats]\nlisten = \"0.0.0.0:4222\"\nuser = \"ops\"\npassword = \"pw\"\n", ""},
+		{"[nats]\nlisten = \"0.0.0.0:4222\"\nlisten_any = true\n", ""},
+		{"[nats]\nlisten = \"0.0.0.0:4222\"\nuser = \"ops\"\n", "nats.password"},
+		{"[nats]\nlisten = \"0.0.0.0:4222\"\nurl = [\"nats://n1:4222\"]\n", ""}, // ignored with url
+		{"[http]\nlisten = \"0.0.0.0:8080\"\nlisten_any = true\n", ""},
+		{"[http]\nlisten = \":8080\"\n", "http.listen"},
+	} {
+		path := filepath.Join(t.TempDir(), "c.toml")
+		if err := os.WriteFile(path, []byte(tc.toml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadConfig(path, nil)
+		var fe *FieldError
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%q: %v", tc.toml, err)
+		case tc.field != "" && (!errors.As(err, &fe) || fe.Field != tc.field):
+			t.Errorf("%q: %v, want an error about %s", tc.toml, err, tc.field)
+		}
+	}
+}
+
+// TestDemoHTTPLoopbackOnly: the demo, which takes no configuration, serves
+// HTTP on loopback only.
+func TestDemoHTTPLoopbackOnly(t *testing.T) {
+	var out, errOut strings.Builder
+	code := run([]string{"demo", "--http", "0.0.0.0:8080", "--dir", t.TempDir()}, &env{stdout: &out, stderr: &errOut})
+	if code != exitBadInput || !strings.Contains(errOut.String(), "--http 0.0.0.0:8080: the demo serves on loopback only") {
+		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 }
 
@@ -132,5 +185,17 @@ func TestCheckConfigCommand(t *testing.T) {
 	}
 	if code := run([]string{"check-config"}, e); code != exitBadInput {
 		t.Fatalf("no --config: exit %d", code)
+	}
+	// A password in the node's URL is not printed.
+	path := filepath.Join(t.TempDir(), "secret.toml")
+	if err := os.WriteFile(path, []byte("[node]\nurl = \"http://ops:s3cret@node.example:9053\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run([]string{"check-config", "--config", path}, e); code != exitOK {
+		t.Fatalf("a node URL with a password: exit %d: %s", code, errOut.String())
+	}
+	if strings.Contains(out.String(), "s3cret") || !strings.Contains(out.String(), "node http://ops:xxxxx@node.example:9053") {
+		t.Fatalf("output %q: want the node's URL without its password", out.String())
 	}
 }

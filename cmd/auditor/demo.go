@@ -62,6 +62,8 @@ func runDemo(e *env, args []string) error {
 		return badInput{fmt.Errorf("--blocks %d: give %d to %d", *blocks, demoReorgEvery, demoFollowBlocks/2)}
 	case *blockTime <= 0:
 		return badInput{fmt.Errorf("--block-time %s: must be positive", *blockTime)}
+	case *httpAddr != "" && !loopbackListen(*httpAddr):
+		return badInput{fmt.Errorf("--http %s: the demo serves on loopback only (127.0.0.1:8080): its HTTP server has no authentication", *httpAddr)}
 	}
 	if *dir == "" {
 		var err error

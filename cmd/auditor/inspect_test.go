@@ -168,15 +168,24 @@ func TestInspectFailuresExit1(t *testing.T) {
 	}
 }
 
-func TestInspectReportsRegisterErrorsWithTheirField(t *testing.T) {
-	box := `{"value": 1, "ergoTree": "0008cd0327e65711a59378c59359c3e1d0f7abe906479eccb76094e50fe79d743ccc15e6", "creationHeight": 1, "assets": [], "additionalRegisters": {"R4": "ff01"}, "transactionId": "4c6282be413c6e300a530618b37790be5f286ded758accc2aebd41554a1be308", "index": 0}`
-	code, lines, _ := runCmd(t, box, "inspect")
-	if code != exitFailed || len(lines) != 1 {
-		t.Fatalf("exit %d, %d lines", code, len(lines))
-	}
-	errs, _ := lines[0]["errors"].([]any)
-	if len(errs) != 1 || !strings.Contains(errs[0].(string), "additionalRegisters.R4") || !strings.Contains(errs[0].(string), "at byte 0") {
-		t.Fatalf("errors %v: want one message naming the register and the byte", errs)
+// TestInspectRefusesBadRegistersNamingTheField: a register the binary
+// parser would refuse (an unknown type code; a group element off the
+// curve) makes the box unreadable node JSON: exit 2, and the message names
+// the register and the byte.
+func TestInspectRefusesBadRegistersNamingTheField(t *testing.T) {
+	for _, tc := range []struct{ register, want string }{
+		{"ff01", "not a constant at byte 0"},
+		{"0702" + strings.Repeat("ff", 32), "invalid group element at byte 1"},
+	} {
+		box := `{"value": 1, "ergoTree": "0008cd0327e65711a59378c59359c3e1d0f7abe906479eccb76094e50fe79d743ccc15e6", "creationHeight": 1, "assets": [], "additionalRegisters": {"R4": "` +
+			tc.register + `"}, "transactionId": "4c6282be413c6e300a530618b37790be5f286ded758accc2aebd41554a1be308", "index": 0}`
+		code, lines, stderr := runCmd(t, box, "inspect")
+		if code != exitBadInput || len(lines) != 0 {
+			t.Fatalf("R4 %s: exit %d, %d lines, want exit %d and none", tc.register, code, len(lines), exitBadInput)
+		}
+		if !strings.Contains(stderr, "additionalRegisters.R4") || !strings.Contains(stderr, tc.want) {
+			t.Fatalf("R4 %s: %q: want the register and %q named", tc.register, stderr, tc.want)
+		}
 	}
 }
 

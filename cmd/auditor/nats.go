@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,8 +13,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
+	"github.com/async-emission/auditor/api"
+	"github.com/async-emission/auditor/internal/redact"
+	"github.com/async-emission/auditor/lock"
 	"github.com/async-emission/auditor/publish"
 )
 
@@ -21,13 +26,15 @@ import (
 func (n *NATSConfig) validate(bad func(field, format string, args ...any)) {
 	for i, u := range n.URL {
 		if err := publish.CheckURL(u); err != nil {
-			bad(fmt.Sprintf("nats.url[%d]", i), "%q is not a NATS URL (nats://host:port, tls://, ws:// or wss://)", u)
+			bad(fmt.Sprintf("nats.url[%d]", i), "%q is not a NATS URL (nats://host:port, tls://, ws:// or wss://)", redact.URL(u))
 		}
 	}
 	embedded := len(n.URL) == 0
 	if n.Listen != "" {
-		if _, _, err := publish.SplitListen(n.Listen); err != nil {
+		if host, _, err := publish.SplitListen(n.Listen); err != nil {
 			bad("nats.listen", "%q is not host:port (or \"\" for in-process only)", n.Listen)
+		} else if embedded && !publish.IsLoopback(host) && n.User == "" && n.NKeyFile == "" && !n.ListenAny {
+			bad("nats.listen", "%q is reachable from other machines, and no operator credentials are set: set nats.user and nats.password, or nats.nkey_file (the write role; clients without credentials may only read), or set nats.listen_any = true", n.Listen)
 		}
 	}
 	if n.User != "" && n.Token != "" {
@@ -36,11 +43,22 @@ func (n *NATSConfig) validate(bad func(field, format string, args ...any)) {
 	if n.Password != "" && n.User == "" {
 		bad("nats.password", "a password needs nats.user")
 	}
+	if embedded {
+		if n.Token != "" {
+			bad("nats.token", "applies only with nats.url: the embedded server takes nats.user and nats.password, or nats.nkey_file, for the write role")
+		}
+		if n.User != "" && n.Password == "" {
+			bad("nats.password", "the embedded server's write role needs a password (or %s)", envNATSPassword)
+		}
+		if strings.HasPrefix(n.User, "_") {
+			bad("nats.user", "%q: names that start with _ are the embedded server's own", n.User)
+		}
+	}
 	for _, f := range []struct{ key, v string }{{"creds_file", n.CredsFile}, {"nkey_file", n.NKeyFile}} {
 		switch {
 		case f.v == "":
-		case embedded:
-			bad("nats."+f.key, "applies only with nats.url (the embedded server takes user and password, or token)")
+		case embedded && f.key == "creds_file":
+			bad("nats."+f.key, "applies only with nats.url (the embedded server takes user and password, or nkey_file)")
 		case n.User != "" || n.Token != "" || (f.key == "nkey_file" && n.CredsFile != ""):
 			bad("nats."+f.key, "set one way to authenticate: user and password, token, creds_file or nkey_file")
 		}
@@ -124,8 +142,17 @@ func streamConfig(n NATSConfig) publish.StreamConfig {
 // updates and publishes to, and the bound on messages in flight.
 func relayConfig(n NATSConfig) publish.RelayConfig {
 	sc := streamConfig(n)
-	return publish.RelayConfig{MaxInFlight: n.MaxInFlight, Stream: &sc}
+	return publish.RelayConfig{MaxInFlight: n.MaxInFlight, Stream: &sc, AckTimeout: relayAckTimeout, BackoffMax: relayBackoffMax}
 }
+
+// The relay's ack timeout and longest backoff, and how often the stream is
+// looked up for readiness: the publish package's defaults; the tests
+// shorten them.
+var (
+	relayAckTimeout     = publish.DefaultAckTimeout
+	relayBackoffMax     = publish.DefaultBackoffMax
+	streamWatchInterval = publish.DefaultWatchInterval
+)
 
 // encoder builds the events with the configured subject prefix.
 func encoder(n NATSConfig) *publish.Encoder {
@@ -139,6 +166,7 @@ type natsLink struct {
 	Server *publish.Embedded // nil with an external NATS
 	Conn   *nats.Conn
 	JS     jetstream.JetStream
+	Watch  *publish.StreamWatch
 }
 
 // openNATS starts the embedded server (no nats.url) or connects to the
@@ -151,14 +179,27 @@ func openNATS(ctx context.Context, cfg Config, log zerolog.Logger) (*natsLink, e
 	serverLog, log := component(log, "nats-server"), component(log, "nats")
 	var err error
 	if len(cfg.NATS.URL) == 0 {
-		l.Server, err = publish.StartEmbedded(ctx, publish.EmbeddedConfig{
+		ec := publish.EmbeddedConfig{
 			Listen:   cfg.NATS.Listen,
 			StoreDir: natsStoreDir(cfg),
 			User:     cfg.NATS.User,
 			Password: cfg.NATS.Password,
-			Token:    cfg.NATS.Token,
-		}, serverLog)
-		if err != nil {
+			MaxStore: cfg.NATS.MaxBytes,
+		}
+		if cfg.NATS.NKeyFile != "" {
+			if ec.NKey, err = publicNKey(cfg.NATS.NKeyFile); err != nil {
+				return nil, badInput{fmt.Errorf("nats.nkey_file: %w", err)}
+			}
+		}
+		l.Server, err = publish.StartEmbedded(ctx, ec, serverLog)
+		var space *publish.SpaceError
+		switch {
+		case errors.As(err, &space):
+			return nil, fmt.Errorf("nats.max_bytes = %d (%s) does not fit the disk of the NATS store %s: it has %s free, and the store holds %s; at most %d (%s) fits: lower nats.max_bytes, or free space: %w",
+				cfg.NATS.MaxBytes, publish.Bytes(cfg.NATS.MaxBytes), space.Dir, publish.Bytes(space.Free), publish.Bytes(space.Used), space.Fits(), publish.Bytes(space.Fits()), publish.ErrNoSpace)
+		case errors.Is(err, lock.ErrHeld), errors.Is(err, lock.ErrUnwritable):
+			return nil, fmt.Errorf("NATS store (nats.store_dir): %w", err)
+		case err != nil:
 			return nil, err
 		}
 		l.Conn, err = l.Server.Connect(ctx, log)
@@ -174,7 +215,44 @@ func openNATS(ctx context.Context, cfg Config, log zerolog.Logger) (*natsLink, e
 		l.Close()
 		return nil, err
 	}
+	l.Watch = publish.NewStreamWatch(l.JS, streamConfig(cfg.NATS), streamWatchInterval, log)
 	return l, nil
+}
+
+// publicNKey reads a user's nkey seed file (or a credentials file holding
+// one) and returns the user's public key.
+func publicNKey(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	kp, err := nkeys.ParseDecoratedNKey(b)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	defer kp.Wipe()
+	pub, err := kp.PublicKey()
+	if err != nil || !nkeys.IsValidPublicUserKey(pub) {
+		return "", fmt.Errorf("%s does not hold a user's nkey seed", path)
+	}
+	return pub, nil
+}
+
+// run runs the link's background work until ctx is done: the stream watch
+// and, for the embedded server, its supervision. It returns ctx's error.
+func (l *natsLink) run(ctx context.Context) error {
+	done := make(chan struct{})
+	if l.Server != nil {
+		go func() {
+			defer close(done)
+			l.Server.Supervise(ctx, 0) //nolint:errcheck // returns only its context's error
+		}()
+	} else {
+		close(done)
+	}
+	err := l.Watch.Run(ctx)
+	<-done
+	return err
 }
 
 // Close closes the connection and stops the embedded server.
@@ -221,11 +299,29 @@ func tailURLs(cfg Config, flagURL string) ([]string, error) {
 	return []string{"nats://" + net.JoinHostPort(host, strconv.Itoa(port))}, nil
 }
 
-// check is the readiness check of the link: nil while the connection is
-// up. It does not block.
-func (l *natsLink) check() error {
-	if st := l.Conn.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("NATS connection %s", strings.ToLower(st.String()))
+// checks are the link's readiness checks: the connection is up ("nats"),
+// the stream exists and is the one first found ("stream"), and the
+// embedded server's store can be written ("nats_store"). None blocks.
+func (l *natsLink) checks() []api.Check {
+	checks := []api.Check{
+		{Name: "nats", Problems: func(context.Context) []string {
+			if st := l.Conn.Status(); st != nats.CONNECTED {
+				return []string{"NATS connection " + strings.ToLower(st.String())}
+			}
+			return nil
+		}},
+		{Name: "stream", Problems: func(context.Context) []string { return nonEmpty(l.Watch.Problem()) }},
 	}
-	return nil
+	if l.Server != nil {
+		checks = append(checks, api.Check{Name: "nats_store", Problems: func(context.Context) []string { return nonEmpty(l.Server.Problem()) }})
+	}
+	return checks
+}
+
+// nonEmpty is the problem p as a list: none when it is "".
+func nonEmpty(p string) []string {
+	if p == "" {
+		return nil
+	}
+	return []string{p}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -23,19 +24,38 @@ import (
 	"github.com/async-emission/auditor/publish"
 )
 
-// natsServer starts a NATS server with JetStream on 127.0.0.1:port (0: a
-// free port) with its store in dir: the external NATS an operator runs.
-func natsServer(t *testing.T, dir string, port int) *publish.Embedded {
+// extNATS is an external NATS server as an operator may run one:
+// nats-server with JetStream and no authorization (anyone may do
+// anything), in this process, listening on loopback.
+type extNATS struct{ srv *server.Server }
+
+// natsServer starts an external NATS server with JetStream on 127.0.0.1:port
+// (0: a free port) with its store in dir, shut down when the test ends.
+func natsServer(t *testing.T, dir string, port int) *extNATS {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := publish.StartEmbedded(ctx, publish.EmbeddedConfig{Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), StoreDir: dir},
-		zerolog.Nop())
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Shutdown)
-	return s
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("the NATS server did not start")
+	}
+	n := &extNATS{srv}
+	t.Cleanup(n.Shutdown)
+	return n
+}
+
+// ClientURL is the server's nats:// URL.
+func (n *extNATS) ClientURL() string { return n.srv.ClientURL() }
+
+// Shutdown stops the server and waits until it has stopped.
+func (n *extNATS) Shutdown() {
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
 }
 
 // scenarioConfig writes a configuration that watches the devnet's
@@ -162,6 +182,19 @@ func sameEvents(t *testing.T, what, natsURL, dir string) []string {
 	return got
 }
 
+// countUndone counts the retractions and the rollbacks among the events.
+func countUndone(ids []string, subjects map[string]string) (retracted, rollbacks int) {
+	for _, id := range ids {
+		switch s := subjects[id]; {
+		case s == "auditor.chain.rollback":
+			rollbacks++
+		case strings.Contains(s, ".retracted."):
+			retracted++
+		}
+	}
+	return retracted, rollbacks
+}
+
 func firstDiff(a, b []string) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
@@ -216,7 +249,7 @@ func TestStreamHoldsOneMessagePerVerdict(t *testing.T) {
 // restarted: the scanner goes on, and the stream ends complete, in order,
 // with no duplicates.
 func TestNATSOutageLosesNothing(t *testing.T) {
-	const blocks = 1500
+	const blocks = 600
 	d, url := newScenarioDevnet(t, devnet.Config{Seed: 4, Blocks: blocks, TxsPerBlock: 2})
 	natsDir := t.TempDir()
 	ns := natsServer(t, natsDir, 0)
@@ -307,14 +340,11 @@ func TestReorgRetractsAndRepublishes(t *testing.T) {
 	}
 	ids, subjects := streamMessages(t, ns.ClientURL())
 	sameEvents(t, "after reorgs", ns.ClientURL(), cfg.DataDir)
-	var retracted, rollbacks int
+	retracted, rollbacks := countUndone(ids, subjects)
 	verdictBlocks := map[string]map[string]bool{} // box → blocks whose verdict events name it
 	for _, id := range ids {
 		switch s := subjects[id]; {
-		case s == "auditor.chain.rollback":
-			rollbacks++
-		case strings.Contains(s, ".retracted."):
-			retracted++
+		case s == "auditor.chain.rollback", strings.Contains(s, ".retracted."):
 		default:
 			parts := strings.Split(id, "-") // block-box-protocol-kind-connects
 			if verdictBlocks[parts[1]] == nil {

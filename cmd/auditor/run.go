@@ -19,6 +19,8 @@ import (
 	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/redact"
+	"github.com/async-emission/auditor/lock"
 	"github.com/async-emission/auditor/publish"
 	"github.com/async-emission/auditor/report"
 	"github.com/async-emission/auditor/rules"
@@ -47,8 +49,12 @@ func (o *optionalString) Set(v string) error {
 	return nil
 }
 
-// dbFile is the SQLite database inside the data directory.
-const dbFile = "auditor.db"
+// Files inside the data directory: the SQLite database, and the file
+// whose lock makes the directory one process's.
+const (
+	dbFile   = "auditor.db"
+	lockFile = "auditor.lock"
+)
 
 func runRun(e *env, args []string) error {
 	fs := newFlagSet(e, "run", runSynopsis)
@@ -125,6 +131,7 @@ func runAuditor(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 type daemon struct {
 	cfg      Config
 	log      zerolog.Logger
+	lock     *lock.Lock // the data directory's
 	store    *db.Store
 	link     *natsLink
 	relay    *publish.Relay
@@ -136,6 +143,10 @@ type daemon struct {
 	handler  *api.Handler
 	started  time.Time
 
+	// drainTimeout bounds the wait for the outbox to drain at a stop
+	// (shutdownTimeout).
+	drainTimeout time.Duration
+
 	// reportAtEnd makes a report once --until-height is reached, before
 	// the outbox drains (auditor demo); its result is finalReport.
 	reportAtEnd bool
@@ -145,17 +156,28 @@ type daemon struct {
 // openDaemon opens the store, NATS and the HTTP listener, and builds the
 // rest; close releases what it opened.
 func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog.Logger) (_ *daemon, err error) {
-	d := &daemon{cfg: cfg, log: log, started: time.Now()}
+	d := &daemon{cfg: cfg, log: log, started: time.Now(), drainTimeout: shutdownTimeout}
 	defer func() {
 		if err != nil {
 			d.close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, err
+	// The data directory is this process's alone (a second auditor on it
+	// is refused here, naming the one that holds it), and must be
+	// writable: both are found now, not at the first block.
+	if d.lock, err = lock.Acquire(cfg.DataDir, lockFile); err != nil {
+		return nil, fmt.Errorf("data directory (data_dir): %w", err)
 	}
 	if d.store, err = db.Open(ctx, filepath.Join(cfg.DataDir, dbFile), component(log, "db")); err != nil {
 		return nil, err
+	}
+	if err := d.store.CheckWritable(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.Reports.Schedule != "" {
+		if err := checkWritableDir(cfg.reportsDir()); err != nil {
+			return nil, fmt.Errorf("reports directory (reports.dir): %w", err)
+		}
 	}
 	client, err := scan.NewClient(scan.ClientConfig{
 		URL:            cfg.Node.URL,
@@ -165,7 +187,9 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 		MaxResponseBytes: cfg.Node.MaxResponseBytes,
 	}, component(log, "node"))
 	if err != nil {
-		return nil, badInput{err}
+		// Validate refuses what the client does; the message must not
+		// show a password the URL holds all the same.
+		return nil, badInput{errors.New(strings.ReplaceAll(err.Error(), cfg.Node.URL, redact.URL(cfg.Node.URL)))}
 	}
 	d.client = client
 	if cfg.HTTP.Listen != "" {
@@ -247,6 +271,21 @@ func (d *daemon) close() {
 	if d.store != nil {
 		d.store.Close()
 	}
+	d.lock.Release() // last: the directory is free once everything in it is closed
+}
+
+// checkWritableDir creates dir if need be and a file in it, which it
+// removes: a directory the daemon will write is found unwritable at start.
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // run runs the components until ctx is done or the follower ends.
@@ -265,6 +304,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}()
 	}
 	goRun("relay", d.relay.Run, components)
+	goRun("nats", d.link.run, components)
 	if d.handler != nil {
 		ln := d.http
 		goRun("http", func(ctx context.Context) error {
@@ -286,7 +326,7 @@ func (d *daemon) run(ctx context.Context) error {
 		close(scheduled)
 	}
 
-	started := log.Info().Str("node", d.cfg.Node.URL).Str("data_dir", d.cfg.DataDir).Str("network", d.cfg.Scan.Network)
+	started := log.Info().Str("node", redact.URL(d.cfg.Node.URL)).Str("data_dir", d.cfg.DataDir).Str("network", d.cfg.Scan.Network)
 	switch root, ok, err := d.store.TrustRoot(ctx); {
 	case err != nil:
 		return err
@@ -315,7 +355,7 @@ func (d *daemon) run(ctx context.Context) error {
 			return err
 		}
 	}
-	drainOutbox(d.store, d.relay, log)
+	drainOutbox(d.store, d.relay, d.drainTimeout, log)
 	return nil
 }
 
@@ -335,14 +375,16 @@ func (d *daemon) chain() report.Chain {
 // newHandler is the HTTP server's handler, reading every component.
 func (d *daemon) newHandler() (*api.Handler, error) {
 	cfg := api.Config{
-		Store:  d.store,
-		MaxLag: d.cfg.HTTP.MaxLag,
+		Store:           d.store,
+		MaxLag:          d.cfg.HTTP.MaxLag,
+		MaxPublishDelay: time.Duration(d.cfg.HTTP.MaxPublishDelay),
 		Chain: func() api.ChainStats {
 			st := d.follower.Stats()
 			return api.ChainStats{NodeHeight: st.NodeHeight, Connected: st.Connected, Disconnected: st.Disconnected,
 				Reorgs: st.Reorgs, DeepestReorg: st.DeepestReorg, NodeErrors: st.NodeErrors, LastConnectedAt: st.LastConnectedAt}
 		},
-		NATS: d.link.check,
+		// The scanner's own readiness checks go here too, as api.Checks.
+		Checks: d.link.checks(),
 		Publish: func() api.PublishStats {
 			st := d.relay.Stats()
 			return api.PublishStats{Published: st.Published, Duplicates: st.Duplicates, Errors: st.Errors, InFlight: st.InFlight, LastAck: st.LastAck}
@@ -362,10 +404,10 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 // to drain; what is left is published at the next start.
 const shutdownTimeout = 10 * time.Second
 
-// drainOutbox waits, up to shutdownTimeout, until JetStream has
-// acknowledged every event in the outbox.
-func drainOutbox(store *db.Store, relay *publish.Relay, log zerolog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+// drainOutbox waits, up to timeout, until JetStream has acknowledged
+// every event in the outbox, and logs how that ended.
+func drainOutbox(store *db.Store, relay *publish.Relay, timeout time.Duration, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	relay.Notify()
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
@@ -376,7 +418,18 @@ func drainOutbox(store *db.Store, relay *publish.Relay, log zerolog.Logger) {
 		}
 		select {
 		case <-ctx.Done():
-			log.Warn().Int64("outbox_pending", pending).Msg("stopping with events not yet acknowledged: they are published at the next start")
+			// Counted afresh: the last count may be an error's zeros, cut
+			// short by the deadline.
+			cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
+			_, pending, err := store.OutboxCounts(cctx)
+			ccancel()
+			ev := log.Warn()
+			if err != nil {
+				ev = ev.Err(err).Str("outbox_pending", "unknown")
+			} else {
+				ev = ev.Int64("outbox_pending", pending)
+			}
+			ev.Dur("waited", timeout).Msg("stopping with events not yet acknowledged: they are published at the next start")
 			return
 		case <-time.After(delay):
 		}

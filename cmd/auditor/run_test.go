@@ -37,6 +37,9 @@ var built struct {
 }
 
 func TestMain(m *testing.M) {
+	// The in-process daemons recover from NATS failures sooner (the
+	// auditor processes the tests start keep the defaults).
+	relayAckTimeout, relayBackoffMax, streamWatchInterval = 3*time.Second, time.Second, 200*time.Millisecond
 	code := m.Run()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
@@ -314,8 +317,8 @@ func TestKilledRunResumesToTheSameState(t *testing.T) {
 
 	cfgPath, cfg := watchingConfig(t, url)
 	cfg.DataDir = t.TempDir()
-	if err := runAuditor(context.Background(), cfg, blocks, zerolog.Nop()); err != nil {
-		t.Fatal(err)
+	if p := startProcess(t, bin, "run", "--config", cfgPath, "--node", url, "--data-dir", cfg.DataDir, "--until-height", fmt.Sprint(blocks)); p.wait(t, time.Minute) != nil {
+		t.Fatalf("the uninterrupted run failed:\n%s", p.stderr)
 	}
 	want := storeStatus(t, cfg.DataDir)
 	if want.Boxes == 0 || want.Spends == 0 {

@@ -168,9 +168,15 @@ func TestNATSEnvOverrides(t *testing.T) {
 		t.Fatalf("%+v %+v", cfg.NATS, cfg.Node)
 	}
 	t.Setenv(envNATSToken, "tok")
-	loaded, err := loadConfig("", nil)
+	loaded, err := loadConfig("", func(c *Config) { c.NATS.URL = []string{"nats://127.0.0.1:4222"} })
 	if err != nil || loaded.NATS.Token != "tok" {
 		t.Fatalf("loadConfig: %v %q", err, loaded.NATS.Token)
+	}
+	// The embedded server takes no token: one from the environment is
+	// refused, naming the key.
+	var fe *FieldError
+	if _, err := loadConfig("", nil); !errors.As(err, &fe) || fe.Field != "nats.token" {
+		t.Fatalf("a token for the embedded server: %v", err)
 	}
 }
 
