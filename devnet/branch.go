@@ -79,6 +79,7 @@ func (d *Devnet) ShowBranch(ctx context.Context, b Branch) (ergo.Digest, error) 
 	}
 	d.mu.RLock()
 	a := &altBranch{fork: b.Fork, event: b.Fork + uint32(b.Length), stream: testStream(len(d.alts)), test: true, withhold: b.Withhold}
+	a.bodyStream = a.stream
 	d.mu.RUnlock()
 	forge, err := forgeryFor(b.Break, func() *headerRecord {
 		if len(a.headers) > 0 {

@@ -30,6 +30,11 @@ type Config struct {
 	// (see the package documentation).
 	ReorgEvery int
 	ReorgDepth int
+	// ReorgReinclude makes each competing branch re-include the final
+	// chain's transactions (as a node's mempool puts them into the new
+	// branch): the same bodies under other headers, so that the same
+	// transactions and boxes move from one block to another.
+	ReorgReinclude bool
 
 	// Scenario, when set, adds its own transactions to every block (see
 	// AsyncEmission). One with a Validate() error method is validated with
@@ -84,6 +89,8 @@ func (c *Config) Validate() error {
 		bad("ReorgEvery", "must be at least 2: the step after a reorg returns to the final chain")
 	case c.ReorgEvery == 0 && c.ReorgDepth != 0:
 		bad("ReorgDepth", "%d without ReorgEvery", c.ReorgDepth)
+	case c.ReorgEvery == 0 && c.ReorgReinclude:
+		bad("ReorgReinclude", "without ReorgEvery")
 	case c.ReorgEvery > 0 && (c.ReorgDepth < 1 || c.ReorgDepth > MaxReorgDepth):
 		bad("ReorgDepth", "%d is not in 1 … %d", c.ReorgDepth, MaxReorgDepth)
 	}

@@ -55,7 +55,8 @@ type blockRef struct {
 // or one shown by ShowBranch (test is set).
 type altBranch struct {
 	event, fork uint32
-	stream      uint32         // the branch its blocks' random streams are seeded with
+	stream      uint32         // the branch its headers' random streams are seeded with
+	bodyStream  uint32         // and its bodies': stream, or finalBranch when it re-includes the final chain's transactions
 	headers     []headerRecord // headers[i] is at height fork+1+i
 	test        bool           // shown by ShowBranch, not by a reorg
 	withhold    bool           // its blocks are not served (ShowBranch's Withhold, until ServeBranch)
@@ -256,11 +257,16 @@ func (d *Devnet) show(v view) {
 // blocks fork+1 … event on final block fork, from the branch's own streams.
 // The caller holds genMu; the final chain is generated up to event-1.
 func (d *Devnet) buildAlternates(ctx context.Context, event uint32) (*altBranch, error) {
-	return d.buildBranch(ctx, &altBranch{event: event, fork: event - uint32(d.cfg.ReorgDepth), stream: event}, nil)
+	a := &altBranch{event: event, fork: event - uint32(d.cfg.ReorgDepth), stream: event, bodyStream: event}
+	if d.cfg.ReorgReinclude {
+		a.bodyStream = finalBranch
+	}
+	return d.buildBranch(ctx, a, nil)
 }
 
-// buildBranch builds the blocks of a, whose fork, event and stream are set:
-// fork+1 … event on final block fork, from streams seeded with a.stream;
+// buildBranch builds the blocks of a, whose fork, event and streams are set:
+// fork+1 … event on final block fork, from streams seeded with a.stream
+// (headers) and a.bodyStream (bodies);
 // the last one forged by last, if not nil. The caller holds genMu; the
 // final chain is generated up to fork.
 func (d *Devnet) buildBranch(ctx context.Context, a *altBranch, last *forgery) (*altBranch, error) {
@@ -275,7 +281,7 @@ func (d *Devnet) buildBranch(ctx context.Context, a *altBranch, last *forgery) (
 	parent := d.final[a.fork-1]
 	d.mu.RUnlock()
 	for h := a.fork + 1; h <= a.event; h++ {
-		bd, err := d.gen.build(st, h, a.stream, d.altAncestor(a), nil)
+		bd, err := d.gen.build(st, h, a.bodyStream, d.altAncestor(a), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -438,7 +444,7 @@ func (d *Devnet) rebuildAlternate(ref blockRef) ([]byte, error) {
 	d.cursor = st.clone()
 	var want []byte
 	for h := a.fork + 1; h <= a.event; h++ {
-		bd, err := d.gen.build(st, h, a.stream, d.altAncestor(a), nil)
+		bd, err := d.gen.build(st, h, a.bodyStream, d.altAncestor(a), nil)
 		if err != nil {
 			return nil, err
 		}

@@ -141,3 +141,42 @@ func TestReorgAtTheLastBlock(t *testing.T) {
 		t.Fatal("stepping on past the end")
 	}
 }
+
+// TestReorgReinclude: with ReorgReinclude a competing branch holds the
+// final chain's transactions, in blocks of other ids.
+func TestReorgReinclude(t *testing.T) {
+	d := newDevnet(t, Config{Seed: 4, Blocks: 12, TxsPerBlock: 4, BlockTime: time.Hour, ReorgEvery: 5, ReorgDepth: 2, ReorgReinclude: true})
+	n := serve(t, d)
+	branches := 0
+	for d.Step() {
+		h, id := d.Tip()
+		if id == d.FinalID(h) {
+			continue
+		}
+		branches++
+		var alts []*ergo.FullBlock
+		for height := h - 1; height <= h; height++ {
+			alt, _ := n.block(n.idsAt(height)[0])
+			alts = append(alts, alt)
+		}
+		d.Step() // the final blocks are served once shown
+		for i, alt := range alts {
+			height := h - 1 + uint32(i)
+			final, _ := n.block(d.FinalID(height))
+			if alt.Header.ComputeID() == final.Header.ComputeID() {
+				t.Fatalf("height %d: the branch's block is the final one", height)
+			}
+			if len(alt.Transactions) != len(final.Transactions) {
+				t.Fatalf("height %d: %d transactions on the branch, %d on the final chain", height, len(alt.Transactions), len(final.Transactions))
+			}
+			for i := range alt.Transactions {
+				if alt.Transactions[i].ComputeID() != final.Transactions[i].ComputeID() {
+					t.Fatalf("height %d: transaction %d differs", height, i)
+				}
+			}
+		}
+	}
+	if branches != 2 {
+		t.Fatalf("%d branches shown, want 2", branches)
+	}
+}

@@ -166,10 +166,13 @@ func TestReorgsGiveTheSameStateAsAStraightSync(t *testing.T) {
 	_, straightURL := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 6})
 	want, _ := digest(t, syncTo(t, straightURL, blocks, scan.FollowerConfig{Params: consensus.Devnet()}))
 
-	for _, c := range []struct{ every, depth int }{{5, 1}, {9, 3}, {23, 17}, {61, 50}} {
-		t.Run(fmt.Sprintf("every %d depth %d", c.every, c.depth), func(t *testing.T) {
+	for _, c := range []struct {
+		every, depth int
+		reinclude    bool // the branches re-include the final chain's transactions
+	}{{5, 1, false}, {9, 3, false}, {9, 3, true}, {23, 17, false}, {61, 50, true}} {
+		t.Run(fmt.Sprintf("every %d depth %d same txs %t", c.every, c.depth, c.reinclude), func(t *testing.T) {
 			d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 6,
-				BlockTime: time.Hour /* stepped by hand */, ReorgEvery: c.every, ReorgDepth: c.depth})
+				BlockTime: time.Hour /* stepped by hand */, ReorgEvery: c.every, ReorgDepth: c.depth, ReorgReinclude: c.reinclude})
 			store := openStore(t, t.TempDir())
 			f := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{},
 				scan.FollowerConfig{Params: consensus.Devnet(), PollInterval: time.Millisecond, Batch: 4, Ahead: 2}, zerolog.Nop())

@@ -20,7 +20,7 @@ import (
 )
 
 const devnetSynopsis = `[--seed N] [--blocks N] [--txs-per-block N] [--block-time D]
-       [--reorg-every K --reorg-depth D] [--listen ADDR [--listen-any]]
+       [--reorg-every K --reorg-depth D [--reorg-same-txs]] [--listen ADDR [--listen-any]]
        [--scenario async-emission [--forgery-rate F] [--print-config]]
 
 Serves a simulated Ergo node: the node's REST API subset the auditor
@@ -32,7 +32,9 @@ gives one chain, whatever the block time and reorgs.
 With --block-time 0 the whole chain is visible at once; otherwise one more
 block shows every --block-time, and with --reorg-every K each height that is
 a multiple of K first shows on a competing branch --reorg-depth blocks deep,
-which the next block reorganizes away.
+which the next block reorganizes away; with --reorg-same-txs the branch
+holds the same transactions as the final chain (as a node's mempool puts
+them into the new branch), under other headers.
 
 With --scenario async-emission the chain also carries a deployment of an
 async-emission protocol, its users' bootstraps, async actions, closes and
@@ -58,6 +60,7 @@ func devnetCommand(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.BlockTime, "block-time", 0, "show one more block this often (0: the whole chain at once)")
 	fs.IntVar(&cfg.ReorgEvery, "reorg-every", 0, "show each height that is a multiple of this on a competing branch first (needs --block-time)")
 	fs.IntVar(&cfg.ReorgDepth, "reorg-depth", 0, "how many blocks a competing branch replaces")
+	fs.BoolVar(&cfg.ReorgReinclude, "reorg-same-txs", false, "competing branches re-include the final chain's transactions (other headers, same bodies)")
 	cacheMiB := fs.Int64("cache-mb", devnet.DefaultCacheBytes>>20, "MiB of rendered blocks kept in memory")
 	listen := fs.String("listen", "127.0.0.1:9053", "address to serve on")
 	listenAny := fs.Bool("listen-any", false, "allow a --listen address that is not a loopback one")
@@ -188,7 +191,7 @@ func checkListen(addr string, any bool) error {
 func devnetFlagErrors(err error) error {
 	flags := map[string]string{
 		"Blocks": "--blocks", "TxsPerBlock": "--txs-per-block", "BlockTime": "--block-time",
-		"ReorgEvery": "--reorg-every", "ReorgDepth": "--reorg-depth", "CacheBytes": "--cache-mb",
+		"ReorgEvery": "--reorg-every", "ReorgDepth": "--reorg-depth", "ReorgReinclude": "--reorg-same-txs", "CacheBytes": "--cache-mb",
 		"Scenario.ForgeryRate": "--forgery-rate",
 	}
 	errs := []error{err}

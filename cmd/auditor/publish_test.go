@@ -304,9 +304,17 @@ func TestNATSOutageLosesNothing(t *testing.T) {
 // the disconnected blocks' verdicts and chain.rollback events; what the
 // new branch concludes is published under ids of its own blocks.
 func TestReorgRetractsAndRepublishes(t *testing.T) {
+	t.Run("other transactions", func(t *testing.T) { testReorgRetractsAndRepublishes(t, false) })
+	// The usual case on a real chain: the new branch re-includes the
+	// transactions, so every box of the abandoned blocks is retracted and
+	// published again from another block, under another message id.
+	t.Run("the same transactions", func(t *testing.T) { testReorgRetractsAndRepublishes(t, true) })
+}
+
+func testReorgRetractsAndRepublishes(t *testing.T, reinclude bool) {
 	const blocks = 160
 	d, url := newScenarioDevnet(t, devnet.Config{Seed: 6, Blocks: blocks, TxsPerBlock: 2,
-		BlockTime: time.Hour, ReorgEvery: 9, ReorgDepth: 3})
+		BlockTime: time.Hour, ReorgEvery: 9, ReorgDepth: 3, ReorgReinclude: reinclude})
 	ns := natsServer(t, t.TempDir(), 0)
 	_, cfg := scenarioConfig(t, d, url, ns.ClientURL())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -362,6 +370,12 @@ func TestReorgRetractsAndRepublishes(t *testing.T) {
 	t.Logf("%d messages: %d retracted, %d rollbacks, %d boxes published from two blocks", len(ids), retracted, rollbacks, republished)
 	if retracted == 0 || rollbacks == 0 || republished == 0 {
 		t.Fatalf("%d retracted, %d rollbacks, %d boxes republished: want some of each", retracted, rollbacks, republished)
+	}
+	// Re-included transactions: every retracted verdict but the
+	// re-included blocks' own second retraction is published again from
+	// the final chain's block.
+	if reinclude && republished*2 < retracted {
+		t.Fatalf("%d boxes republished for %d retractions: the branches re-include the final chain's transactions", republished, retracted)
 	}
 	// Every verdict on the main chain is published, and every other one retracted.
 	if live := int64(len(ids) - rollbacks - 2*retracted); live != verdictCount(t, cfg.DataDir) {
