@@ -180,8 +180,8 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 		}
 	}
 	client, err := scan.NewClient(scan.ClientConfig{
-		URL:            cfg.Node.URL,
-		APIKey:         cfg.Node.APIKey,
+		URL:              cfg.Node.URL,
+		APIKey:           cfg.Node.APIKey,
 		RequestTimeout:   time.Duration(cfg.Node.RequestTimeout),
 		MaxAttempts:      cfg.Node.MaxAttempts,
 		MaxResponseBytes: cfg.Node.MaxResponseBytes,
