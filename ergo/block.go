@@ -82,7 +82,9 @@ func (b *FullBlock) VerifyBody() error {
 	for i := range b.Transactions {
 		tx := &b.Transactions[i]
 		ids[i] = tx.ComputeID()
-		add(index("blockTransactions.transactions", i), tx.checkIDs(ids[i]))
+		if err := tx.checkIDs(ids[i]); err != nil {
+			add(index("blockTransactions.transactions", i), err)
+		}
 	}
 	if root := transactionsRoot(h.Version, b.Transactions, ids); root != h.TransactionsRoot {
 		add("header", errorf(ErrRootMismatch, "transactionsRoot", "header states %s, transactions give %s", h.TransactionsRoot, root))
@@ -217,19 +219,28 @@ func (j *extensionJSON) extension(e *Extension) error {
 	}
 	e.Fields = make([]ExtensionField, len(j.Fields))
 	for i, kv := range j.Fields {
-		field := index("fields", i)
-		if len(kv) != 2 {
-			return errorf(ErrExtension, field, "a field is a [key, value] pair, got %d elements", len(kv))
+		if err := extensionField(&e.Fields[i], kv); err != nil {
+			return within(index("fields", i), err) // the path is built only for an error
 		}
-		if err := kv[0].fixed(field+"[0]", e.Fields[i].Key[:]); err != nil {
-			return err
-		}
-		if e.Fields[i].Value, err = kv[1].bytes(field + "[1]"); err != nil {
-			return err
-		}
-		if len(e.Fields[i].Value) > MaxExtensionValue {
-			return errorf(ErrLength, field+"[1]", "%d bytes, at most %d", len(e.Fields[i].Value), MaxExtensionValue)
-		}
+	}
+	return nil
+}
+
+// extensionField decodes one [key, value] pair; error paths are relative
+// to it.
+func extensionField(f *ExtensionField, kv []jHex) error {
+	if len(kv) != 2 {
+		return errorf(ErrExtension, "", "a field is a [key, value] pair, got %d elements", len(kv))
+	}
+	if err := kv[0].fixed("[0]", f.Key[:]); err != nil {
+		return err
+	}
+	var err error
+	if f.Value, err = kv[1].bytes("[1]"); err != nil {
+		return err
+	}
+	if len(f.Value) > MaxExtensionValue {
+		return errorf(ErrLength, "[1]", "%d bytes, at most %d", len(f.Value), MaxExtensionValue)
 	}
 	return nil
 }

@@ -140,15 +140,32 @@ func (j *boxJSON) candidate(c *sigma.BoxCandidate) error {
 	}
 	for i := range j.Assets {
 		a, t := &j.Assets[i], &c.Tokens[i]
-		if err := a.TokenID.fixed(index("assets", i)+".tokenId", t.ID[:]); err != nil {
-			return err
+		if err := a.TokenID.fixed("tokenId", t.ID[:]); err != nil {
+			return within(index("assets", i), err)
 		}
-		if t.Amount, err = a.Amount.amount(index("assets", i) + ".amount"); err != nil {
-			return err
+		if t.Amount, err = a.Amount.amount("amount"); err != nil {
+			return within(index("assets", i), err)
 		}
 	}
 	c.Registers, err = registers(j.Registers)
 	return err
+}
+
+// registerFields are the field paths of R4…R9, built once.
+var registerFields = func() map[string]string {
+	m := make(map[string]string, len(registerNames))
+	for _, n := range registerNames {
+		m[n] = "additionalRegisters." + n
+	}
+	return m
+}()
+
+// registerField is the field path of a register named name.
+func registerField(name string) string {
+	if f, ok := registerFields[name]; ok {
+		return f
+	}
+	return "additionalRegisters." + name
 }
 
 // registers orders R4…R9 and checks that they are contiguous from R4.
@@ -163,7 +180,7 @@ func registers(m map[string]jRegister) ([][]byte, error) {
 	sort.Strings(names)
 	out := make([][]byte, 0, len(m))
 	for i, name := range names {
-		field := "additionalRegisters." + name
+		field := registerField(name)
 		if len(name) != 2 || name[0] != 'R' || name[1] < '4' || name[1] > '9' {
 			if len(name) >= 2 && name[0] == 'R' && isDigits([]byte(name[1:])) {
 				return nil, errorf(ErrRegister, field, "registers are R4 to R9")

@@ -165,15 +165,14 @@ func (tx *Transaction) checkIDs(id Digest) error {
 	}
 	for i := range tx.Outputs {
 		out := &tx.Outputs[i]
-		field := index("outputs", i)
 		if idOK && Digest(out.TxID) != id {
-			errs = append(errs, errorf(ErrLink, field+".transactionId", "box names transaction %s, it is in %s", Digest(out.TxID), id))
+			errs = append(errs, errorf(ErrLink, index("outputs", i)+".transactionId", "box names transaction %s, it is in %s", Digest(out.TxID), id))
 		}
 		if int(out.Index) != i {
-			errs = append(errs, errorf(ErrLink, field+".index", "box says index %d, it is output %d", out.Index, i))
+			errs = append(errs, errorf(ErrLink, index("outputs", i)+".index", "box says index %d, it is output %d", out.Index, i))
 		}
 		if err := out.CheckID(); err != nil {
-			errs = append(errs, within(field, err))
+			errs = append(errs, within(index("outputs", i), err))
 		}
 	}
 	return errors.Join(errs...)
@@ -339,24 +338,9 @@ func (j *txJSON) transaction(tx *Transaction) error {
 	}
 	tx.Inputs = make([]Input, len(j.Inputs))
 	for i := range j.Inputs {
-		field := index("inputs", i)
-		in, jin := &tx.Inputs[i], &j.Inputs[i]
-		if in.BoxID, err = jin.BoxID.digest(field + ".boxId"); err != nil {
-			return err
+		if err := j.Inputs[i].input(&tx.Inputs[i]); err != nil {
+			return within(index("inputs", i), err) // the path is built only for an error
 		}
-		if jin.SpendingProof == nil {
-			return errorf(ErrMissingField, field+".spendingProof", "required")
-		}
-		if in.Proof, err = jin.SpendingProof.ProofBytes.bytes(field + ".spendingProof.proofBytes"); err != nil {
-			return err
-		}
-		if len(in.Proof) > 1<<16-1 {
-			return errorf(ErrLength, field+".spendingProof.proofBytes", "%d bytes, at most 65535", len(in.Proof))
-		}
-		if e := jin.SpendingProof.Extension.err; e != nil {
-			return within(field+".spendingProof.extension", e)
-		}
-		in.Extension = jin.SpendingProof.Extension.vars
 	}
 	if len(j.DataInputs) > maxInputs {
 		return errorf(ErrLength, "dataInputs", "at most %d, got %d", maxInputs, len(j.DataInputs))
@@ -365,8 +349,8 @@ func (j *txJSON) transaction(tx *Transaction) error {
 		tx.DataInputs = make([]Digest, len(j.DataInputs))
 	}
 	for i := range j.DataInputs {
-		if tx.DataInputs[i], err = j.DataInputs[i].BoxID.digest(index("dataInputs", i) + ".boxId"); err != nil {
-			return err
+		if tx.DataInputs[i], err = j.DataInputs[i].BoxID.digest("boxId"); err != nil {
+			return within(index("dataInputs", i), err)
 		}
 	}
 	if j.Outputs == nil {
@@ -377,13 +361,12 @@ func (j *txJSON) transaction(tx *Transaction) error {
 	}
 	tx.Outputs = make([]Box, len(j.Outputs))
 	for i := range j.Outputs {
-		field := index("outputs", i)
 		out, jout := &tx.Outputs[i], &j.Outputs[i]
 		if err := jout.candidate(&out.BoxCandidate); err != nil {
-			return within(field, err)
+			return within(index("outputs", i), err)
 		}
-		if out.BoxID, out.HasBoxID, err = jout.BoxID.optDigest(field + ".boxId"); err != nil {
-			return err
+		if out.BoxID, out.HasBoxID, err = jout.BoxID.optDigest("boxId"); err != nil {
+			return within(index("outputs", i), err)
 		}
 	}
 	// Outputs are linked to the transaction by its id and their position.
@@ -393,10 +376,9 @@ func (j *txJSON) transaction(tx *Transaction) error {
 	derived := false
 	for i := range j.Outputs {
 		out, jout := &tx.Outputs[i], &j.Outputs[i]
-		field := index("outputs", i)
-		txid, given, err := jout.TransactionID.optDigest(field + ".transactionId")
+		txid, given, err := jout.TransactionID.optDigest("transactionId")
 		if err != nil {
-			return err
+			return within(index("outputs", i), err)
 		}
 		if !given {
 			if !derived {
@@ -407,13 +389,35 @@ func (j *txJSON) transaction(tx *Transaction) error {
 		out.TxID = txid
 		out.Index = uint16(i)
 		if jout.Index.set || jout.Index.err != nil {
-			idx, err := jout.Index.uint(field+".index", 1<<16-1)
+			idx, err := jout.Index.uint("index", 1<<16-1)
 			if err != nil {
-				return err
+				return within(index("outputs", i), err)
 			}
 			out.Index = uint16(idx)
 		}
 	}
+	return nil
+}
+
+// input decodes one input; error paths are relative to it.
+func (jin *inputJSON) input(in *Input) error {
+	var err error
+	if in.BoxID, err = jin.BoxID.digest("boxId"); err != nil {
+		return err
+	}
+	if jin.SpendingProof == nil {
+		return errorf(ErrMissingField, "spendingProof", "required")
+	}
+	if in.Proof, err = jin.SpendingProof.ProofBytes.bytes("spendingProof.proofBytes"); err != nil {
+		return err
+	}
+	if len(in.Proof) > 1<<16-1 {
+		return errorf(ErrLength, "spendingProof.proofBytes", "%d bytes, at most 65535", len(in.Proof))
+	}
+	if e := jin.SpendingProof.Extension.err; e != nil {
+		return within("spendingProof.extension", e)
+	}
+	in.Extension = jin.SpendingProof.Extension.vars
 	return nil
 }
 
