@@ -155,3 +155,38 @@ func TestConcurrentReads(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestConnectBlocksIsOneTransaction: blocks connected together end in the
+// state of connecting them one by one; a batch with a block that fails
+// (not the previous one's child, or conflicting with the store) leaves the
+// store as it was, the blocks before it included.
+func TestConnectBlocksIsOneTransaction(t *testing.T) {
+	bs := fixtureBlocks(t)
+	ctx := context.Background()
+	s := newStore(t)
+	connect(t, s, KeepAll{}, bs[:1]...)
+	unchanged(t, s, ErrNotChild, func() error {
+		return s.ConnectBlocks(ctx, []*ergo.FullBlock{bs[1], bs[2], bs[4]}, KeepAll{})
+	})
+	unchanged(t, s, ErrNotChild, func() error {
+		return s.ConnectBlocks(ctx, []*ergo.FullBlock{bs[2], bs[3]}, KeepAll{})
+	})
+	cancelCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	unchanged(t, s, context.Canceled, func() error {
+		return s.ConnectBlocks(cancelCtx, []*ergo.FullBlock{bs[1], bs[2], bs[3]}, &cancelAfter{n: 60, cancel: cancel})
+	})
+	if err := s.ConnectBlocks(ctx, bs[1:], KeepAll{}); err != nil {
+		t.Fatal(err)
+	}
+	straight := newStore(t)
+	connect(t, straight, KeepAll{}, bs...)
+	sameState(t, "blocks connected in one transaction", s, straight)
+	if tip, _, _ := s.Tip(ctx); tip.ID != bs[4].Header.ID {
+		t.Fatalf("tip %v", tip)
+	}
+	// And disconnected one by one, as a reorg does.
+	disconnect(t, s, bs[4], bs[3])
+	disconnect(t, straight, bs[4], bs[3])
+	sameState(t, "after disconnecting two of them", s, straight)
+}

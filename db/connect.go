@@ -122,46 +122,90 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 // The store trusts the ids b states, which the scanner has verified; an id
 // b does not state (HasID or HasBoxID false) is derived from the contents.
 func (s *Store) ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge Judge) error {
-	if b == nil {
-		return newError("connect block", ErrInvalidBlock, "nil block")
+	return s.ConnectBlocks(ctx, []*ergo.FullBlock{b}, judge)
+}
+
+// ConnectBlocks connects blocks, each the child of the one before (the
+// first the tip's), in one SQLite transaction: each as ConnectBlock would,
+// and the tip moved once, to the last. Any failure rolls them all back.
+// One commit for many blocks is what makes a catch-up fast; at the tip,
+// connect one block at a time, so that each is published at once.
+func (s *Store) ConnectBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge Judge) error {
+	if len(blocks) == 0 {
+		return nil
 	}
 	start := time.Now()
-	h := &b.Header
-	c := connectTx{block: h.TrustedID(), height: int64(h.Height)}
-	c.op = fmt.Sprintf("connect block %d %s", h.Height, c.block)
-	switch {
-	case h.Height == 0:
-		return newError(c.op, ErrInvalidBlock, "height 0: Ergo's first block has height 1")
-	case h.Timestamp > math.MaxInt64:
-		return newError(c.op, ErrInvalidBlock, "timestamp %d overflows 63 bits", h.Timestamp)
+	op := "connect blocks"
+	if len(blocks) == 1 && blocks[0] != nil {
+		op = fmt.Sprintf("connect block %d %s", blocks[0].Header.Height, blocks[0].Header.TrustedID())
 	}
-
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return storageError(ctx, c.op, "begin", err)
+		return storageError(ctx, op, "begin", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
 	tip, ok, err := readTip(ctx, tx)
 	if err != nil {
-		return storageError(ctx, c.op, "read tip", err)
+		return storageError(ctx, op, "read tip", err)
 	}
-	if ok && (h.ParentID != tip.ID || h.Height != tip.Height+1) {
-		return newError(c.op, ErrNotChild, "its parent is %s at height %d; the tip is %s at height %d",
+	events := 0
+	var last *connectTx
+	for _, b := range blocks {
+		c, err := s.connectOne(ctx, tx, b, judge, tip, ok)
+		if err != nil {
+			return err
+		}
+		tip, ok, last = Tip{Height: uint32(c.height), ID: c.block}, true, c
+		events += c.events
+	}
+	if _, err := tx.StmtContext(ctx, s.stmt.setTip).ExecContext(ctx, tip.Height, tip.ID[:]); err != nil {
+		return storageError(ctx, last.op, "move tip", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return storageError(ctx, last.op, "commit", err)
+	}
+	if _, written := s.encoder(); events > 0 && written != nil {
+		written()
+	}
+	s.log.Debug().Uint32("height", tip.Height).Stringer("id", tip.ID).Int("blocks", len(blocks)).
+		Int("events", events).Dur("took", time.Since(start)).Msg("connected blocks")
+	return nil
+}
+
+// connectOne writes block b in tx, on tip (the store is empty when !hasTip):
+// ConnectBlock's steps 1 to 5. The lineage tokens its judgement steps on are
+// added to the store's superset at once: a later block of the same
+// transaction must see them, and a token the superset holds needlessly
+// only costs a lookup.
+func (s *Store) connectOne(ctx context.Context, tx *sql.Tx, b *ergo.FullBlock, judge Judge, tip Tip, hasTip bool) (*connectTx, error) {
+	if b == nil {
+		return nil, newError("connect block", ErrInvalidBlock, "nil block")
+	}
+	h := &b.Header
+	c := &connectTx{block: h.TrustedID(), height: int64(h.Height)}
+	c.op = fmt.Sprintf("connect block %d %s", h.Height, c.block)
+	switch {
+	case h.Height == 0:
+		return nil, newError(c.op, ErrInvalidBlock, "height 0: Ergo's first block has height 1")
+	case h.Timestamp > math.MaxInt64:
+		return nil, newError(c.op, ErrInvalidBlock, "timestamp %d overflows 63 bits", h.Timestamp)
+	case hasTip && (h.ParentID != tip.ID || h.Height != tip.Height+1):
+		return nil, newError(c.op, ErrNotChild, "its parent is %s at height %d; the tip is %s at height %d",
 			h.ParentID, h.Height-1, tip.ID, tip.Height)
 	}
 
 	work, err := s.blockWork(ctx, tx, h, c.block)
 	if err != nil {
-		return storageError(ctx, c.op, "cumulative work", err)
+		return nil, storageError(ctx, c.op, "cumulative work", err)
 	}
 	n, err := execN(ctx, tx.StmtContext(ctx, s.stmt.putHeader), c.block[:], c.height, h.ParentID[:], int64(h.Timestamp),
 		h.Version, h.NBits, work)
 	if err != nil {
-		return storageError(ctx, c.op, "record header", err)
+		return nil, storageError(ctx, c.op, "record header", err)
 	}
 	if n == 0 {
-		return newError(c.op, ErrConflict, "the header is stored with another height or parent, or is on the main chain already")
+		return nil, newError(c.op, ErrConflict, "the header is stored with another height or parent, or is on the main chain already")
 	}
 
 	// Rows go through a context without cancellation: go-sqlite3 watches a
@@ -174,49 +218,36 @@ func (s *Store) ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge Judge
 	c.tx = tx
 	st, err := c.readState(b.Transactions)
 	if err != nil {
-		return storageError(ctx, c.op, "read the boxes the block spends and reads", err)
+		return nil, storageError(ctx, c.op, "read the boxes the block spends and reads", err)
 	}
 	var j *rules.Judgement
 	if judge != nil {
 		if j, err = judge.JudgeBlock(ctx, st, b); err != nil {
-			return storageError(ctx, c.op, "judge", err)
+			return nil, storageError(ctx, c.op, "judge", err)
 		}
 		if len(j.Keep) != len(b.Transactions) {
-			return newError(c.op, ErrInvalidBlock, "the judgement covers %d transactions of %d", len(j.Keep), len(b.Transactions))
+			return nil, newError(c.op, ErrInvalidBlock, "the judgement covers %d transactions of %d", len(j.Keep), len(b.Transactions))
 		}
 	}
 	if err := c.apply(ctx, b.Transactions, st.boxes, j); err != nil {
-		return err
+		return nil, err
 	}
-	events := 0
 	if j != nil {
 		if err := c.conclude(ctx, j); err != nil {
-			return err
+			return nil, err
 		}
+		s.lineageTokens.add(j.Steps)
 		if enc, _ := s.encoder(); enc != nil {
-			if events, err = c.writeVerdictEvents(b, j, enc); err != nil {
-				return storageError(ctx, c.op, "write events", err)
+			if c.events, err = c.writeVerdictEvents(b, j, enc); err != nil {
+				return nil, storageError(ctx, c.op, "write events", err)
 			}
 		}
 	}
-
-	if _, err := tx.StmtContext(ctx, s.stmt.setTip).ExecContext(ctx, c.height, c.block[:]); err != nil {
-		return storageError(ctx, c.op, "move tip", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return storageError(ctx, c.op, "commit", err)
-	}
-	if j != nil {
-		s.lineageTokens.add(j.Steps)
-	}
-	if _, written := s.encoder(); events > 0 && written != nil {
-		written()
-	}
 	s.log.Debug().Uint32("height", h.Height).Stringer("id", c.block).
 		Int("txs", len(b.Transactions)).Int("stored_txs", c.stats.txs).Int("boxes", c.stats.boxes).
-		Int("spends", c.stats.spends).Int("reads", c.stats.reads).Int("verdicts", c.stats.verdicts).Int("events", events).
-		Dur("took", time.Since(start)).Msg("connected block")
-	return nil
+		Int("spends", c.stats.spends).Int("reads", c.stats.reads).Int("verdicts", c.stats.verdicts).Int("events", c.events).
+		Msg("connected block")
+	return c, nil
 }
 
 // blockWork checks block id, whose header is h, against the context header
@@ -264,7 +295,8 @@ type connectTx struct {
 	s      *Store
 	tx     *sql.Tx
 
-	stats struct{ txs, boxes, spends, reads, verdicts int }
+	stats  struct{ txs, boxes, spends, reads, verdicts int }
+	events int // written to the outbox
 }
 
 // stmt binds one of the writer's prepared statements to the transaction.

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -50,6 +51,7 @@ func (f *Follower) catchUp(ctx context.Context, parent *point, from, to uint32) 
 		}
 	})
 
+	c := newCommitter(f, parent, to)
 	for res := range batches {
 		var r fetched
 		select {
@@ -58,42 +60,107 @@ func (f *Follower) catchUp(ctx context.Context, parent *point, from, to uint32) 
 			return ctx.Err()
 		}
 		if r.err != nil {
-			return r.err
+			return errors.Join(r.err, c.flush(ctx))
 		}
 		for _, b := range r.blocks {
 			h := &b.Header
 			if parent != nil && h.ParentID != parent.id {
-				return fmt.Errorf("%w: block %s at %d builds on %s, the stored tip is %s", errForked, h.ID, h.Height, h.ParentID, parent.id)
+				err := fmt.Errorf("%w: block %s at %d builds on %s, the stored tip is %s", errForked, h.ID, h.Height, h.ParentID, parent.id)
+				return errors.Join(err, c.flush(ctx))
 			}
-			if err := f.checkHeader(ctx, h, parent, &branchView{f: f}); err != nil {
-				return err
+			if err := f.checkHeader(ctx, h, parent, c.view()); err != nil {
+				return errors.Join(err, c.flush(ctx))
 			}
-			if err := f.connect(ctx, b); err != nil {
+			if err := c.add(ctx, b); err != nil {
 				return err
 			}
 			parent = pointOf(h)
-			f.progress(h.Height)
 		}
+	}
+	return c.flush(ctx)
+}
+
+// committer connects the blocks of a catch-up in batches: while the
+// follower is more than TipDistance blocks from the catch-up's target, up
+// to CommitBlocks blocks or CommitEvery's worth of them go in one database
+// transaction (the rows, verdicts, events and tip of every block in it
+// commit or roll back together); near the target, one block each, so that
+// each is published as soon as it is connected.
+type committer struct {
+	f       *Follower
+	base    *point // the last block committed (nil: none yet, the store is empty or holds context only)
+	to      uint32 // the catch-up's target
+	pending []*ergo.FullBlock
+	since   time.Time // when the first pending block was added
+}
+
+func newCommitter(f *Follower, base *point, to uint32) *committer {
+	return &committer{f: f, base: base, to: to}
+}
+
+// view is the chain the next block extends: the pending blocks above the
+// last committed one.
+func (c *committer) view() *branchView {
+	v := &branchView{f: c.f}
+	switch {
+	case len(c.pending) > 0:
+		v.fork = c.pending[0].Header.Height - 1
+		v.branch = make([]*ergo.Header, len(c.pending))
+		for i, b := range c.pending {
+			v.branch[i] = &b.Header
+		}
+	case c.base != nil:
+		v.fork = c.base.Height
+	}
+	return v
+}
+
+// add queues b, whose header is checked, and commits the queue when it is
+// due.
+func (c *committer) add(ctx context.Context, b *ergo.FullBlock) error {
+	if len(c.pending) == 0 {
+		c.since = time.Now()
+	}
+	c.pending = append(c.pending, b)
+	cfg := &c.f.cfg
+	if c.to-b.Header.Height <= cfg.TipDistance || len(c.pending) >= cfg.CommitBlocks || time.Since(c.since) >= cfg.CommitEvery {
+		return c.flush(ctx)
 	}
 	return nil
 }
 
-// connect connects b, whose header has been checked, on the tip; the first
-// block of a store without a trust root becomes its trust root.
-func (f *Follower) connect(ctx context.Context, b *ergo.FullBlock) error {
-	h := &b.Header
-	if err := f.store.ConnectBlock(ctx, b, f.judge); err != nil {
-		return fmt.Errorf("connect %s at %d: %w", h.ID, h.Height, err)
+// flush commits the pending blocks in one transaction.
+func (c *committer) flush(ctx context.Context) error {
+	if len(c.pending) == 0 {
+		return nil
 	}
-	f.count(func(s *FollowerStats) { s.Connected++; s.LastConnectedAt = time.Now() })
-	f.log.Debug().Uint32("height", h.Height).Str("id", h.ID.String()).Int("txs", len(b.Transactions)).Msg("connected")
+	if err := c.f.connect(ctx, c.pending); err != nil {
+		return err
+	}
+	last := &c.pending[len(c.pending)-1].Header
+	c.base = pointOf(last)
+	c.pending = c.pending[:0]
+	c.f.progress(last.Height)
+	return nil
+}
+
+// connect connects blocks, whose headers have been checked, on the tip in
+// one transaction; the first block of a store without a trust root becomes
+// its trust root.
+func (f *Follower) connect(ctx context.Context, blocks []*ergo.FullBlock) error {
+	first, last := &blocks[0].Header, &blocks[len(blocks)-1].Header
+	if err := f.store.ConnectBlocks(ctx, blocks, f.judge); err != nil {
+		return fmt.Errorf("connect blocks %d to %d: %w", first.Height, last.Height, err)
+	}
+	f.count(func(s *FollowerStats) { s.Connected += uint64(len(blocks)); s.LastConnectedAt = time.Now() })
+	f.log.Debug().Uint32("height", last.Height).Str("id", last.ID.String()).Int("blocks", len(blocks)).Msg("connected")
 	if f.rootChecked {
 		return nil
 	}
-	if err := f.recordRoot(ctx, h.Height, h.ID, db.TrustFirstBlock); err != nil {
+	if err := f.recordRoot(ctx, first.Height, first.ID, db.TrustFirstBlock); err != nil {
 		return err
 	}
-	f.log.Info().Uint32("height", h.Height).Stringer("id", h.ID).
+	f.log.Info().Uint32("height", first.Height).Stringer("id", first.ID).
 		Msg("trust root: the first block connected (no scan.checkpoint); the chain is checked from it")
 	return nil
 }

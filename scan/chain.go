@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/async-emission/auditor/consensus"
+	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
 )
 
@@ -33,21 +34,29 @@ func (v *branchView) HeaderAt(ctx context.Context, height uint32) (consensus.Sum
 	case ok:
 		return r.Summary(), nil
 	}
-	return v.f.fetchContext(ctx, height)
+	var lowest *ergo.Header // the branch's, linked to by what is fetched when the store holds nothing
+	if len(v.branch) > 0 {
+		lowest = v.branch[0]
+	}
+	return v.f.fetchContext(ctx, height, lowest)
 }
 
 // fetchContext fetches from the node the headers below the lowest one the
-// store holds down to height, or down to a whole difficulty window below
-// it if that is lower, checks that they link up to it, stores them as
-// context headers and returns the one at height.
-func (f *Follower) fetchContext(ctx context.Context, height uint32) (consensus.Summary, error) {
+// store holds (or, when it holds none, below lowest, the lowest of the
+// blocks about to be connected) down to height, or down to a whole
+// difficulty window below it if that is lower, checks that they link up to
+// it, stores them as context headers and returns the one at height.
+func (f *Follower) fetchContext(ctx context.Context, height uint32, lowest *ergo.Header) (consensus.Summary, error) {
 	low, ok, err := f.store.LowestHeader(ctx)
 	switch {
 	case err != nil:
 		return consensus.Summary{}, err
-	case !ok:
+	case !ok && lowest == nil:
 		return consensus.Summary{}, fmt.Errorf("the store holds no header to link the one at height %d to", height)
-	case height >= low.Height:
+	case !ok:
+		low = db.RecordOf(lowest, lowest.TrustedID())
+	}
+	if height >= low.Height {
 		return consensus.Summary{}, fmt.Errorf("the store holds no header at height %d, above its lowest (%d)", height, low.Height)
 	}
 	below := low.Height - 1

@@ -37,7 +37,9 @@ type BlockStore interface {
 	Tip(ctx context.Context) (db.Tip, bool, error)
 	MainChainHeader(ctx context.Context, height uint32) (db.HeaderRecord, bool, error)
 	FirstBlock(ctx context.Context) (db.HeaderRecord, bool, error)
-	ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge db.Judge) error
+	// ConnectBlocks connects blocks, each the child of the one before,
+	// in one transaction that moves the tip once.
+	ConnectBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge db.Judge) error
 	DisconnectBlock(ctx context.Context, id ergo.Digest, reorg *db.Reorg) error
 }
 
@@ -78,6 +80,13 @@ type FollowerConfig struct {
 	// NodeInfoEvery is how often the node's height is read again while
 	// catching up, so that the lag is current (default 5s).
 	NodeInfoEvery time.Duration
+	// While more than TipDistance blocks from its target (default 8), a
+	// catch-up commits up to CommitBlocks blocks (default 64), or what it
+	// connected in CommitEvery (default 250ms), in one transaction; nearer,
+	// one block each.
+	TipDistance  uint32
+	CommitBlocks int
+	CommitEvery  time.Duration
 }
 
 func (c *FollowerConfig) setDefaults() {
@@ -101,6 +110,15 @@ func (c *FollowerConfig) setDefaults() {
 	}
 	if c.NodeInfoEvery <= 0 {
 		c.NodeInfoEvery = 5 * time.Second
+	}
+	if c.TipDistance == 0 {
+		c.TipDistance = 8
+	}
+	if c.CommitBlocks <= 0 {
+		c.CommitBlocks = 64
+	}
+	if c.CommitEvery <= 0 {
+		c.CommitEvery = 250 * time.Millisecond
 	}
 }
 

@@ -389,3 +389,58 @@ func TestNodeFaultsAreRetriedAndStoreNothingWrong(t *testing.T) {
 		t.Fatal("a node fault was logged at error level")
 	}
 }
+
+// batchRecorder is the store, recording how many blocks each commit holds.
+type batchRecorder struct {
+	*db.Store
+	mu      sync.Mutex
+	batches []int
+}
+
+func (r *batchRecorder) ConnectBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge db.Judge) error {
+	r.mu.Lock()
+	r.batches = append(r.batches, len(blocks))
+	r.mu.Unlock()
+	return r.Store.ConnectBlocks(ctx, blocks, judge)
+}
+
+// TestCatchUpCommitsInBatchesAndTheTipOneByOne: far from the node's tip,
+// blocks are committed many to a transaction; within TipDistance of it,
+// and when following it, one each. The state is a straight sync's.
+func TestCatchUpCommitsInBatchesAndTheTipOneByOne(t *testing.T) {
+	const blocks = 300
+	d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 3, BlockTime: time.Hour})
+	for h, _ := d.Tip(); h < 280; h, _ = d.Tip() {
+		d.Step()
+	}
+	rec := &batchRecorder{Store: openStore(t, t.TempDir())}
+	f := scan.NewFollower(newClient(t, url, zerolog.Nop()), rec, keepAll{}, scan.FollowerConfig{
+		Params: consensus.Devnet(), PollInterval: time.Millisecond, CommitBlocks: 50, CommitEvery: time.Hour}, zerolog.Nop())
+	stop := runFollower(t, f)
+	stepAndFollow(t, d, rec.Store)
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var big, ones, total int
+	for _, n := range rec.batches {
+		total += n
+		switch {
+		case n > 50:
+			t.Fatalf("a commit of %d blocks, more than CommitBlocks", n)
+		case n > 1:
+			big++
+		default:
+			ones++
+		}
+	}
+	t.Logf("%d blocks in %d commits: %d batches, %d single blocks", total, len(rec.batches), big, ones)
+	if total != blocks || big < 5 || ones < 20 {
+		t.Fatalf("commits %v: want the catch-up batched and the last blocks one by one", rec.batches)
+	}
+	want, _ := digest(t, syncTo(t, url, blocks, scan.FollowerConfig{Params: consensus.Devnet()}))
+	if got, _ := digest(t, rec.Store); got != want {
+		t.Fatal("a batched catch-up differs from a straight sync")
+	}
+}

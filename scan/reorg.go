@@ -73,8 +73,8 @@ func (f *Follower) reorganize(ctx context.Context, tip db.Tip, ancestor, nodeHei
 		s.Reorgs++
 		s.DeepestReorg = max(s.DeepestReorg, depth)
 	})
-	for _, b := range blocks[:to-ancestor] {
-		if err := f.connect(ctx, b); err != nil {
+	if to > ancestor {
+		if err := f.connect(ctx, blocks[:to-ancestor]); err != nil {
 			return 0, err
 		}
 	}

@@ -41,12 +41,22 @@ func (f *Follower) prepare(ctx context.Context) error {
 		return nil
 	}
 	tip, hasTip, err := f.store.Tip(ctx)
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case hasTip:
+	}
+	if hasTip {
+		first, ok, err := f.store.FirstBlock(ctx)
+		switch {
+		case err != nil:
+			return err
+		case ok && first.Known:
+			// Blocks connected by this version, which stopped before it
+			// recorded the first one as the trust root.
+			return f.recordRoot(ctx, first.Height, first.ID, db.TrustFirstBlock)
+		}
 		return f.upgrade(ctx, tip)
-	case !f.cfg.Checkpoint.IsZero():
+	}
+	if !f.cfg.Checkpoint.IsZero() {
 		return f.bootstrapCheckpoint(ctx)
 	}
 	return nil // the first block connected becomes the trust root

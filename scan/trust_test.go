@@ -347,3 +347,36 @@ func TestStoreFromBeforeTheRulesIsUpgraded(t *testing.T) {
 		t.Fatalf("digest %s after the upgrade (tip %d), %s after a straight sync", got, st.TipHeight, want)
 	}
 }
+
+// TestTrustRootOfAnInterruptedFirstCommit: a store whose first blocks were
+// committed but whose trust root was not (the process stopped between the
+// two) gets its first block as the trust root, not an upgrade.
+func TestTrustRootOfAnInterruptedFirstCommit(t *testing.T) {
+	d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: 60, TxsPerBlock: 2})
+	dir := t.TempDir()
+	store, err := db.Open(context.Background(), dir+"/auditor.db", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := scan.FollowerConfig{Params: consensus.Devnet(), StartHeight: 20, PollInterval: time.Millisecond, UntilHeight: 40}
+	if err := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{}, cfg, zerolog.Nop()).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	raw, err := sql.Open("sqlite3", dir+"/auditor.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`DELETE FROM trust_root`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	store = openStore(t, dir)
+	cfg.UntilHeight = 60
+	if err := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{}, cfg, zerolog.Nop()).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if root, ok, _ := store.TrustRoot(context.Background()); !ok || root.Kind != db.TrustFirstBlock || root.Height != 20 || root.ID != d.FinalID(20) {
+		t.Fatalf("trust root %+v, want the first block", root)
+	}
+}

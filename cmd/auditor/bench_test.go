@@ -346,10 +346,12 @@ type connectNotifier struct {
 	connected chan uint32
 }
 
-func (c *connectNotifier) ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge db.Judge) error {
-	err := c.Store.ConnectBlock(ctx, b, judge)
+func (c *connectNotifier) ConnectBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge db.Judge) error {
+	err := c.Store.ConnectBlocks(ctx, blocks, judge)
 	if err == nil {
-		c.connected <- b.Header.Height
+		for _, b := range blocks {
+			c.connected <- b.Header.Height
+		}
 	}
 	return err
 }

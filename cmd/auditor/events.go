@@ -72,13 +72,22 @@ type gatedStore struct {
 
 const gateEvery = 64
 
+// ConnectBlock is ConnectBlocks of one block.
 func (g *gatedStore) ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge db.Judge) error {
-	if g.max > 0 && (g.blocks.Add(1)%gateEvery == 0 || g.pending.Load() >= g.max/2) {
+	return g.ConnectBlocks(ctx, []*ergo.FullBlock{b}, judge)
+}
+
+// ConnectBlocks waits, every gateEvery blocks or while the outbox is half
+// full, until the outbox holds fewer than max events, then connects.
+func (g *gatedStore) ConnectBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge db.Judge) error {
+	after := g.blocks.Add(int64(len(blocks)))
+	crossed := (after-int64(len(blocks)))/gateEvery != after/gateEvery
+	if g.max > 0 && (crossed || g.pending.Load() >= g.max/2) {
 		if err := g.wait(ctx); err != nil {
 			return err
 		}
 	}
-	return g.Store.ConnectBlock(ctx, b, judge)
+	return g.Store.ConnectBlocks(ctx, blocks, judge)
 }
 
 // wait returns once the outbox holds fewer than max unacknowledged events.
