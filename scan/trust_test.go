@@ -318,16 +318,7 @@ func TestStoreFromBeforeTheRulesIsUpgraded(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.Close()
-	raw, err := sql.Open("sqlite3", dir+"/auditor.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{`UPDATE headers SET version = NULL, n_bits = NULL, work = NULL`, `DELETE FROM trust_root`, `DELETE FROM context_headers`} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw.Close()
+	execSQL(t, dir, `UPDATE headers SET version = NULL, n_bits = NULL, work = NULL`, `DELETE FROM trust_root`, `DELETE FROM context_headers`)
 
 	store = openStore(t, dir)
 	cfg.UntilHeight = blocks
@@ -363,14 +354,7 @@ func TestTrustRootOfAnInterruptedFirstCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.Close()
-	raw, err := sql.Open("sqlite3", dir+"/auditor.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := raw.Exec(`DELETE FROM trust_root`); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
+	execSQL(t, dir, `DELETE FROM trust_root`)
 	store = openStore(t, dir)
 	cfg.UntilHeight = 60
 	if err := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{}, cfg, zerolog.Nop()).Run(context.Background()); err != nil {
@@ -378,5 +362,21 @@ func TestTrustRootOfAnInterruptedFirstCommit(t *testing.T) {
 	}
 	if root, ok, _ := store.TrustRoot(context.Background()); !ok || root.Kind != db.TrustFirstBlock || root.Height != 20 || root.ID != d.FinalID(20) {
 		t.Fatalf("trust root %+v, want the first block", root)
+	}
+}
+
+// execSQL runs statements on the closed store of dir, as another program
+// (or an older auditor) would have left it.
+func execSQL(t *testing.T, dir string, statements ...string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", dir+"/auditor.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, q := range statements {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
