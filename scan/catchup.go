@@ -17,41 +17,37 @@ type fetched struct {
 	err    error
 }
 
-// catchUp connects heights from..to on top of parent (nil: the store is
-// empty and from is the first block). Up to Ahead batches are fetched and
-// verified (each header's proof of work once, by the node client)
-// concurrently ahead of the batch being connected, so memory is bounded by
-// (Ahead+1)*Batch blocks; each header is checked against the rules, in
-// order, before its block is connected. While it runs, the node's height
-// is read again every NodeInfoEvery.
-func (f *Follower) catchUp(ctx context.Context, parent *point, from, to uint32) error {
+// ahead fetches the blocks at heights from..to in batches of batch blocks,
+// up to ahead batches concurrently ahead of the one being consumed, and
+// hands each to consume in order (memory is bounded by (ahead+1)*batch
+// blocks). It stops at the first error of fetch or consume, and returns
+// once every goroutine it started has ended.
+func ahead(ctx context.Context, from, to uint32, batch, ahead int,
+	fetch func(ctx context.Context, lo, hi uint32) ([]*ergo.FullBlock, error),
+	consume func(blocks []*ergo.FullBlock) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	defer wg.Wait() // every goroutine ends before catchUp returns
+	defer wg.Wait()
 	defer cancel()
-
-	wg.Go(func() { f.watchNodeHeight(ctx) })
-	batches := make(chan chan fetched, f.cfg.Ahead)
+	batches := make(chan chan fetched, ahead)
 	wg.Go(func() {
 		defer close(batches)
 		for lo := from; lo <= to; {
-			hi := min(uint64(lo)+uint64(f.cfg.Batch)-1, uint64(to))
+			hi := uint32(min(uint64(lo)+uint64(batch)-1, uint64(to)))
 			res := make(chan fetched, 1)
 			select {
 			case batches <- res:
 			case <-ctx.Done():
 				return
 			}
-			batchLo, batchHi := lo, uint32(hi)
+			batchLo := lo
 			wg.Go(func() {
-				blocks, err := f.fetch(ctx, batchLo, batchHi)
+				blocks, err := fetch(ctx, batchLo, hi)
 				res <- fetched{blocks, err}
 			})
-			lo = batchHi + 1
+			lo = hi + 1
 		}
 	})
-
-	c := newCommitter(f, parent, to)
 	for res := range batches {
 		var r fetched
 		select {
@@ -60,24 +56,47 @@ func (f *Follower) catchUp(ctx context.Context, parent *point, from, to uint32) 
 			return ctx.Err()
 		}
 		if r.err != nil {
-			return errors.Join(r.err, c.flush(ctx))
+			return r.err
 		}
-		for _, b := range r.blocks {
+		if err := consume(r.blocks); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// catchUp connects heights from..to on top of parent (nil: the store is
+// empty and from is the first block). Blocks are fetched and verified
+// (each header's proof of work once, by the node client) Ahead batches
+// ahead of the one being connected; each header is checked against the
+// rules, in order, before its block is connected. While it runs, the
+// node's height is read again every NodeInfoEvery.
+func (f *Follower) catchUp(ctx context.Context, parent *point, from, to uint32) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { f.watchNodeHeight(ctx) })
+
+	c := newCommitter(f, parent, to)
+	err := ahead(ctx, from, to, f.cfg.Batch, f.cfg.Ahead, f.fetch, func(blocks []*ergo.FullBlock) error {
+		for _, b := range blocks {
 			h := &b.Header
 			if parent != nil && h.ParentID != parent.id {
-				err := fmt.Errorf("%w: block %s at %d builds on %s, the stored tip is %s", errForked, h.ID, h.Height, h.ParentID, parent.id)
-				return errors.Join(err, c.flush(ctx))
+				return fmt.Errorf("%w: block %s at %d builds on %s, the stored tip is %s", errForked, h.ID, h.Height, h.ParentID, parent.id)
 			}
 			if err := f.checkHeader(ctx, h, parent, c.view()); err != nil {
-				return errors.Join(err, c.flush(ctx))
+				return err
 			}
 			if err := c.add(ctx, b); err != nil {
 				return err
 			}
 			parent = pointOf(h)
 		}
-	}
-	return c.flush(ctx)
+		return nil
+	})
+	// The blocks checked before an error are valid: commit them.
+	return errors.Join(err, c.flush(ctx))
 }
 
 // committer connects the blocks of a catch-up in batches: while the
@@ -129,12 +148,14 @@ func (c *committer) add(ctx context.Context, b *ergo.FullBlock) error {
 	return nil
 }
 
-// flush commits the pending blocks in one transaction.
+// flush commits the pending blocks in one transaction. They are dropped
+// if it fails (the next sync fetches them again).
 func (c *committer) flush(ctx context.Context) error {
 	if len(c.pending) == 0 {
 		return nil
 	}
 	if err := c.f.connect(ctx, c.pending); err != nil {
+		c.pending = c.pending[:0]
 		return err
 	}
 	last := &c.pending[len(c.pending)-1].Header
