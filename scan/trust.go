@@ -192,11 +192,25 @@ func (f *Follower) headersFirst(ctx context.Context, cp *ergo.Header, to uint32)
 // the header whose parent id is top: they are then as trusted as that
 // header.
 func (f *Follower) fetchLinked(ctx context.Context, from, to uint32, top ergo.Digest) ([]db.HeaderRecord, error) {
-	out := make([]db.HeaderRecord, 0, to-from+1)
+	hs, err := linkedHeaders(ctx, f.node, from, to, top)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]db.HeaderRecord, len(hs))
+	for i, h := range hs {
+		out[i] = db.RecordOf(h, h.TrustedID())
+	}
+	return out, nil
+}
+
+// linkedHeaders fetches the node's best-chain headers from..to, linked to
+// each other, the last the parent top names.
+func linkedHeaders(ctx context.Context, node Node, from, to uint32, top ergo.Digest) ([]*ergo.Header, error) {
+	out := make([]*ergo.Header, 0, to-from+1)
 	var prev ergo.Digest
 	for lo := from; lo <= to; {
 		hi := min(uint64(lo)+MaxChainSlice-1, uint64(to))
-		hs, err := f.node.ChainSlice(ctx, lo, uint32(hi))
+		hs, err := node.ChainSlice(ctx, lo, uint32(hi))
 		if err != nil {
 			return nil, nodeFault{fmt.Errorf("headers %d to %d: %w", lo, hi, err)}
 		}
@@ -206,9 +220,7 @@ func (f *Follower) fetchLinked(ctx context.Context, from, to uint32, top ergo.Di
 		if len(out) > 0 && hs[0].ParentID != prev {
 			return nil, nodeFault{fmt.Errorf("%w: the header at %d does not link to the one below", errForked, lo)}
 		}
-		for _, h := range hs {
-			out = append(out, db.RecordOf(h, h.TrustedID()))
-		}
+		out = append(out, hs...)
 		prev = hs[len(hs)-1].TrustedID()
 		lo = uint32(hi) + 1
 	}

@@ -56,6 +56,7 @@ func commands() []command {
 		{"report", "make an audit report now (JSON and HTML) from the stored state", runReport},
 		{"tail", "print the auditor's events from NATS as they arrive", runTail},
 		{"inspect", "decode Ergo node JSON and re-derive every id, root and PoW", runInspect},
+		{"check-node", "verify a range of a node's chain as the daemon does, storing nothing; report its speed", runCheckNode},
 		{"devnet", "serve a simulated Ergo node over a generated chain that verifies", runDevnet},
 	}
 }
