@@ -4,7 +4,6 @@ import (
 	"sort"
 
 	"github.com/async-emission/auditor/ergo/sigma"
-	"github.com/async-emission/auditor/ergo/wire"
 )
 
 // Box is an Ergo box as the node describes it: its contents (value,
@@ -209,13 +208,7 @@ func registers(m map[string]jRegister) ([][]byte, error) {
 // checkRegisterValue checks that b is one register value as the binary
 // parser reads it (sigma.ReadRegisterValue): a value with a group element
 // that is not a secp256k1 point, say, is refused with sigma.ErrInvalidPoint.
-func checkRegisterValue(b []byte) error {
-	r := wire.NewReader(b)
-	if _, err := sigma.ReadRegisterValue(r); err != nil {
-		return err
-	}
-	return r.Done("register value")
-}
+func checkRegisterValue(b []byte) error { return sigma.CheckRegisterValue(b) }
 
 func (j *boxJSON) box(b *Box) error {
 	if err := j.candidate(&b.BoxCandidate); err != nil {

@@ -1,12 +1,15 @@
 package ergo
 
 import (
+	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/internal/fixtures"
 )
 
 const goodBox = `{
@@ -243,4 +246,36 @@ func TestOverLimitTransactionHasNoID(t *testing.T) {
 	if tx.BytesToSign() != nil || tx.ComputeID() != (Digest{}) {
 		t.Fatal("a transaction with 7 registers in an output got a serialization")
 	}
+}
+
+// TestHeaderPoWKeyMustBeAPoint: a header whose miner key (or, for version
+// 1, its w) is not a secp256k1 point does not decode, from JSON or bytes,
+// as the node's parser refuses it.
+func TestHeaderPoWKeyMustBeAPoint(t *testing.T) {
+	var hs []json.RawMessage
+	fixtures.JSON(t, &hs, "headers", "chainslice_mainnet_844673_844772_v2.json")
+	var h Header
+	if err := h.UnmarshalJSON(hs[0]); err != nil {
+		t.Fatal(err)
+	}
+	off := "02" + strings.Repeat("ff", 32) // x beyond the field: no point
+	bad := bytes.Replace(hs[0], []byte(hex.EncodeToString(h.PoW.PK[:])), []byte(off), 1)
+	var got Header
+	if err := got.UnmarshalJSON(bad); !errors.Is(err, ErrPoW) || !errors.Is(err, sigma.ErrInvalidPoint) || !strings.Contains(err.Error(), "powSolutions.pk") {
+		t.Fatalf("off-curve key: %v", err)
+	}
+	h.HasID = false
+	copy(h.PoW.PK[:], mustDecodeHex(t, off))
+	if _, err := ParseHeader(h.Bytes()); !errors.Is(err, sigma.ErrInvalidPoint) {
+		t.Fatalf("off-curve key in bytes: %v", err)
+	}
+}
+
+func mustDecodeHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

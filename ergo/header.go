@@ -5,6 +5,7 @@ import (
 	"math/big"
 
 	"github.com/async-emission/auditor/ergo/autolykos"
+	"github.com/async-emission/auditor/ergo/sigma"
 	"github.com/async-emission/auditor/ergo/wire"
 )
 
@@ -272,11 +273,17 @@ func (j *headerJSON) header(h *Header) error {
 	if err = p.PK.fixed("powSolutions.pk", h.PoW.PK[:]); err != nil {
 		return err
 	}
+	if err := checkPoint("powSolutions.pk", h.PoW.PK); err != nil {
+		return err
+	}
 	if err = p.N.fixed("powSolutions.n", h.PoW.Nonce[:]); err != nil {
 		return err
 	}
 	if h.Version == 1 {
 		if err = p.W.fixed("powSolutions.w", h.PoW.W[:]); err != nil {
+			return err
+		}
+		if err := checkPoint("powSolutions.w", h.PoW.W); err != nil {
 			return err
 		}
 		if h.PoW.D, err = p.D.get("powSolutions.d"); err != nil {
@@ -307,6 +314,15 @@ func (j *headerJSON) header(h *Header) error {
 	case [3]bool{}:
 	default:
 		return errorf(ErrMissingField, "adProofsId", "section ids must be given all together or not at all")
+	}
+	return nil
+}
+
+// checkPoint refuses a proof-of-work key that is not a group element, as
+// the node's parser does (GroupElementSerializer).
+func checkPoint(field string, b [33]byte) error {
+	if err := sigma.CheckGroupElement(b); err != nil {
+		return &Error{Kind: ErrPoW, Field: field, Detail: "not a secp256k1 point", Err: err}
 	}
 	return nil
 }
@@ -394,12 +410,18 @@ func readHeader(r *wire.Reader) (*Header, error) {
 		return nil, err
 	}
 	copy(h.PoW.PK[:], pk)
+	if err := sigma.CheckGroupElement(h.PoW.PK); err != nil {
+		return nil, err
+	}
 	if h.Version == 1 {
 		w, err := r.Fixed(33, "pow w")
 		if err != nil {
 			return nil, err
 		}
 		copy(h.PoW.W[:], w)
+		if err := sigma.CheckGroupElement(h.PoW.W); err != nil {
+			return nil, err
+		}
 	}
 	nonce, err := r.Fixed(8, "pow nonce")
 	if err != nil {

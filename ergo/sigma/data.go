@@ -150,6 +150,9 @@ func (d *decoder) readColl(elem Type) (Value, error) {
 			return nil, err
 		}
 		b, err := r.Fixed(n, "Coll[Byte]")
+		if d.check {
+			return nil, err // checked, not kept: no value is built
+		}
 		return bytes.Clone(b), err
 	case TBoolean:
 		n, err := d.r.Count(maxCollLength, 0, "Coll[Boolean] length")
@@ -177,6 +180,14 @@ func (d *decoder) readColl(elem Type) (Value, error) {
 	n, err := d.r.Count(maxCollLength, minDataSize(elem), "collection length")
 	if err != nil {
 		return nil, err
+	}
+	if d.check {
+		for range n {
+			if _, err := d.readValue(elem); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
 	}
 	items := make([]Value, n)
 	for i := range items {

@@ -19,6 +19,9 @@ type decoder struct {
 	// consts is the number of segregated constants of the ErgoTree whose
 	// body is being read: the valid range of ConstantPlaceholder indices.
 	consts int
+	// check is set when the values read are only checked, never kept:
+	// they may then alias the input instead of copying it.
+	check bool
 }
 
 func newDecoder(r *wire.Reader) *decoder { return &decoder{r: r} }

@@ -169,3 +169,25 @@ func FuzzReadBox(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckRegisterValue: CheckRegisterValue, which builds no value,
+// accepts exactly what ReadRegisterValue reads to the end.
+func FuzzCheckRegisterValue(f *testing.F) {
+	for _, h := range []string{"0101", "0e03010203", "07" + hexG, "0702" + zeroDigest[:64], "0e0301", "0e0301020304", "8301", "1a020101"} {
+		f.Add(mustHex(f, h))
+	}
+	it := fixtureItems(f)
+	for _, h := range sortedKeys(it.registers) {
+		f.Add(mustHex(f, h))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := wire.NewReader(b)
+		_, err := ReadRegisterValue(r)
+		if err == nil {
+			err = r.Done("register value")
+		}
+		if got := CheckRegisterValue(b); (got == nil) != (err == nil) {
+			t.Fatalf("%x: CheckRegisterValue says %v, ReadRegisterValue %v", b, got, err)
+		}
+	})
+}

@@ -51,6 +51,14 @@ func validPoint(enc *GroupElement) bool {
 	return true
 }
 
+// CheckGroupElement checks 33 bytes as the reference GroupElementSerializer
+// reads them: the identity (first byte 0) or a compressed secp256k1 point;
+// otherwise an error wrapping ErrInvalidPoint.
+func CheckGroupElement(b [33]byte) error {
+	_, err := readGroupElement(wire.NewReader(b[:]), "group element")
+	return err
+}
+
 // readGroupElement reads a point as the reference GroupElementSerializer
 // does: 33 bytes whose first byte 0 means the identity (whatever follows),
 // otherwise a compressed point that must decode.

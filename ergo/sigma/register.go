@@ -48,6 +48,26 @@ func (d *decoder) readRegisterValue() ([]byte, error) {
 	return bytes.Clone(d.r.Since(start)), nil
 }
 
+// CheckRegisterValue checks that b is exactly one register or
+// context-extension value as ReadRegisterValue reads it (a constant whose
+// group elements are curve points, say), without keeping what it reads.
+func CheckRegisterValue(b []byte) error {
+	d := newDecoder(wire.NewReader(b))
+	d.check = true
+	start := d.r.Pos()
+	c, err := peek(d.r, "register value")
+	if err != nil {
+		return err
+	}
+	if !isEvaluatedOpcode(c) {
+		return failAt(ErrNotConstant, start, "register value", "%s is not a constant", opName(c))
+	}
+	if err := d.readExpr(); err != nil {
+		return err
+	}
+	return d.r.Done("register value")
+}
+
 // DecodeRegisterValue decodes a register or context-extension value that
 // must span all of b. A constant decodes as ParseConstant does; a
 // constant-like expression is reduced to the constant it denotes (a

@@ -93,7 +93,20 @@ func (*FuncType) isType()   {}
 func (TypeVar) isType()     {}
 
 // CollOf returns the type Coll[elem].
-func CollOf(elem Type) *CollType { return &CollType{Elem: elem} }
+func CollOf(elem Type) *CollType {
+	if p, ok := elem.(PrimType); ok {
+		return primColls[p] // types are never changed: one value serves every reader
+	}
+	return &CollType{Elem: elem}
+}
+
+// primColls are the collection types of every primitive element type.
+var primColls = func() (m [256]*CollType) {
+	for i := range m {
+		m[i] = &CollType{Elem: PrimType(i)}
+	}
+	return m
+}()
 
 // OptionOf returns the type Option[elem].
 func OptionOf(elem Type) *OptionType { return &OptionType{Elem: elem} }
