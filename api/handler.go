@@ -51,6 +51,12 @@ type ChainStats struct {
 	DeepestReorg    uint32 // in blocks
 	NodeErrors      uint64 // failed syncs blamed on the node
 	LastConnectedAt time.Time
+	// Refusals counts the headers and branches of the node refused, by
+	// the consensus rule they broke ("work" for a branch without more
+	// work); Withheld the times the node named a branch to adopt and did
+	// not serve its blocks.
+	Refusals map[string]uint64
+	Withheld uint64
 }
 
 // PublishStats are the NATS relay's counters (publish.Stats).

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/api"
+	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
@@ -58,7 +59,8 @@ func TestAPI(t *testing.T) {
 func chainStats(c *chain) api.ChainStats {
 	st := c.follower
 	return api.ChainStats{NodeHeight: st.NodeHeight, Connected: st.Connected, Disconnected: st.Disconnected,
-		Reorgs: st.Reorgs, DeepestReorg: st.DeepestReorg, NodeErrors: st.NodeErrors, LastConnectedAt: st.LastConnectedAt}
+		Reorgs: st.Reorgs, DeepestReorg: st.DeepestReorg, NodeErrors: st.NodeErrors, LastConnectedAt: st.LastConnectedAt,
+		Refusals: map[string]uint64{"difficulty": 2, "work": 1}, Withheld: 3} // as a node that lied would leave them
 }
 
 // The callbacks' values in the tests: distinct non-zero numbers, UTC
@@ -289,6 +291,7 @@ func testMetrics(t *testing.T, c *chain) {
 		"auditor_report_runs_total":           5,
 		"auditor_report_skipped_total":        6,
 		"auditor_report_failures_total":       7,
+		"auditor_node_withheld_total":         3,
 	}
 	for name, want := range gauges {
 		if got := m.value(t, name, gaugeType); got != want {
@@ -299,6 +302,14 @@ func testMetrics(t *testing.T, c *chain) {
 		if got := m.value(t, name, counterType); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
+	}
+	// One refusal sample per rule, zero included.
+	refusals := map[string]float64{}
+	for _, s := range m["auditor_node_refusals_total"].GetMetric() {
+		refusals[s.GetLabel()[0].GetValue()] = s.GetCounter().GetValue()
+	}
+	if len(refusals) != len(consensus.Rules) || refusals["difficulty"] != 2 || refusals["work"] != 1 || refusals["pow"] != 0 {
+		t.Errorf("auditor_node_refusals_total %v, want every rule, difficulty 2 and work 1", refusals)
 	}
 	if c.pending != c.written-c.acked || c.pending == 0 {
 		t.Fatalf("fixture: %d written, %d pending, %d acked", c.written, c.pending, c.acked)
@@ -406,7 +417,7 @@ func testStatus(t *testing.T, c *chain) {
 	node, lag, last := cs.NodeHeight, uint32(2), cs.LastConnectedAt.UTC()
 	want.Chain = &api.ChainStatus{NodeHeight: &node, Lag: &lag, BlocksConnected: cs.Connected,
 		BlocksDisconnected: cs.Disconnected, Reorgs: cs.Reorgs, DeepestReorg: cs.DeepestReorg,
-		NodeErrors: cs.NodeErrors, LastConnectedAt: &last}
+		NodeErrors: cs.NodeErrors, LastConnectedAt: &last, Refusals: cs.Refusals, Withheld: cs.Withheld}
 	want.Publish, want.Reports = &publishStats, &reportStats
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("GET /api/v1/status:\n got %s\nwant %+v", r.body, want)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/async-emission/auditor/consensus"
 )
 
 // The auditor's metrics. Those of a nil Config callback are left out; the
@@ -39,6 +41,11 @@ var (
 		"Syncs that failed because of the node (each retried).", nil, nil)
 	descLastConnected = prometheus.NewDesc("auditor_last_block_connected_timestamp_seconds",
 		"When the last block was connected, Unix time.", nil, nil)
+	descRefusals = prometheus.NewDesc("auditor_node_refusals_total",
+		`Headers and branches the node offered that the auditor refused, by the consensus rule they broke (rule="work": a branch without more work than the stored one).`,
+		[]string{"rule"}, nil)
+	descWithheld = prometheus.NewDesc("auditor_node_withheld_total",
+		"Times the node named a branch with more work and did not serve its blocks (the stored chain was kept).", nil, nil)
 
 	descPublished = prometheus.NewDesc("auditor_events_published_total",
 		"Events acknowledged by JetStream, duplicates included.", nil, nil)
@@ -63,7 +70,7 @@ var (
 
 var (
 	storeDescs   = []*prometheus.Desc{descStoreUp, descTipHeight, descVerdicts, descOutboxPending, descEventsWritten}
-	chainDescs   = []*prometheus.Desc{descNodeHeight, descLag, descConnected, descDisconnected, descReorgs, descDeepestReorg, descNodeErrors, descLastConnected}
+	chainDescs   = []*prometheus.Desc{descNodeHeight, descLag, descConnected, descDisconnected, descReorgs, descDeepestReorg, descNodeErrors, descLastConnected, descRefusals, descWithheld}
 	publishDescs = []*prometheus.Desc{descPublished, descDuplicates, descPublishErrors, descInFlight, descLastAck}
 	reportDescs  = []*prometheus.Desc{descReportRuns, descReportSkipped, descReportFailures, descReportLastSuccess}
 )
@@ -94,8 +101,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	counter := func(d *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	timestamp := func(d *prometheus.Desc, t time.Time) {
 		if !t.IsZero() {
@@ -143,6 +150,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descDeepestReorg, float64(s.DeepestReorg))
 		counter(descNodeErrors, s.NodeErrors)
 		timestamp(descLastConnected, s.LastConnectedAt)
+		for _, r := range consensus.Rules { // every rule, zero included
+			counter(descRefusals, s.Refusals[string(r)], string(r))
+		}
+		counter(descWithheld, s.Withheld)
 	}
 	if h.cfg.Publish != nil {
 		s := h.cfg.Publish()

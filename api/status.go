@@ -67,6 +67,10 @@ type ChainStatus struct {
 	DeepestReorg       uint32     `json:"deepest_reorg"`
 	NodeErrors         uint64     `json:"node_errors"`
 	LastConnectedAt    *time.Time `json:"last_connected_at"`
+	// Refusals counts what the node offered and the auditor refused, by
+	// the rule broken; Withheld the branches whose blocks it did not serve.
+	Refusals map[string]uint64 `json:"refusals"`
+	Withheld uint64            `json:"withheld"`
 }
 
 // NewStatus returns the JSON form of the store's status st, with the
@@ -116,7 +120,10 @@ func countVerdicts(cs []db.VerdictCount) map[string]map[rules.Class]*VerdictCoun
 // hasTip).
 func chainStatus(c ChainStats, tip uint32, hasTip bool) *ChainStatus {
 	out := &ChainStatus{BlocksConnected: c.Connected, BlocksDisconnected: c.Disconnected, Reorgs: c.Reorgs,
-		DeepestReorg: c.DeepestReorg, NodeErrors: c.NodeErrors}
+		DeepestReorg: c.DeepestReorg, NodeErrors: c.NodeErrors, Refusals: map[string]uint64{}, Withheld: c.Withheld}
+	for r, n := range c.Refusals {
+		out.Refusals[r] = n
+	}
 	if c.NodeHeight > 0 {
 		out.NodeHeight = &c.NodeHeight
 		lag := lag(c.NodeHeight, tip, hasTip)

@@ -110,3 +110,10 @@ func TestMaxTimeDrift(t *testing.T) {
 		t.Errorf("mainnet drift %s", m.MaxTimeDrift())
 	}
 }
+
+func TestRuleErrorMessage(t *testing.T) {
+	e := &RuleError{Rule: RuleDifficulty, Height: 7, Detail: "too easy"}
+	if got := e.Error(); got != "header 0000000000000000000000000000000000000000000000000000000000000000 at height 7 breaks the difficulty rule: too easy" {
+		t.Fatalf("message %q", got)
+	}
+}

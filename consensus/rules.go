@@ -46,7 +46,7 @@ type RuleError struct {
 }
 
 func (e *RuleError) Error() string {
-	msg := fmt.Sprintf("header %s at height %d breaks the %s rule: %s", e.ID, e.Height, e.Rule, e.Detail)
+	msg := fmt.Sprintf("header %s at height %d breaks the %s rule: %s", e.ID, e.Height, string(e.Rule), e.Detail)
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}

@@ -170,13 +170,14 @@ type FollowerStats struct {
 	// Refused counts the headers and branches the node offered that the
 	// auditor refused, by the rule they broke (consensus.RuleWork for a
 	// branch without more work). LastRefusal is the latest; Refusing is
-	// true while the node's best chain is one the auditor refuses (from a
-	// refusal until a sync that refuses nothing).
+	// true while the node's best chain is one the auditor refuses (its
+	// last sync ended in a refusal).
 	Refused     map[consensus.Rule]uint64
 	LastRefusal *Refusal
 	Refusing    bool
 	// Withheld counts the times the node named a branch to adopt but did
-	// not serve its blocks; Withholding is true until it does.
+	// not serve its blocks; Withholding is true while it does not (the
+	// last sync ended so).
 	Withheld    uint64
 	Withholding bool
 
@@ -265,8 +266,11 @@ func (f *Follower) Run(ctx context.Context) error {
 		if !errors.Is(err, errForked) {
 			forks = 0
 		}
-		if err == nil || ctx.Err() != nil {
-			f.count(func(s *FollowerStats) { s.Refusing, s.Withholding = false, false })
+		// The node's chain is refused, or withheld, as long as the last
+		// sync said so; an error of another kind says nothing of it.
+		if err == nil || ctx.Err() != nil || isRefusal(err) || isWithheld(err) {
+			refusing, withholding := isRefusal(err), isWithheld(err)
+			f.count(func(s *FollowerStats) { s.Refusing, s.Withholding = refusing, withholding })
 		}
 		switch {
 		case done:
@@ -306,8 +310,25 @@ func (f *Follower) refused(err error) {
 			s.Refused = map[consensus.Rule]uint64{}
 		}
 		s.Refused[r.Rule]++
-		s.LastRefusal, s.Refusing = r, true
+		s.LastRefusal = r
 	})
+}
+
+// isRefusal reports whether err is the refusal of a header or branch.
+func isRefusal(err error) bool {
+	_, ok := consensus.RuleOf(err)
+	return ok
+}
+
+// withheld is the error of a branch whose blocks the node did not serve.
+type withheld struct{ err error }
+
+func (e withheld) Error() string { return e.err.Error() }
+func (e withheld) Unwrap() error { return e.err }
+
+func isWithheld(err error) bool {
+	var w withheld
+	return errors.As(err, &w)
 }
 
 // refuse is the node fault for a header or branch that breaks rule.

@@ -444,3 +444,49 @@ func TestCatchUpCommitsInBatchesAndTheTipOneByOne(t *testing.T) {
 		t.Fatal("a batched catch-up differs from a straight sync")
 	}
 }
+
+// slowBlocks delays every block request, so that a catch-up lasts.
+type slowBlocks struct {
+	next  http.Handler
+	delay time.Duration
+}
+
+func (s slowBlocks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/blocks/headerIds" {
+		time.Sleep(s.delay) // a slow node, not a wait for a condition
+	}
+	s.next.ServeHTTP(w, r)
+}
+
+// TestNodeHeightIsCurrentDuringACatchUp: while a long catch-up runs, the
+// node's height the stats show (and the lag with it) follows the node,
+// not the height the catch-up started from.
+func TestNodeHeightIsCurrentDuringACatchUp(t *testing.T) {
+	d, err := devnet.New(devnet.Config{Seed: seed, Blocks: 500, TxsPerBlock: 2, BlockTime: time.Hour}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, _ := d.Tip(); h < 300; h, _ = d.Tip() {
+		d.Step()
+	}
+	srv := httptest.NewServer(slowBlocks{next: d.Handler(), delay: 40 * time.Millisecond})
+	defer srv.Close()
+	store := openStore(t, t.TempDir())
+	f := scan.NewFollower(newClient(t, srv.URL, zerolog.Nop()), store, keepAll{}, scan.FollowerConfig{
+		Params: consensus.Devnet(), PollInterval: time.Millisecond, Batch: 4, Ahead: 1, NodeInfoEvery: 10 * time.Millisecond}, zerolog.Nop())
+	stop := runFollower(t, f)
+	defer stop()
+	checkFor(t, 30*time.Second, "the catch-up to start", func() (bool, string) {
+		return f.Stats().Connected > 0 && f.Stats().NodeHeight == 300, ""
+	})
+	for h, _ := d.Tip(); h < 400; h, _ = d.Tip() {
+		d.Step()
+	}
+	checkFor(t, 30*time.Second, "the node's new height, within the first catch-up", func() (bool, string) {
+		tip, _, _ := store.Tip(context.Background())
+		if tip.Height >= 300 {
+			t.Fatalf("the catch-up to 300 ended before the node's height was read again (node height %d)", f.Stats().NodeHeight)
+		}
+		return f.Stats().NodeHeight == 400, fmt.Sprintf("node height %d, tip %d", f.Stats().NodeHeight, tip.Height)
+	})
+}

@@ -175,9 +175,9 @@ func (f *Follower) branchBlocks(ctx context.Context, branch []*ergo.Header) ([]*
 	for lo := 0; lo < len(branch); lo += f.cfg.Batch {
 		bs, err := f.blocksFor(ctx, branch[lo:min(lo+f.cfg.Batch, len(branch))])
 		if err != nil {
-			f.count(func(s *FollowerStats) { s.Withheld++; s.Withholding = true })
-			return nil, nodeFault{fmt.Errorf("the node names a branch with more work from height %d to %d but does not serve its blocks; keeping the current chain: %w",
-				branch[0].Height, branch[len(branch)-1].Height, err)}
+			f.count(func(s *FollowerStats) { s.Withheld++ })
+			return nil, nodeFault{withheld{fmt.Errorf("the node names a branch with more work from height %d to %d but does not serve its blocks; keeping the current chain: %w",
+				branch[0].Height, branch[len(branch)-1].Height, err)}}
 		}
 		blocks = append(blocks, bs...)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/api"
+	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/internal/testfs"
 )
@@ -407,4 +408,45 @@ func TestStrangerCannotWriteTheDefaultEmbeddedServer(t *testing.T) {
 		t.Fatalf("reading was refused: %v", v)
 	default:
 	}
+}
+
+// TestReadyzNamesTheNodesChain: /readyz fails, naming the node, while the
+// node's best chain is one the auditor refuses (a block mined below the
+// required difficulty) or a branch whose blocks it withholds, and is ready
+// again once the node serves a chain it can follow.
+func TestReadyzNamesTheNodesChain(t *testing.T) {
+	d, nodeURL := newScenarioDevnet(t, devnet.Config{Seed: 19, Blocks: 60, TxsPerBlock: 2, BlockTime: time.Hour})
+	for range 40 {
+		d.Step()
+	}
+	ns := natsServer(t, t.TempDir(), 0)
+	_, cfg := scenarioConfig(t, d, nodeURL, ns.ClientURL())
+	cfg.HTTP.Listen = loopbackAddr(t)
+	base := "http://" + cfg.HTTP.Listen
+	r := startDaemon(t, cfg)
+	ready := func(what string) {
+		t.Helper()
+		waitReadyz(t, r, base, what, func(code int, rd api.Readiness) bool { return code == http.StatusOK && rd.Ready })
+	}
+	ready("ready once synced")
+
+	if _, err := d.ShowBranch(context.Background(), devnet.Branch{Fork: 38, Length: 3, Break: consensus.RuleDifficulty}); err != nil {
+		t.Fatal(err)
+	}
+	rd := waitReadyz(t, r, base, "a refused chain named", func(code int, rd api.Readiness) bool {
+		return code == http.StatusServiceUnavailable && hasProblem(rd, "node", "breaks the difficulty rule")
+	})
+	t.Logf("refused: %+v", rd.Problems)
+	d.ShowFinal()
+	ready("ready with the node back on the chain")
+
+	if _, err := d.ShowBranch(context.Background(), devnet.Branch{Fork: 38, Length: 3, Withhold: true}); err != nil {
+		t.Fatal(err)
+	}
+	rd = waitReadyz(t, r, base, "a withheld branch named", func(code int, rd api.Readiness) bool {
+		return code == http.StatusServiceUnavailable && hasProblem(rd, "node", "does not serve its blocks")
+	})
+	t.Logf("withheld: %+v", rd.Problems)
+	d.ServeBranch()
+	ready("ready once the branch is served and adopted")
 }

@@ -378,13 +378,8 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 		Store:           d.store,
 		MaxLag:          d.cfg.HTTP.MaxLag,
 		MaxPublishDelay: time.Duration(d.cfg.HTTP.MaxPublishDelay),
-		Chain: func() api.ChainStats {
-			st := d.follower.Stats()
-			return api.ChainStats{NodeHeight: st.NodeHeight, Connected: st.Connected, Disconnected: st.Disconnected,
-				Reorgs: st.Reorgs, DeepestReorg: st.DeepestReorg, NodeErrors: st.NodeErrors, LastConnectedAt: st.LastConnectedAt}
-		},
-		// The scanner's own readiness checks go here too, as api.Checks.
-		Checks: d.link.checks(),
+		Chain:           func() api.ChainStats { return chainStats(d.follower.Stats()) },
+		Checks:          append(d.link.checks(), api.Check{Name: "node", Problems: nodeProblems(d.follower)}),
 		Publish: func() api.PublishStats {
 			st := d.relay.Stats()
 			return api.PublishStats{Published: st.Published, Duplicates: st.Duplicates, Errors: st.Errors, InFlight: st.InFlight, LastAck: st.LastAck}
@@ -398,6 +393,36 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 		}
 	}
 	return api.NewHandler(cfg, component(d.log, "http"))
+}
+
+// chainStats is the follower's view of the chain as the HTTP server shows
+// it.
+func chainStats(st scan.FollowerStats) api.ChainStats {
+	c := api.ChainStats{NodeHeight: st.NodeHeight, Connected: st.Connected, Disconnected: st.Disconnected,
+		Reorgs: st.Reorgs, DeepestReorg: st.DeepestReorg, NodeErrors: st.NodeErrors, LastConnectedAt: st.LastConnectedAt,
+		Refusals: make(map[string]uint64, len(st.Refused)), Withheld: st.Withheld}
+	for r, n := range st.Refused {
+		c.Refusals[string(r)] = n
+	}
+	return c
+}
+
+// nodeProblems is the readiness check of the node's chain: the auditor is
+// not ready while the node's best chain is one it refuses, or one whose
+// blocks the node withholds.
+func nodeProblems(f *scan.Follower) func(context.Context) []string {
+	return func(context.Context) []string {
+		st := f.Stats()
+		var out []string
+		if r := st.LastRefusal; st.Refusing && r != nil {
+			out = append(out, fmt.Sprintf("the node offers a chain the auditor refuses: block %s at height %d breaks the %s rule (%s)",
+				r.ID, r.Height, string(r.Rule), r.Detail))
+		}
+		if st.Withholding {
+			out = append(out, "the node names a branch with more work but does not serve its blocks")
+		}
+		return out
+	}
 }
 
 // shutdownTimeout bounds how long a stopping auditor waits for the outbox
