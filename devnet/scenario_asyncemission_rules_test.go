@@ -254,6 +254,17 @@ func (r *rules) applyTx(height uint32, tx *ergo.Transaction) error {
 		}
 	}
 
+	// amount_mismatch: a lineage whose current box the transaction spends,
+	// continuing it or letting tokens out, and whose tokens the outputs
+	// hold more or less of than that box did; every emitted output gets it.
+	mismatch := false
+	for token, m := range spentCurrent {
+		_, cont := continued[token]
+		if out := holds(outs, token); (cont || out > 0) && out != tokenAmount(m.Tokens, token) {
+			mismatch = true
+		}
+	}
+
 	// Emitted and the other classes.
 	var stateData []ergo.Box
 	for _, d := range data {
@@ -269,7 +280,8 @@ func (r *rules) applyTx(height uint32, tx *ergo.Transaction) error {
 		}
 		switch classes[i] {
 		case ClassEmitted:
-			if token, ok := r.lineageToken(o); ok {
+			token, known := r.lineageToken(o)
+			if known {
 				parent, spent := spentCurrent[token]
 				if !spent {
 					reasons[i] = append(reasons[i], ReasonNotFromEmission)
@@ -277,27 +289,11 @@ func (r *rules) applyTx(height uint32, tx *ergo.Transaction) error {
 				if r.broken[token] || spent && r.invalid[parent.ComputeID()] {
 					reasons[i] = append(reasons[i], ReasonInvalidEmission)
 				}
-				if spent {
-					down := tokenAmount(parent.Tokens, token)
-					if j, ok := continued[token]; ok {
-						down -= tokenAmount(outs[j].Tokens, token)
-					}
-					var out uint64
-					for j := range outs {
-						if k, ok := continued[token]; !ok || k != j {
-							out += tokenAmount(outs[j].Tokens, token)
-						}
-					}
-					if out != down {
-						reasons[i] = append(reasons[i], ReasonAmountMismatch)
-					}
-				}
 			}
-			validToken := slices.ContainsFunc(o.Tokens, func(t sigma.Token) bool {
-				_, known := r.current[t.ID]
-				return known && !r.broken[t.ID]
-			})
-			if r.template(o) == r.cfg.EmittedTemplate && !validToken {
+			if mismatch {
+				reasons[i] = append(reasons[i], ReasonAmountMismatch)
+			}
+			if r.template(o) == r.cfg.EmittedTemplate && !known {
 				reasons[i] = append(reasons[i], ReasonUnknownToken)
 			}
 			if r.template(o) != r.cfg.EmittedTemplate {
@@ -322,7 +318,8 @@ func (r *rules) applyTx(height uint32, tx *ergo.Transaction) error {
 				}
 				token, _ := r.lineageToken(&d)
 				proved := slices.ContainsFunc(data, func(e ergo.Box) bool {
-					return r.class[e.ComputeID()] == ClassEmission && tokenAmount(e.Tokens, token) > 0
+					id := e.ComputeID()
+					return r.class[id] == ClassEmission && !r.invalid[id] && tokenAmount(e.Tokens, token) > 0
 				})
 				if r.invalid[id] || !proved {
 					reasons[i] = append(reasons[i], ReasonUnverifiedReference)
