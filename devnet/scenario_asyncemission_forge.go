@@ -113,7 +113,7 @@ func (x *aeBlock) plantBadMint() (bool, error) {
 // not_from_emission (it was minted, not emitted) and invalid_emission (its
 // lineage is invalid).
 func (x *aeBlock) plantSupplyLeak() (bool, error) {
-	r, ok, err := x.mint(x.user(), aeMint{owner: aeRogue, participants: 1, supply: AsyncSupply, leak: x.amount(AsyncSupply),
+	r, ok, err := x.mint(&x.v.aeDeployment, x.user(), aeMint{owner: aeRogue, participants: 1, supply: AsyncSupply, leak: x.amount(AsyncSupply),
 		readState: true, keep: x.forgedRoom()})
 	if ok {
 		x.expect(r.funnel, ClassFunnel)
@@ -133,7 +133,7 @@ func (x *aeBlock) plantNoBootstrapState() (bool, error) {
 // forgedMint plants a forged bootstrap whose emission box gets reasons.
 func (x *aeBlock) forgedMint(m aeMint, reasons ...string) (bool, error) {
 	m.owner = aeRogue
-	r, ok, err := x.mint(x.user(), m)
+	r, ok, err := x.mint(&x.v.aeDeployment, x.user(), m)
 	if ok {
 		x.expect(r.funnel, ClassFunnel)
 		x.expect(r.emission, ClassEmission, reasons...)
