@@ -678,7 +678,8 @@ type chain struct {
 	names     map[ergo.Digest]string // box names, for the verdict lines
 	tokens    map[ergo.Digest]string // lineage names
 	users     map[string]*user
-	multi     bool // verdict lines name their protocol
+	multi     bool          // verdict lines name their protocol
+	others    []*deployment // the other protocols' deployments
 	stash     string
 	stashes   int
 	wallets   int

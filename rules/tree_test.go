@@ -71,12 +71,14 @@ func (c *chain) bootedAll(users ...string) {
 }
 
 // readingCases are the settled readings of PROTOCOL.md §4 and the kinds of
-// forgery the devnet plants along the action tree, each named.
+// forgery the devnet plants along the action tree, each named. A story runs
+// on a chain of protocol t (newTestChain), or of the chain its setup makes.
 var readingCases = []struct {
 	name  string
+	setup func(t *testing.T) *chain
 	story func(c *chain)
 }{
-	{"the tree: results built on results built on results", func(c *chain) {
+	{"the tree: results built on results built on results", nil, func(c *chain) {
 		// A observes and B quotes (leaves, on the state); C, D and E
 		// aggregate on A's observation in one block; A settles on C's
 		// aggregate and B's quote: a result built on a result built on a
@@ -96,7 +98,7 @@ var readingCases = []struct {
 		c.block(c.emit("B", 0, reads(c.state), 5))
 		c.want("created emission emB2 [B]: verified", "created emitted oB2 [B]: verified")
 	}},
-	{"planted: an invalid result read", func(c *chain) {
+	{"planted: an invalid result read", nil, func(c *chain) {
 		// A observes without reading the state (missing_data_input); B
 		// aggregates on it, with its emission box: the result read is
 		// invalid. C settles on B's aggregate and D's valid quote: the
@@ -110,7 +112,7 @@ var readingCases = []struct {
 		c.block(c.result("C", "settle", "oB1", "emB1", "oD1", "emD1"))
 		c.want("created emission emC1 [C]: verified", "created emitted/settle oC1 [C]: invalid emitted.unverified_reference")
 	}},
-	{"planted: a valid result read without its emission box", func(c *chain) {
+	{"planted: a valid result read without its emission box", nil, func(c *chain) {
 		// A observes validly; B aggregates on it without A's emission box,
 		// C with D's emission box instead (valid, but holding another
 		// token): neither proves A's result.
@@ -121,7 +123,20 @@ var readingCases = []struct {
 		c.want("created emission emB1 [B]: verified", "created emitted/aggregate oB1 [B]: invalid emitted.unverified_reference",
 			"created emission emC1 [C]: verified", "created emitted/aggregate oC1 [C]: invalid emitted.unverified_reference")
 	}},
-	{"planted: the wrong action kind", func(c *chain) {
+	{"planted: another protocol's result, or state", treeAndU, func(c *chain) {
+		// U (of protocol u) emits a result of u's; A aggregates on it,
+		// proved by U's emission box, where an observation of t's is
+		// required; B observes reading u's state box instead of t's.
+		u := c.others[0]
+		c.block(c.emit("U", 0, reads(u.state), 100))
+		c.want("u: created emission emU1 [U]: verified", "u: created emitted oU1 [U]: verified")
+		c.block(c.boot("B"))
+		c.want("t: created funnel funnel2: verified", "t: created emission emB0 [B]: verified")
+		c.block(c.result("A", "aggregate", c.state, "oU1", "emU1"), c.result("B", "observe", u.state))
+		c.want("t: created emission emA1 [A]: verified", "t: created emitted/aggregate oA1 [A]: invalid emitted.missing_data_input",
+			"t: created emission emB1 [B]: verified", "t: created emitted/observe oB1 [B]: invalid emitted.missing_data_input")
+	}},
+	{"planted: the wrong action kind", nil, func(c *chain) {
 		// B aggregates on A's quote, proved, where an observation is
 		// required: no data-input of the action.
 		c.bootedAll("A", "B")
@@ -130,7 +145,7 @@ var readingCases = []struct {
 		c.block(c.result("B", "aggregate", c.state, "oA1", "emA1"))
 		c.want("created emission emB1 [B]: verified", "created emitted/aggregate oB1 [B]: invalid emitted.missing_data_input")
 	}},
-	{"planted: the wrong round", func(c *chain) {
+	{"planted: the wrong round", nil, func(c *chain) {
 		// A observes at round 0; the state moves to round 1; B aggregates
 		// at round 1 on A's observation, proved: stale.
 		c.bootedAll("A", "B")
@@ -141,7 +156,7 @@ var readingCases = []struct {
 		c.block(c.result("B", "aggregate", c.state, "oA1", "emA1"))
 		c.want("created emission emB1 [B]: verified", "created emitted/aggregate oB1 [B]: invalid emitted.stale_state")
 	}},
-	{"unknown_token: one fact, one code", func(c *chain) {
+	{"unknown_token: one fact, one code", nil, func(c *chain) {
 		// A's lineage breaks (async_token_count) and A acts on it: its
 		// result holds a token of a known, invalid lineage. The forger
 		// moves it to a box at the emitted template, and makes one holding
@@ -158,7 +173,7 @@ var readingCases = []struct {
 		c.want("created emitted oF [A]: invalid emitted.invalid_emission emitted.not_from_emission",
 			"created emitted oFx: invalid emitted.unknown_token")
 	}},
-	{"amount_mismatch on every emitted output of the transaction", func(c *chain) {
+	{"amount_mismatch on every emitted output of the transaction", nil, func(c *chain) {
 		// One transaction acts for A and B: A emits what its balance went
 		// down by, B burns 50 of the 100 it takes out; a box at the emitted
 		// template holding nothing comes along. Every emitted output gets
@@ -175,7 +190,7 @@ var readingCases = []struct {
 		c.wantLineage("A", "current=emA1 minted=9223372036854775807")
 		c.wantLineage("B", "current=emB1 minted=9223372036854775807 burnt=50")
 	}},
-	{"escaped receivers", func(c *chain) {
+	{"escaped receivers", nil, func(c *chain) {
 		// The forger spends A's emission box without recreating it: half
 		// of the balance goes to a box at the emitted template, half to one
 		// of its own, the participant token to its stash. Both receivers
@@ -196,7 +211,7 @@ var readingCases = []struct {
 		c.want("created emitted oG [A]: invalid emitted.invalid_emission emitted.not_from_emission")
 		c.wantLineage("A", "current=emA0 broken closed minted=9223372036854775807")
 	}},
-	{"a dropped participant token", func(c *chain) {
+	{"a dropped participant token", nil, func(c *chain) {
 		// A's action recreates the emission box without the participant
 		// token, which goes to A's wallet.
 		c.booted("A")
@@ -209,7 +224,7 @@ var readingCases = []struct {
 			"created participant walletA: verified")
 		c.wantLineage("A", "current=emA1 broken minted=9223372036854775807")
 	}},
-	{"a state update reading a result of a closed lineage", func(c *chain) {
+	{"a state update reading a result of a closed lineage", nil, func(c *chain) {
 		// The operator reads A's result with its emission box; A closes
 		// the lineage; the operator reads the result again, and cannot
 		// read its emission box any more.
@@ -221,7 +236,7 @@ var readingCases = []struct {
 		c.block(c.update("oA1"))
 		c.want("created state state2: invalid sync.unverified_reference")
 	}},
-	{"an action built on a result of a closed lineage", func(c *chain) {
+	{"an action built on a result of a closed lineage", nil, func(c *chain) {
 		// B aggregates on A's observation, proved; A closes; C aggregates
 		// on it, whose emission box is spent.
 		c.bootedAll("A", "B", "C")
@@ -234,7 +249,7 @@ var readingCases = []struct {
 		c.block(c.result("C", "aggregate", c.state, "oA1"))
 		c.want("created emission emC1 [C]: verified", "created emitted/aggregate oC1 [C]: invalid emitted.unverified_reference")
 	}},
-	{"distinct facts, distinct codes", func(c *chain) {
+	{"distinct facts, distinct codes", nil, func(c *chain) {
 		// B's lineage breaks (async_token_count); B's next action, valid
 		// in itself, aggregates on A's observation without its emission
 		// box: its result is of an invalid lineage and built on an
@@ -247,7 +262,7 @@ var readingCases = []struct {
 		c.want("created emission emB2 [B]: invalid emission.invalid_parent",
 			"created emitted/aggregate oB2 [B]: invalid emitted.invalid_emission emitted.unverified_reference")
 	}},
-	{"requirements of class emission, and of a result of any kind", func(c *chain) {
+	{"requirements of class emission, and of a result of any kind", nil, func(c *chain) {
 		// vouch needs a valid emission box: C reads none, then B's
 		// invalid one, then A's. Here settle needs a result of any kind,
 		// proved: A's observation and A's result of no action both meet
@@ -278,23 +293,23 @@ var readingCases = []struct {
 func TestReadingCases(t *testing.T) {
 	for _, rc := range readingCases {
 		t.Run(rc.name, func(t *testing.T) {
-			c := newTestChain(t)
+			setup := rc.setup
+			if setup == nil {
+				setup = newTestChain
+			}
+			c := setup(t)
 			rc.story(c)
 			c.done()
 		})
 	}
 }
 
-// TestTreePlantedAnotherProtocolsResult: protocol t's aggregate reads
-// protocol u's result, proved by u's emission box, where an observation
-// of t's is required: no data-input of t's of the class and action.
-func TestTreePlantedAnotherProtocolsResult(t *testing.T) {
+// treeAndU is a chain of protocol t, with the tree's actions, and protocol
+// u, where t's user A and u's user U have bootstrapped.
+func treeAndU(t *testing.T) *chain {
 	d := newDeployment(t, "t", "", tContracts)
 	d.p.Actions = treeActions(t)
 	c, u := newTwoProtocolChain(t, d)
-	c.block(c.emit("U", 0, reads(u.state), 100))
-	c.want("u: created emission emU1 [U]: verified", "u: created emitted oU1 [U]: verified")
-	c.block(c.result("A", "aggregate", c.state, "oU1", "emU1"))
-	c.want("t: created emission emA1 [A]: verified", "t: created emitted/aggregate oA1 [A]: invalid emitted.missing_data_input")
-	c.done()
+	c.others = []*deployment{u}
+	return c
 }
