@@ -84,14 +84,14 @@ func aeExpectations(t *testing.T, d *Devnet) []Expectation {
 	return m
 }
 
-// TestAsyncEmissionCleanRun: with no forgeries, a 1,500-block chain with
+// TestAsyncEmissionCleanRun: with no forgeries, a 1,000-block chain with
 // the scenario verifies block by block as a scanner reads it and is a
 // valid ledger; the protocol's boxes keep every promise of PROTOCOL.md
 // (checked here directly, on the chain); and the manifest declares every
 // box of a class verified, as the rules derive them.
 func TestAsyncEmissionCleanRun(t *testing.T) {
 	t.Parallel()
-	const blocks = 1500
+	const blocks = 1000
 	d := newDevnet(t, Config{Seed: 21, Blocks: blocks, TxsPerBlock: 2, Scenario: &AsyncEmission{}})
 	cfg, err := d.Protocol()
 	if err != nil {
@@ -208,14 +208,14 @@ func TestAsyncEmissionCleanRun(t *testing.T) {
 	}
 }
 
-// TestAsyncEmissionForgeries: at the default rate, 3,000 blocks plant every
+// TestAsyncEmissionForgeries: at the default rate, 1,500 blocks plant every
 // reason code; every declared verdict's box is on the final chain at the
 // declared height (created there, or spent there for a second verdict),
 // and for each code a block planting it verifies as served; and the rules,
 // derived from the chain alone, reach exactly the declared verdicts.
 func TestAsyncEmissionForgeries(t *testing.T) {
 	t.Parallel()
-	d := newDevnet(t, Config{Seed: 7, Blocks: 3000, TxsPerBlock: 2, Scenario: &AsyncEmission{ForgeryRate: DefaultForgeryRate}})
+	d := newDevnet(t, Config{Seed: 7, Blocks: 1500, TxsPerBlock: 2, Scenario: &AsyncEmission{ForgeryRate: DefaultForgeryRate}})
 	m := aeExpectations(t, d)
 	byHeight := map[uint32][]Expectation{}
 	first := map[string]Expectation{} // the first box expected to get each code
@@ -569,7 +569,7 @@ func BenchmarkGenerateAsyncEmission(b *testing.B) {
 // the manifest.
 func TestAsyncEmissionTree(t *testing.T) {
 	t.Parallel()
-	d := newDevnet(t, Config{Seed: 11, Blocks: 600, TxsPerBlock: 2, Scenario: &AsyncEmission{ForgeryRate: 0.2}})
+	d := newDevnet(t, Config{Seed: 11, Blocks: 600, TxsPerBlock: 2, Scenario: &AsyncEmission{ForgeryRate: 0.3}})
 	m := aeExpectations(t, d)
 	verdict := map[ergo.Digest]Expectation{}
 	for _, e := range m {

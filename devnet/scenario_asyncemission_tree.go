@@ -62,12 +62,12 @@ const (
 // Parameters of the action tree.
 const (
 	treeDeployHeight  = 3
-	treeMaxLineages   = 4
-	treeBootstrapOdds = 4
-	treeActOdds       = 4
+	treeMaxLineages   = 3
+	treeBootstrapOdds = 5
+	treeActOdds       = 5
 	treeRoundOdds     = 12
 	treeCloseOdds     = 20
-	treeCrowdOdds     = 8
+	treeCrowdOdds     = 10
 	treeCrowd         = 3  // users in a crowd, at most
 	treeMaxResults    = 3  // kept valid results of an action and round
 	treeMaxForged     = 8  // kept planted results
@@ -322,13 +322,8 @@ func (x *aeBlock) treeAction(l *aeLineage, valid func() error) error {
 			l = &drawn
 		}
 		if l != nil {
-			start := x.rng.IntN(len(treePlants))
-			for i := range treePlants {
-				p := treePlants[(start+i)%len(treePlants)]
-				x.act = "plant:" + p.name
-				if planted, err := p.plant(x, *l); planted || err != nil {
-					return err
-				}
+			if planted, err := x.plantTree(*l); planted || err != nil {
+				return err
 			}
 		}
 	}

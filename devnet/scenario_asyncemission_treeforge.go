@@ -1,5 +1,7 @@
 package devnet
 
+import "slices"
+
 // The forgeries planted along the action tree (scenario_asyncemission_tree.go).
 // Each is an action of a user's lineage, valid but for what it reads in one
 // slot (its state box, the result of its round it builds on, or the result
@@ -21,19 +23,43 @@ package devnet
 //     or a leaf's result at another round than the state's:
 //     emitted.stale_state.
 //
-// A plant reports false, adding nothing, when it cannot be planted now.
+// A plant lists the ways it can be planted now (none: it cannot be); the
+// scenario draws a plant among those that can, then one of its ways.
 type treePlant struct {
-	name  string
-	plant func(x *aeBlock, l aeLineage) (bool, error)
+	name    string
+	reason  string // the code its result gets
+	options func(x *aeBlock, l aeLineage) []treeOption
 }
 
 var treePlants = []treePlant{
-	{"tree-invalid-result", (*aeBlock).plantTreeInvalidResult},
-	{"tree-unproved-result", (*aeBlock).plantTreeUnprovedResult},
-	{"tree-closed-lineage-result", (*aeBlock).plantTreeClosedResult},
-	{"tree-another-protocols-result", (*aeBlock).plantTreeOtherProtocol},
-	{"tree-wrong-action-kind", (*aeBlock).plantTreeWrongKind},
-	{"tree-wrong-round", (*aeBlock).plantTreeWrongRound},
+	{"tree-invalid-result", ReasonEmittedUnverifiedReference, (*aeBlock).treeInvalidResult},
+	{"tree-unproved-result", ReasonEmittedUnverifiedReference, (*aeBlock).treeUnprovedResult},
+	{"tree-closed-lineage-result", ReasonEmittedUnverifiedReference, (*aeBlock).treeClosedResult},
+	{"tree-another-protocols-result", ReasonMissingDataInput, (*aeBlock).treeOtherProtocol},
+	{"tree-wrong-action-kind", ReasonMissingDataInput, (*aeBlock).treeWrongKind},
+	{"tree-wrong-round", ReasonStaleState, (*aeBlock).treeWrongRound},
+}
+
+// plantTree plants, as lineage l's action, a case drawn among the plants
+// that can be planted; false when none can.
+func (x *aeBlock) plantTree(l aeLineage) (bool, error) {
+	opts := make([][]treeOption, len(treePlants))
+	var can []int
+	for i, p := range treePlants {
+		if opts[i] = p.options(x, l); len(opts[i]) > 0 {
+			can = append(can, i)
+		}
+	}
+	for len(can) > 0 {
+		k := x.rng.IntN(len(can))
+		p := treePlants[can[k]]
+		x.act = "plant:" + p.name
+		if planted, err := x.treePlanted(l, opts[can[k]], p.reason); planted || err != nil {
+			return planted, err
+		}
+		can = slices.Delete(can, k, k+1)
+	}
+	return false, nil
 }
 
 // treeOption is a way to plant: an action of kind k reading replace in
@@ -72,18 +98,16 @@ func (x *aeBlock) treeBuilt(l aeLineage, keep func(r treeResult, k int, ofRound 
 	return opts
 }
 
-// treePlanted plants one of opts, drawn, whose result gets reason; false
-// when there is none or the other slots cannot be read.
+// treePlanted plants one of opts, drawn among those whose other slots can
+// be read; its result gets reason. False when none can be.
 func (x *aeBlock) treePlanted(l aeLineage, opts []treeOption, reason string) (bool, error) {
-	if len(opts) == 0 {
-		return false, nil
+	for _, i := range x.rng.Perm(len(opts)) {
+		o := opts[i]
+		if data, ok := x.treeReads(o.k, nil, map[treeSlot][]*Box{o.slot: o.replace}, l.token, o.avoid); ok {
+			return x.treeAct(l, o.k, o.round, aeRogue, data, reason)
+		}
 	}
-	o := pick(x, opts)
-	data, ok := x.treeReads(o.k, nil, map[treeSlot][]*Box{o.slot: o.replace}, l.token, o.avoid)
-	if !ok {
-		return false, nil
-	}
-	return x.treeAct(l, o.k, o.round, aeRogue, data, reason)
+	return false, nil
 }
 
 // ofKind: r is of kind k, and of the round when it must be.
@@ -91,19 +115,19 @@ func (x *aeBlock) ofKind(r treeResult, k int, ofRound bool) bool {
 	return r.action == k && (!ofRound || r.round == x.t.epoch)
 }
 
-// plantTreeInvalidResult: the action builds on a planted (invalid) result
-// of the right kind and round, read with its emission box.
-func (x *aeBlock) plantTreeInvalidResult(l aeLineage) (bool, error) {
-	return x.treePlanted(l, x.treeBuilt(l, func(r treeResult, k int, ofRound bool) bool {
+// treeInvalidResult: the action builds on a planted (invalid) result of
+// the right kind and round, read with its emission box.
+func (x *aeBlock) treeInvalidResult(l aeLineage) []treeOption {
+	return x.treeBuilt(l, func(r treeResult, k int, ofRound bool) bool {
 		return r.forged() && x.t.open(r) && x.ofKind(r, k, ofRound)
-	}, x.t.proof), ReasonEmittedUnverifiedReference)
+	}, x.t.proof)
 }
 
-// plantTreeUnprovedResult: the action builds on a valid result of the right
+// treeUnprovedResult: the action builds on a valid result of the right
 // kind and round, read without its emission box: alone, or, one time in
 // two, with another open lineage's emission box.
-func (x *aeBlock) plantTreeUnprovedResult(l aeLineage) (bool, error) {
-	return x.treePlanted(l, x.treeBuilt(l, func(r treeResult, k int, ofRound bool) bool {
+func (x *aeBlock) treeUnprovedResult(l aeLineage) []treeOption {
+	return x.treeBuilt(l, func(r treeResult, k int, ofRound bool) bool {
 		return !r.forged() && x.t.open(r) && x.ofKind(r, k, ofRound)
 	}, func(r treeResult) []*Box {
 		read := []*Box{r.box}
@@ -112,29 +136,29 @@ func (x *aeBlock) plantTreeUnprovedResult(l aeLineage) (bool, error) {
 			read = append(read, o.box)
 		}
 		return read
-	}), ReasonEmittedUnverifiedReference)
+	})
 }
 
-// plantTreeClosedResult: the action builds on a valid result of the right
-// kind and round whose lineage was closed: its emission box is spent.
-func (x *aeBlock) plantTreeClosedResult(l aeLineage) (bool, error) {
-	return x.treePlanted(l, x.treeBuilt(l, func(r treeResult, k int, ofRound bool) bool {
+// treeClosedResult: the action builds on a valid result of the right kind
+// and round whose lineage was closed: its emission box is spent.
+func (x *aeBlock) treeClosedResult(l aeLineage) []treeOption {
+	return x.treeBuilt(l, func(r treeResult, k int, ofRound bool) bool {
 		return !r.forged() && !x.t.open(r) && x.ofKind(r, k, ofRound)
-	}, func(r treeResult) []*Box { return []*Box{r.box} }), ReasonEmittedUnverifiedReference)
+	}, func(r treeResult) []*Box { return []*Box{r.box} })
 }
 
-// plantTreeWrongKind: the action builds on a valid result, proved, of the
+// treeWrongKind: the action builds on a valid result, proved, of the
 // round, but of another kind than the one it needs there.
-func (x *aeBlock) plantTreeWrongKind(l aeLineage) (bool, error) {
-	return x.treePlanted(l, x.treeBuilt(l, func(r treeResult, k int, _ bool) bool {
+func (x *aeBlock) treeWrongKind(l aeLineage) []treeOption {
+	return x.treeBuilt(l, func(r treeResult, k int, _ bool) bool {
 		return !r.forged() && x.t.open(r) && r.action != k && r.round == x.t.epoch
-	}, x.t.proof), ReasonMissingDataInput)
+	}, x.t.proof)
 }
 
-// plantTreeWrongRound: the action builds on a valid result of the right
-// kind, proved, of another round than its own; or, for a leaf, its result
-// is at another round than the state box it reads.
-func (x *aeBlock) plantTreeWrongRound(l aeLineage) (bool, error) {
+// treeWrongRound: the action builds on a valid result of the right kind,
+// proved, of another round than its own; or, for a leaf, its result is at
+// another round than the state box it reads.
+func (x *aeBlock) treeWrongRound(l aeLineage) []treeOption {
 	opts := x.treeBuilt(l, func(r treeResult, k int, ofRound bool) bool {
 		return !r.forged() && x.t.open(r) && ofRound && r.action == k && r.round != x.t.epoch
 	}, x.t.proof)
@@ -145,13 +169,13 @@ func (x *aeBlock) plantTreeWrongRound(l aeLineage) (bool, error) {
 	for _, k := range []int{tObserve, tQuote} {
 		opts = append(opts, treeOption{k: k, slot: slotState, replace: []*Box{x.t.state}, round: other})
 	}
-	return x.treePlanted(l, opts, ReasonStaleState)
+	return opts
 }
 
-// plantTreeOtherProtocol: the action reads, where it needs the tree's state
-// box or a result, the demo protocol's state box, or one of its users'
-// results (of an open lineage) with its emission box.
-func (x *aeBlock) plantTreeOtherProtocol(l aeLineage) (bool, error) {
+// treeOtherProtocol: the action reads, where it needs the tree's state box
+// or a result, the demo protocol's state box, or one of its users' results
+// (of an open lineage) with its emission box.
+func (x *aeBlock) treeOtherProtocol(l aeLineage) []treeOption {
 	var opts []treeOption
 	for k, a := range treeActions {
 		if a.state {
@@ -170,5 +194,5 @@ func (x *aeBlock) plantTreeOtherProtocol(l aeLineage) (bool, error) {
 			}
 		}
 	}
-	return x.treePlanted(l, opts, ReasonMissingDataInput)
+	return opts
 }

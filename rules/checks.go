@@ -326,7 +326,7 @@ func checkAmounts(j *judgement, _ int) []Reason {
 // checkEmittedTemplate: when the protocol names emitted templates (its own
 // or its actions'), an emitted box has one of them.
 func checkEmittedTemplate(j *judgement, i int) []Reason {
-	if len(j.p.EmittedTemplates()) > 0 && !j.hasEmittedTemplate(j.outs[i]) {
+	if j.p.NamesEmittedTemplates() && !j.hasEmittedTemplate(j.outs[i]) {
 		return []Reason{ReasonWrongTemplate}
 	}
 	return nil
@@ -349,7 +349,7 @@ func checkKnownToken(j *judgement, i int) []Reason {
 // hasEmittedTemplate reports whether k has one of the protocol's emitted
 // templates.
 func (j *judgement) hasEmittedTemplate(k *Known) bool {
-	return k.HasTemplate && slices.Contains(j.p.EmittedTemplates(), k.Template)
+	return k.HasTemplate && j.p.IsEmittedTemplate(k.Template)
 }
 
 // actionOf returns the action an emitted box is a result of: the one whose

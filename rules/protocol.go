@@ -53,17 +53,14 @@ type Action struct {
 	Requires        []Requirement
 }
 
-// EmittedTemplates are the protocol's emitted templates: the
-// protocol-level one, if set, then its actions', in order.
-func (p *Protocol) EmittedTemplates() []ergo.Digest {
-	var out []ergo.Digest
-	if p.EmittedTemplate != nil {
-		out = append(out, *p.EmittedTemplate)
-	}
-	for _, a := range p.Actions {
-		out = append(out, a.EmittedTemplate)
-	}
-	return out
+// NamesEmittedTemplates reports whether the protocol has emitted
+// templates: the protocol-level one, or its actions'.
+func (p *Protocol) NamesEmittedTemplates() bool { return p.EmittedTemplate != nil || len(p.Actions) > 0 }
+
+// IsEmittedTemplate reports whether t is one of the protocol's emitted
+// templates.
+func (p *Protocol) IsEmittedTemplate(t ergo.Digest) bool {
+	return p.EmittedTemplate != nil && *p.EmittedTemplate == t || p.Action(t) != nil
 }
 
 // Action returns the action whose results have template t, nil when t is

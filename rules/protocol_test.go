@@ -145,13 +145,13 @@ func TestParseProtocolActions(t *testing.T) {
 	if a := p.Action(id("settle")); a == nil || a.Name != "settle" || p.Action(id("emitted")) != nil {
 		t.Fatalf("Action by template: %+v", a)
 	}
-	if got := p.EmittedTemplates(); len(got) != 4 || got[0].String() != hexOf("observe") {
-		t.Fatalf("emitted templates %v", got)
+	if !p.NamesEmittedTemplates() || !p.IsEmittedTemplate(id("quote")) || p.IsEmittedTemplate(id("emitted")) {
+		t.Fatal("the emitted templates are not the actions'")
 	}
 	withLevel := treeSpec()
 	withLevel.EmittedTemplate = hexOf("emitted")
 	ps, errs = ParseProtocols([]ProtocolSpec{withLevel})
-	if errs != nil || ps[0].EmittedTemplates()[0].String() != hexOf("emitted") || len(ps[0].EmittedTemplates()) != 5 {
+	if errs != nil || !ps[0].IsEmittedTemplate(id("emitted")) || !ps[0].IsEmittedTemplate(id("settle")) {
 		t.Fatalf("with a protocol-level emitted_template: %v %v", ps, errs)
 	}
 }

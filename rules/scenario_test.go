@@ -88,7 +88,7 @@ func diff(want, got []string, max int) []string {
 	return out[:min(len(out), max)]
 }
 
-// TestScenarioVerdictsAreThePlantedOnes: a sync of a few thousand blocks of
+// TestScenarioVerdictsAreThePlantedOnes: a sync of 1,500 blocks of
 // the async-emission scenario (the demo protocol and the action tree),
 // forging a quarter of the protocols' actions, gives exactly the verdicts
 // the scenario planted — every reason code at least once, nothing it did
@@ -96,7 +96,7 @@ func diff(want, got []string, max int) []string {
 // verified result stands on an invalid or unproved one.
 func TestScenarioVerdictsAreThePlantedOnes(t *testing.T) {
 	t.Parallel()
-	blocks := 2500
+	blocks := 1500
 	if testing.Short() {
 		blocks = 800
 	}
