@@ -55,7 +55,9 @@ type Action struct {
 
 // NamesEmittedTemplates reports whether the protocol has emitted
 // templates: the protocol-level one, or its actions'.
-func (p *Protocol) NamesEmittedTemplates() bool { return p.EmittedTemplate != nil || len(p.Actions) > 0 }
+func (p *Protocol) NamesEmittedTemplates() bool {
+	return p.EmittedTemplate != nil || len(p.Actions) > 0
+}
 
 // IsEmittedTemplate reports whether t is one of the protocol's emitted
 // templates.
