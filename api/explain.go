@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/hex"
+	"slices"
 
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
@@ -18,6 +19,22 @@ type Explanation struct {
 	// stored boxes it spent and read.
 	Transaction Transaction `json:"transaction"`
 	Lineage     *Lineage    `json:"lineage,omitempty"`
+	// BuiltOn, for a result (an emitted box), are the results its
+	// transaction read as data-inputs: what it was built on, each with
+	// the emission box that proves it, if that was read too.
+	BuiltOn []Basis `json:"built_on"`
+	// Dependents, for a result, are the verdicts of the results and state
+	// boxes whose transactions read it: what was built on it.
+	Dependents []Verdict `json:"dependents"`
+}
+
+// Basis is a result another was built on.
+type Basis struct {
+	Related
+	// ProvedBy is the verified emission box of the result's lineage that
+	// the transaction read with it; null when it read none (the result is
+	// unproved).
+	ProvedBy *ergo.Digest `json:"proved_by"`
 }
 
 // Box is a stored box.
@@ -54,6 +71,8 @@ type Verdict struct {
 	Height   uint32       `json:"height"`
 	BlockID  ergo.Digest  `json:"block_id"`
 	Lineage  *ergo.Digest `json:"lineage"`
+	// Action is the action a result is of; absent for none.
+	Action string `json:"action,omitempty"`
 }
 
 // Reason is a reason code with its sentence.
@@ -111,6 +130,37 @@ func Explain(ex *db.Explanation) Explanation {
 		out.Lineage = &Lineage{Protocol: st.Protocol, Token: st.Token, Current: st.Current, Broken: st.Broken,
 			Closed: st.Closed, Minted: st.Minted, Burnt: st.Burnt, Emissions: verdicts(ex.Lineage)}
 	}
+	out.BuiltOn, out.Dependents = []Basis{}, verdicts(ex.Dependents)
+	if slices.ContainsFunc(ex.Verdicts, func(v db.StoredVerdict) bool { return v.Class == rules.ClassEmitted }) {
+		out.BuiltOn = builtOn(ex.Read)
+	}
+	return out
+}
+
+// builtOn picks, among the data-inputs read, the results, each with the
+// verified emission box of its lineage read with it.
+func builtOn(read []db.Related) []Basis {
+	out := []Basis{}
+	for _, r := range read {
+		i := slices.IndexFunc(r.Verdicts, func(v db.StoredVerdict) bool {
+			return v.Class == rules.ClassEmitted && v.Kind == rules.KindCreated
+		})
+		if i < 0 {
+			continue
+		}
+		result := r.Verdicts[i]
+		b := Basis{Related: Related{BoxID: r.BoxID, Position: r.Position, Verdicts: verdicts(r.Verdicts)}}
+		for _, e := range read {
+			if slices.ContainsFunc(e.Verdicts, func(v db.StoredVerdict) bool {
+				return v.Class == rules.ClassEmission && v.Kind == rules.KindCreated && v.Valid() && v.Protocol == result.Protocol &&
+					v.Lineage != nil && result.Lineage != nil && *v.Lineage == *result.Lineage
+			}) {
+				b.ProvedBy = &e.BoxID
+				break
+			}
+		}
+		out = append(out, b)
+	}
 	return out
 }
 
@@ -118,7 +168,7 @@ func verdicts(vs []db.StoredVerdict) []Verdict {
 	out := []Verdict{}
 	for _, v := range vs {
 		j := Verdict{Protocol: v.Protocol, Kind: v.Kind, Class: v.Class, Verdict: v.Status(), Reasons: []Reason{},
-			BoxID: v.BoxID, TxID: v.TxID, Height: v.Height, BlockID: v.BlockID, Lineage: v.Lineage}
+			BoxID: v.BoxID, TxID: v.TxID, Height: v.Height, BlockID: v.BlockID, Lineage: v.Lineage, Action: v.Action}
 		for _, r := range v.Reasons {
 			j.Reasons = append(j.Reasons, Reason{r, r.Sentence()})
 		}

@@ -64,7 +64,7 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 			AND NOT EXISTS (SELECT 1 FROM lineage_steps n WHERE n.token_id = s.token_id AND n.protocol = s.protocol
 				AND (n.height > s.height OR n.height = s.height AND n.step > s.step))`},
 		{&w.putVerdict, `INSERT INTO verdicts (box_id, protocol, kind, class, verdict, reasons, lineage, tx_id, tx_index,
-			block_id, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			block_id, height, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.putStep, `INSERT INTO lineage_steps (token_id, protocol, height, step, block_id, tx_id, current_box,
 			broken, closed, minted, burnt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.spend, `UPDATE boxes SET spent_tx_id = ?, spent_block_id = ?, spent_height = ? WHERE id = ?`},

@@ -52,6 +52,10 @@ type ReportData struct {
 	// codes), sorted by protocol and code.
 	Counts  []ReportCount
 	Reasons []ReportReasonCount
+	// Actions count the verdicts of results by action (PROTOCOL.md §2,
+	// [[protocol.action]]), sorted by protocol, action and verdict; results
+	// of no action are not among them.
+	Actions []ReportActionCount
 
 	// Invalid are the period's invalid verdicts, in chain order, at most
 	// ReportQuery.MaxInvalid of InvalidTotal.
@@ -81,6 +85,13 @@ type ReportCount struct {
 type ReportReasonCount struct {
 	Protocol, Reason string
 	All, Period      int64
+}
+
+// ReportActionCount is how many verdicts on results of an action are
+// verified or invalid, all of them and the period's.
+type ReportActionCount struct {
+	Protocol, Action, Verdict string
+	All, Period               int64
 }
 
 // HeightCount is the verdicts of a protocol made at heights From to To.
@@ -153,6 +164,7 @@ func (s *Store) ReportData(ctx context.Context, q ReportQuery) (*ReportData, err
 	}{
 		{"count verdicts", r.counts},
 		{"count reasons", r.reasons},
+		{"count verdicts by action", r.actions},
 		{"list invalid verdicts", r.invalid},
 		{"histogram", r.histogram},
 		{"read lineages", r.lineages},
@@ -210,6 +222,19 @@ func (r *reportReader) reasons() error {
 				return err
 			}
 			r.d.Reasons = append(r.d.Reasons, c)
+			return nil
+		})
+}
+
+func (r *reportReader) actions() error {
+	return r.each(`SELECT protocol, action, verdict, count(*), sum(height > ?) FROM verdicts WHERE action IS NOT NULL
+		GROUP BY protocol, action, verdict ORDER BY protocol, action, verdict`,
+		[]any{r.q.Since}, func(rows *sql.Rows) error {
+			var c ReportActionCount
+			if err := rows.Scan(&c.Protocol, &c.Action, &c.Verdict, &c.All, &c.Period); err != nil {
+				return err
+			}
+			r.d.Actions = append(r.d.Actions, c)
 			return nil
 		})
 }

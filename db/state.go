@@ -180,12 +180,15 @@ func (c *connectTx) conclude(ctx context.Context, j *rules.Judgement) error {
 		if err != nil {
 			return storageError(ctx, c.op, fmt.Sprintf("verdict on box %s", v.BoxID), err)
 		}
-		var lineage any // NULL
+		var lineage, action any // NULL
 		if v.Lineage != nil {
 			lineage = v.Lineage[:]
 		}
+		if v.Action != "" {
+			action = v.Action
+		}
 		_, err = putVerdict.ExecContext(c.ctx, v.BoxID[:], v.Protocol, string(v.Kind), string(v.Class), v.Status(),
-			reasons, lineage, v.TxID[:], v.TxIndex, c.block[:], c.height)
+			reasons, lineage, v.TxID[:], v.TxIndex, c.block[:], c.height, action)
 		if err != nil {
 			return storageError(ctx, c.op, fmt.Sprintf("%s verdict of protocol %s on box %s", v.Kind, v.Protocol, v.BoxID), err)
 		}

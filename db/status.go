@@ -112,9 +112,14 @@ func (s *Store) StateDigest(ctx context.Context) (ergo.Digest, error) {
 	return d, nil
 }
 
-// stateDomain names the encoding; a change to stateSections or to a
-// section's columns changes its version.
-const stateDomain = "async-emission/auditor db state v2"
+// stateDomain names the encoding; a change to stateSections, to a section's
+// columns or to what stored rows mean changes its version.
+//
+// v3: verdicts have an action (0006), and are made by the December readings
+// of PROTOCOL.md (action requirements, emitted.unverified_reference,
+// unknown_token no longer beside invalid_emission, amount_mismatch on every
+// emitted output), so equal rows of v2 and v3 need not mean one judgement.
+const stateDomain = "async-emission/auditor db state v3"
 
 // stateSections are the parts of the state the digest covers, each a query
 // ordered by a unique key. The outbox is not chain state (it records the
@@ -134,7 +139,7 @@ var stateSections = []struct {
 	{"box_tokens", `SELECT box_id, position, token_id, amount FROM box_tokens ORDER BY box_id, position`},
 	{"transactions", `SELECT id, block_id, height, tx_index FROM transactions ORDER BY id`},
 	{"data_input_reads", `SELECT tx_id, position, box_id, block_id, height FROM data_input_reads ORDER BY tx_id, position`},
-	{"verdicts", `SELECT box_id, protocol, kind, class, verdict, reasons, lineage, tx_id, tx_index, block_id, height
+	{"verdicts", `SELECT box_id, protocol, kind, class, verdict, reasons, lineage, tx_id, tx_index, block_id, height, action
 		FROM verdicts ORDER BY box_id, protocol, kind`},
 	{"lineage_steps", `SELECT token_id, protocol, height, step, block_id, tx_id, current_box, broken, closed, minted, burnt
 		FROM lineage_steps ORDER BY token_id, protocol, height, step`},

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/rules"
@@ -27,7 +29,16 @@ type VerdictFilter struct {
 	InvalidOnly bool
 }
 
-const verdictColumns = `box_id, protocol, kind, class, reasons, lineage, tx_id, tx_index, block_id, height`
+const verdictColumns = `box_id, protocol, kind, class, reasons, lineage, tx_id, tx_index, block_id, height, action`
+
+// verdictColumnsOf is verdictColumns of the verdicts table named alias.
+func verdictColumnsOf(alias string) string {
+	cols := strings.Split(verdictColumns, ", ")
+	for i := range cols {
+		cols[i] = alias + "." + cols[i]
+	}
+	return strings.Join(cols, ", ")
+}
 
 // Verdicts lists the stored verdicts the filter selects, in block order
 // (height, then transaction, then box).
@@ -58,11 +69,12 @@ func scanVerdicts(rows *sql.Rows) ([]StoredVerdict, error) {
 			box, tx, block   []byte
 			lineage          []byte
 			kind, class, why string
+			action           sql.NullString
 		)
-		if err := rows.Scan(&box, &v.Protocol, &kind, &class, &why, &lineage, &tx, &v.TxIndex, &block, &v.Height); err != nil {
+		if err := rows.Scan(&box, &v.Protocol, &kind, &class, &why, &lineage, &tx, &v.TxIndex, &block, &v.Height, &action); err != nil {
 			return nil, err
 		}
-		v.Kind, v.Class = rules.Kind(kind), rules.Class(class)
+		v.Kind, v.Class, v.Action = rules.Kind(kind), rules.Class(class), action.String
 		if err := errors.Join(scanDigest(box, &v.BoxID), scanDigest(tx, &v.TxID), scanDigest(block, &v.BlockID)); err != nil {
 			return nil, err
 		}
@@ -167,6 +179,11 @@ type Explanation struct {
 	// box's lineage, from the bootstrap on; State is its last step.
 	Lineage []StoredVerdict
 	State   *LineageState
+	// Dependents, for an emitted box (a result), are the created verdicts
+	// of the results and state boxes made by the transactions that read it
+	// as a data-input: what was built on it, in chain order. (What a result
+	// was built on is among Read.)
+	Dependents []StoredVerdict
 }
 
 // Related is a box a transaction spent or read, with its verdicts.
@@ -245,6 +262,18 @@ func (s *Store) Explain(ctx context.Context, id ergo.Digest) (ex *Explanation, o
 	}
 	if ex.Read, err = related(`SELECT box_id, position FROM data_input_reads WHERE tx_id = ? ORDER BY position`); err != nil {
 		return nil, false, storageError(ctx, op, "read data-inputs", err)
+	}
+	if slices.ContainsFunc(ex.Verdicts, func(v StoredVerdict) bool { return v.Class == rules.ClassEmitted }) {
+		rows, err := tx.QueryContext(ctx, `SELECT `+verdictColumnsOf("v")+` FROM boxes b JOIN verdicts v ON v.box_id = b.id
+			WHERE b.tx_id IN (SELECT tx_id FROM data_input_reads WHERE box_id = ?)
+			AND v.kind = 'created' AND v.class IN ('emitted', 'state')
+			ORDER BY v.height, v.tx_index, b.output_index, v.protocol`, id[:])
+		if err != nil {
+			return nil, false, storageError(ctx, op, "read dependents", err)
+		}
+		if ex.Dependents, err = scanVerdicts(rows); err != nil {
+			return nil, false, storageError(ctx, op, "read dependents", err)
+		}
 	}
 	var token *ergo.Digest
 	var protocol string

@@ -164,8 +164,10 @@
 // A Scenario may declare, with BlockBuilder.Expect, the verdict an auditor
 // must reach on each box it creates; Devnet.Expectations lists the
 // declarations of the final chain (the manifest), replaying it rather than
-// keeping them. AsyncEmission deploys an async-emission protocol, uses it,
-// and plants forgeries and mistakes covering every reason code of
-// PROTOCOL.md; Devnet.Protocol (or ProtocolConfigOf, without generating the
-// chain) gives the [[protocol]] configuration that watches it.
+// keeping them. AsyncEmission deploys two async-emission protocols (the
+// demo protocol, and an action tree whose users build on each other's
+// results), uses them, and plants forgeries and mistakes covering every
+// reason code of PROTOCOL.md; Devnet.Protocols (or ProtocolConfigsOf,
+// without generating the chain) gives the [[protocol]] configuration that
+// watches them.
 package devnet

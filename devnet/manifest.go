@@ -29,26 +29,29 @@ const (
 
 // Reason codes (PROTOCOL.md §4).
 const (
-	ReasonNoParticipantToken  = "emission.no_participant_token"
-	ReasonParticipantAmount   = "emission.participant_amount"
-	ReasonAsyncTokenCount     = "emission.async_token_count"
-	ReasonBadMint             = "emission.bad_mint"
-	ReasonSupplyLeak          = "emission.supply_leak"
-	ReasonNoBootstrapState    = "emission.no_bootstrap_state"
-	ReasonNotFromFunnel       = "emission.not_from_funnel"
-	ReasonOrphanToken         = "emission.orphan_token"
-	ReasonLineageBreak        = "emission.lineage_break"
-	ReasonInvalidParent       = "emission.invalid_parent"
-	ReasonEscaped             = "emission.escaped"
-	ReasonNotFromEmission     = "emitted.not_from_emission"
-	ReasonInvalidEmission     = "emitted.invalid_emission"
-	ReasonMissingDataInput    = "emitted.missing_data_input"
-	ReasonStaleState          = "emitted.stale_state"
-	ReasonWrongTemplate       = "emitted.wrong_template"
-	ReasonUnknownToken        = "emitted.unknown_token"
-	ReasonAmountMismatch      = "emitted.amount_mismatch"
-	ReasonBadBootstrap        = "participant.bad_bootstrap"
-	ReasonUnverifiedReference = "sync.unverified_reference"
+	ReasonNoParticipantToken = "emission.no_participant_token"
+	ReasonParticipantAmount  = "emission.participant_amount"
+	ReasonAsyncTokenCount    = "emission.async_token_count"
+	ReasonBadMint            = "emission.bad_mint"
+	ReasonSupplyLeak         = "emission.supply_leak"
+	ReasonNoBootstrapState   = "emission.no_bootstrap_state"
+	ReasonNotFromFunnel      = "emission.not_from_funnel"
+	ReasonOrphanToken        = "emission.orphan_token"
+	ReasonLineageBreak       = "emission.lineage_break"
+	ReasonInvalidParent      = "emission.invalid_parent"
+	ReasonEscaped            = "emission.escaped"
+	ReasonNotFromEmission    = "emitted.not_from_emission"
+	ReasonInvalidEmission    = "emitted.invalid_emission"
+	ReasonMissingDataInput   = "emitted.missing_data_input"
+	ReasonStaleState         = "emitted.stale_state"
+	// ReasonEmittedUnverifiedReference is emitted.unverified_reference; the
+	// state update's code is ReasonUnverifiedReference.
+	ReasonEmittedUnverifiedReference = "emitted.unverified_reference"
+	ReasonWrongTemplate              = "emitted.wrong_template"
+	ReasonUnknownToken               = "emitted.unknown_token"
+	ReasonAmountMismatch             = "emitted.amount_mismatch"
+	ReasonBadBootstrap               = "participant.bad_bootstrap"
+	ReasonUnverifiedReference        = "sync.unverified_reference"
 )
 
 // Reasons lists every reason code of PROTOCOL.md §4, in its order.
@@ -58,7 +61,7 @@ func Reasons() []string {
 		ReasonSupplyLeak, ReasonNoBootstrapState, ReasonNotFromFunnel, ReasonOrphanToken,
 		ReasonLineageBreak, ReasonInvalidParent, ReasonEscaped,
 		ReasonNotFromEmission, ReasonInvalidEmission, ReasonMissingDataInput, ReasonStaleState,
-		ReasonWrongTemplate, ReasonUnknownToken, ReasonAmountMismatch,
+		ReasonEmittedUnverifiedReference, ReasonWrongTemplate, ReasonUnknownToken, ReasonAmountMismatch,
 		ReasonBadBootstrap, ReasonUnverifiedReference,
 	}
 }

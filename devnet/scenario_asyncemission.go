@@ -19,9 +19,11 @@ import (
 // AsyncEmission is the async-emission Scenario: a protocol built on the
 // User Async Emission pattern (PROTOCOL.md), deployed on the generated chain
 // and used by its users, with forgeries and mistakes planted among the valid
-// actions. It declares, with BlockBuilder.Expect, the verdict an auditor must
-// reach on every box of a class it creates (see Devnet.Expectations), and
-// Devnet.Protocol gives the [[protocol]] configuration that watches it.
+// actions; and a second one, the action tree, whose users build on each
+// other's results (scenario_asyncemission_tree.go). It declares, with
+// BlockBuilder.Expect, the verdict an auditor must reach on every box of a
+// class it creates (see Devnet.Expectations), and Devnet.Protocols gives the
+// [[protocol]] configuration that watches both.
 //
 // # The deployment
 //
@@ -59,7 +61,8 @@ import (
 // Each of these protocol actions is, with probability ForgeryRate, replaced
 // by a planted case drawn uniformly from one per reason code of PROTOCOL.md
 // §4 (invalid_parent and invalid_emission share one: building on a forged
-// lineage); a case that cannot be planted at the time (say, nothing to
+// lineage; emitted.unverified_reference is planted along the action tree);
+// a case that cannot be planted at the time (say, nothing to
 // orphan) passes to the next, and the valid action is taken if none can.
 // Every planted transaction is a valid Ergo transaction as the devnet makes
 // them (ids, value and token conservation, burns of whole tokens only,
@@ -173,10 +176,18 @@ func (a *AsyncEmission) Block(b *BlockBuilder) error {
 	if err != nil {
 		return err
 	}
-	if b.Height() == aeDeployHeight {
-		err = x.deploy()
-	} else {
+	switch h := b.Height(); {
+	case h == aeDeployHeight:
+		err = x.deploy(AsyncEmissionProtocol, x.c.state, x.c.funnel)
+	default:
 		err = x.run()
+		switch {
+		case err != nil:
+		case h == treeDeployHeight:
+			err = x.deploy(TreeProtocol, x.c.tree.state, x.c.tree.funnel)
+		default:
+			err = x.runTree()
+		}
 	}
 	return errors.Join(err, x.enc.err)
 }
@@ -190,8 +201,9 @@ type aeBlock struct {
 	rng *rand.Rand
 	enc encoder
 	c   *aeContracts
-	v   aeView
-	act string // what the transactions being added do, for Expectation.Case
+	v   aeView   // the demo protocol
+	t   treeView // the action-tree protocol
+	act string   // what the transactions being added do, for Expectation.Case
 }
 
 func (a *AsyncEmission) begin(b *BlockBuilder) (*aeBlock, error) {
@@ -210,6 +222,7 @@ type aeContracts struct {
 	emission, emitted    [aeOwners][]byte
 	emissionOwner        map[string]int
 	emittedOwner         map[string]int
+	tree                 *treeContracts // the action-tree protocol's
 }
 
 func newAEContracts(b *BlockBuilder) (*aeContracts, error) {
@@ -233,6 +246,7 @@ func newAEContracts(b *BlockBuilder) (*aeContracts, error) {
 		c.emissionOwner[string(c.emission[o])] = o
 		c.emittedOwner[string(c.emitted[o])] = o
 	}
+	c.tree = newTreeContracts(&enc, keys, operator)
 	if enc.err != nil {
 		return nil, fmt.Errorf("async emission: building the contracts: %w", enc.err)
 	}
@@ -245,13 +259,22 @@ func rogueKey(operator sigma.GroupElement) sigma.GroupElement {
 	return derivePoint(ergo.Hash(append([]byte("devnet/async-emission/rogue/"), operator[:]...)))
 }
 
-// aeView is the protocol as the kept boxes show it.
+// aeDeployment is one protocol's deployment as the kept boxes show it:
+// its state box and funnel, and the contracts of its emission boxes.
+type aeDeployment struct {
+	protocol      string // the name of its [[protocol]] section
+	state, funnel *Box
+	participant   [32]byte // the participant token's id
+	epoch         int64    // the state box's R4
+	emission      *[aeOwners][]byte
+}
+
+// aeView is the demo protocol as the kept boxes show it.
 type aeView struct {
-	state, funnel, stash *Box
-	participant          [32]byte // the participant token's id
-	epoch                int64    // the state box's R4
-	lineages             []aeLineage
-	results              []aeResult
+	aeDeployment
+	stash    *Box
+	lineages aeLineages
+	results  []aeResult
 }
 
 // aeLineage is an open emission lineage: its current box holds the
@@ -278,7 +301,8 @@ func (r aeResult) forged() bool { return r.owner == aeRogue }
 
 // refresh reads the view from the kept boxes.
 func (x *aeBlock) refresh() error {
-	v := aeView{}
+	v := aeView{aeDeployment: aeDeployment{protocol: AsyncEmissionProtocol, emission: &x.c.emission}}
+	t := treeView{aeDeployment: aeDeployment{protocol: TreeProtocol, emission: &x.c.tree.emission}}
 	bad := func(box *Box, what string) error {
 		return fmt.Errorf("%w: async emission at height %d: kept box %s %s", ErrScenario, x.h, box.ID, what)
 	}
@@ -288,20 +312,13 @@ func (x *aeBlock) refresh() error {
 		emitted, isEmitted := x.c.emittedOwner[tree]
 		switch {
 		case tree == string(x.c.state):
-			if len(box.Tokens) != 1 || len(box.Registers) != 1 {
-				return bad(box, "is not a state box")
+			if err := v.readState(box); err != nil {
+				return bad(box, err.Error())
 			}
-			c, err := sigma.ParseConstant(box.Registers[0])
-			epoch, ok := c.Value.(int64)
-			if err != nil || !ok {
-				return bad(box, "has no epoch")
-			}
-			v.state, v.epoch = box, epoch
 		case tree == string(x.c.funnel):
-			if len(box.Tokens) != 1 {
-				return bad(box, "is not a funnel")
+			if err := v.readFunnel(box); err != nil {
+				return bad(box, err.Error())
 			}
-			v.funnel, v.participant = box, box.Tokens[0].ID
 		case tree == string(x.c.stash):
 			if len(box.Tokens) != 1 {
 				return bad(box, "is not a stash")
@@ -318,19 +335,44 @@ func (x *aeBlock) refresh() error {
 			}
 			v.results = append(v.results, aeResult{box: box, owner: emitted, token: box.Tokens[0].ID, amount: box.Tokens[0].Amount})
 		default:
-			return bad(box, "is not the protocol's")
+			if err := t.read(x.c.tree, box); err != nil {
+				return bad(box, err.Error())
+			}
 		}
 	}
 	if v.stash != nil && v.stash.Tokens[0].ID != v.participant {
 		return bad(v.stash, "holds another token than the participant token")
 	}
-	x.v = v
+	x.v, x.t = v, t
+	return nil
+}
+
+// readState reads the deployment's state box.
+func (d *aeDeployment) readState(box *Box) error {
+	if len(box.Tokens) != 1 || len(box.Registers) != 1 {
+		return errors.New("is not a state box")
+	}
+	c, err := sigma.ParseConstant(box.Registers[0])
+	epoch, ok := c.Value.(int64)
+	if err != nil || !ok {
+		return errors.New("has no epoch")
+	}
+	d.state, d.epoch = box, epoch
+	return nil
+}
+
+// readFunnel reads the deployment's funnel.
+func (d *aeDeployment) readFunnel(box *Box) error {
+	if len(box.Tokens) != 1 {
+		return errors.New("is not a funnel")
+	}
+	d.funnel, d.participant = box, box.Tokens[0].ID
 	return nil
 }
 
 // funnelTokens and stashTokens are the participant tokens the funnel and
 // the stash hold.
-func (v *aeView) funnelTokens() uint64 { return v.funnel.Tokens[0].Amount }
+func (d *aeDeployment) funnelTokens() uint64 { return d.funnel.Tokens[0].Amount }
 
 func (v *aeView) stashTokens() uint64 {
 	if v.stash == nil {
@@ -339,9 +381,12 @@ func (v *aeView) stashTokens() uint64 {
 	return v.stash.Tokens[0].Amount
 }
 
+// aeLineages are the open lineages of a deployment.
+type aeLineages []aeLineage
+
 // lineage returns the open lineage of an async token.
-func (v *aeView) lineage(token [32]byte) (aeLineage, bool) {
-	for _, l := range v.lineages {
+func (ls aeLineages) lineage(token [32]byte) (aeLineage, bool) {
+	for _, l := range ls {
 		if l.token == token {
 			return l, true
 		}
@@ -349,16 +394,24 @@ func (v *aeView) lineage(token [32]byte) (aeLineage, bool) {
 	return aeLineage{}, false
 }
 
-// lineageTokens lists the async tokens of the open lineages, forged or
-// the users'.
-func (v *aeView) lineageTokens(forged bool) [][32]byte {
+// tokens lists the async tokens of the lineages that keep says.
+func (ls aeLineages) tokens(keep func(aeLineage) bool) [][32]byte {
 	var tokens [][32]byte
-	for _, l := range v.lineages {
-		if l.forged() == forged {
+	for _, l := range ls {
+		if keep(l) {
 			tokens = append(tokens, l.token)
 		}
 	}
 	return tokens
+}
+
+// lineage returns the open lineage of an async token.
+func (v *aeView) lineage(token [32]byte) (aeLineage, bool) { return v.lineages.lineage(token) }
+
+// lineageTokens lists the async tokens of the open lineages, forged or
+// the users'.
+func (v *aeView) lineageTokens(forged bool) [][32]byte {
+	return v.lineages.tokens(func(l aeLineage) bool { return l.forged() == forged })
 }
 
 // userResults lists the users' kept emitted boxes whose lineage is open
@@ -399,6 +452,9 @@ func (v *aeView) forgedResults() []aeResult {
 // resultRoom is how many more emitted boxes at tree holding token may be
 // kept.
 func (x *aeBlock) resultRoom(tree []byte, token [32]byte) int {
+	if r, ok := x.c.tree.resultOwner[string(tree)]; ok {
+		return x.treeRoom(r.action, r.owner)
+	}
 	switch o, ok := x.c.emittedOwner[string(tree)]; {
 	case !ok:
 		return 0
@@ -464,8 +520,10 @@ func (x *aeBlock) emittedBox(tree []byte, token [32]byte, amount uint64, epoch i
 	return x.candidate(aeEmittedValue, tree, tokens, x.enc.long(epoch))
 }
 
-func (x *aeBlock) participants(n uint64) sigma.Token {
-	return sigma.Token{ID: x.v.participant, Amount: n}
+func (x *aeBlock) participants(n uint64) sigma.Token { return x.v.participants(n) }
+
+func (d *aeDeployment) participants(n uint64) sigma.Token {
+	return sigma.Token{ID: d.participant, Amount: n}
 }
 
 func keep(c sigma.BoxCandidate) Output { return Output{BoxCandidate: c, Keep: true} }
@@ -540,12 +598,18 @@ func (x *aeBlock) send(payer int, ins []Input, data []*Box, outs []Output) ([]*B
 	return boxes[:len(outs)], true, x.refresh()
 }
 
-// expect declares the verdict on a box created by the transaction just
-// added: verified, or invalid for the reasons given.
+// expect declares the demo protocol's verdict on a box created by the
+// transaction just added: verified, or invalid for the reasons given.
 func (x *aeBlock) expect(box *Box, class string, reasons ...string) {
+	x.expectIn(AsyncEmissionProtocol, box, class, reasons...)
+}
+
+// expectIn declares protocol's verdict on a box created by the transaction
+// just added.
+func (x *aeBlock) expectIn(protocol string, box *Box, class string, reasons ...string) {
 	x.b.Expect(Expectation{
 		Kind: VerdictCreated, BoxID: box.ID, TxID: ergo.Digest(box.TxID),
-		Protocol: AsyncEmissionProtocol, Class: class, Reasons: reasons, Case: x.act,
+		Protocol: protocol, Class: class, Reasons: reasons, Case: x.act,
 	})
 }
 
@@ -560,20 +624,20 @@ func (x *aeBlock) expectSpent(box *Box, tx [32]byte, reasons ...string) {
 
 // The valid actions.
 
-// deploy mints the state NFT into the state box and the participant tokens
-// into the funnel, each with one of the operator's wallet boxes as the
-// first input.
-func (x *aeBlock) deploy() error {
+// deploy mints the state NFT into a state box at stateTree and the
+// participant tokens into a funnel at funnelTree, each with one of the
+// operator's wallet boxes as the first input: protocol's deployment.
+func (x *aeBlock) deploy(protocol string, stateTree, funnelTree []byte) error {
 	x.act = "deploy"
 	for _, mint := range []struct {
 		class string
 		out   func(id [32]byte) Output
 	}{
 		{ClassState, func(id [32]byte) Output {
-			return keep(x.candidate(aeStateValue, x.c.state, []sigma.Token{{ID: id, Amount: 1}}, x.enc.long(0)))
+			return keep(x.candidate(aeStateValue, stateTree, []sigma.Token{{ID: id, Amount: 1}}, x.enc.long(0)))
 		}},
 		{ClassFunnel, func(id [32]byte) Output {
-			return keep(x.candidate(aeFunnelValue, x.c.funnel, []sigma.Token{{ID: id, Amount: aeParticipants}}))
+			return keep(x.candidate(aeFunnelValue, funnelTree, []sigma.Token{{ID: id, Amount: aeParticipants}}))
 		}},
 	} {
 		wallet := x.b.Wallet(aeOperator)
@@ -588,7 +652,7 @@ func (x *aeBlock) deploy() error {
 		if !ok {
 			return fmt.Errorf("%w: async emission: the operator cannot pay for the deployment", ErrScenario)
 		}
-		x.expect(boxes[0], mint.class)
+		x.expectIn(protocol, boxes[0], mint.class)
 	}
 	return nil
 }
@@ -671,14 +735,20 @@ func (x *aeBlock) sync() error {
 	return err
 }
 
-// updateState spends the state box and recreates it with the next epoch,
-// reading data; the new state box gets reasons.
+// updateState spends the demo's state box and recreates it with the next
+// epoch, reading data; the new state box gets reasons.
 func (x *aeBlock) updateState(data []*Box, reasons ...string) (bool, error) {
-	s := x.v.state
-	next := keep(x.candidate(s.Value, s.ErgoTree, s.Tokens, x.enc.long(x.v.epoch+1)))
+	return x.updateStateOf(&x.v.aeDeployment, data, reasons...)
+}
+
+// updateStateOf spends d's state box and recreates it with the next epoch,
+// reading data; the new state box gets reasons.
+func (x *aeBlock) updateStateOf(d *aeDeployment, data []*Box, reasons ...string) (bool, error) {
+	s := d.state
+	next := keep(x.candidate(s.Value, s.ErgoTree, s.Tokens, x.enc.long(d.epoch+1)))
 	boxes, ok, err := x.send(aeOperator, []Input{{Box: s, Signed: true}}, data, []Output{next})
 	if ok {
-		x.expect(boxes[0], ClassState, reasons...)
+		x.expectIn(d.protocol, boxes[0], ClassState, reasons...)
 	}
 	return ok, err
 }
@@ -687,7 +757,7 @@ func (x *aeBlock) updateState(data []*Box, reasons ...string) (bool, error) {
 func (x *aeBlock) bootstrap() error {
 	x.act = "bootstrap"
 	u := x.user()
-	r, ok, err := x.mint(u, aeMint{owner: u, participants: 1, supply: AsyncSupply, readState: true, keep: true})
+	r, ok, err := x.mint(&x.v.aeDeployment, u, aeMint{owner: u, participants: 1, supply: AsyncSupply, readState: true, keep: true})
 	if ok {
 		x.expect(r.funnel, ClassFunnel)
 		x.expect(r.emission, ClassEmission)
@@ -709,27 +779,27 @@ type aeMint struct {
 
 type aeMinted struct{ funnel, emission, leak *Box }
 
-func (x *aeBlock) mint(payer int, m aeMint) (aeMinted, bool, error) {
-	f := x.v.funnel
-	n := x.v.funnelTokens()
+func (x *aeBlock) mint(d *aeDeployment, payer int, m aeMint) (aeMinted, bool, error) {
+	f := d.funnel
+	n := d.funnelTokens()
 	if n <= m.participants {
 		return aeMinted{}, false, nil
 	}
 	var tokens []sigma.Token
 	if m.participants > 0 {
-		tokens = append(tokens, x.participants(m.participants))
+		tokens = append(tokens, d.participants(m.participants))
 	}
 	tokens = append(tokens, sigma.Token{ID: f.ID, Amount: m.supply - m.leak})
 	outs := []Output{
-		keep(x.candidate(f.Value, f.ErgoTree, []sigma.Token{x.participants(n - m.participants)})),
-		{BoxCandidate: x.candidate(aeEmissionValue, x.c.emission[m.owner], tokens), Keep: m.keep},
+		keep(x.candidate(f.Value, f.ErgoTree, []sigma.Token{d.participants(n - m.participants)})),
+		{BoxCandidate: x.candidate(aeEmissionValue, d.emission[m.owner], tokens), Keep: m.keep},
 	}
 	if m.leak > 0 {
 		outs = append(outs, drop(x.emittedBox(x.c.emitted[aeRogue], f.ID, m.leak, x.v.epoch)))
 	}
 	var data []*Box
 	if m.readState {
-		data = []*Box{x.v.state}
+		data = []*Box{d.state}
 	}
 	boxes, ok, err := x.send(payer, []Input{{Box: f}}, data, outs)
 	if !ok {
@@ -768,8 +838,9 @@ type aeEmit struct {
 	conjured  *Box // an emitted box of the lineage's, spent too: its tokens add to the amounts
 	tree      []byte
 	epoch     int64
-	readState bool // read the state box
-	keep      bool // keep the emitted boxes, as far as resultRoom allows
+	readState bool   // read the demo's state box
+	data      []*Box // the data-inputs besides
+	keep      bool   // keep the emitted boxes, as far as resultRoom allows
 }
 
 type aeEmitted struct {
@@ -800,6 +871,7 @@ func (x *aeBlock) emission(l aeLineage, e aeEmit) (aeEmitted, bool, error) {
 	if e.readState {
 		data = []*Box{x.v.state}
 	}
+	data = append(data, e.data...)
 	boxes, ok, err := x.send(e.payer, ins, data, outs)
 	if !ok {
 		return aeEmitted{}, false, err
@@ -810,23 +882,23 @@ func (x *aeBlock) emission(l aeLineage, e aeEmit) (aeEmitted, bool, error) {
 // close ends a user's lineage.
 func (x *aeBlock) close(l aeLineage) error {
 	x.act = "close"
-	return x.end(l, l.owner)
+	return x.end(&x.v.aeDeployment, l, l.owner)
 }
 
 // retire ends a forged lineage.
 func (x *aeBlock) retire(l aeLineage) error {
 	x.act = "retire"
-	return x.end(l, aeForger)
+	return x.end(&x.v.aeDeployment, l, aeForger)
 }
 
-// end spends a lineage's emission box with the funnel, which gets the
+// end spends a lineage of d's emission box with the funnel, which gets the
 // participant token back; the async balance is burnt, so nothing escapes.
-func (x *aeBlock) end(l aeLineage, payer int) error {
-	f := x.v.funnel
-	funnel := keep(x.candidate(f.Value, f.ErgoTree, []sigma.Token{x.participants(x.v.funnelTokens() + 1)}))
+func (x *aeBlock) end(d *aeDeployment, l aeLineage, payer int) error {
+	f := d.funnel
+	funnel := keep(x.candidate(f.Value, f.ErgoTree, []sigma.Token{d.participants(d.funnelTokens() + 1)}))
 	boxes, ok, err := x.send(payer, []Input{{Box: l.box, Signed: true}, {Box: f}}, nil, []Output{funnel})
 	if ok {
-		x.expect(boxes[0], ClassFunnel)
+		x.expectIn(d.protocol, boxes[0], ClassFunnel)
 	}
 	return err
 }
@@ -852,6 +924,12 @@ func (x *aeBlock) housekeep() error {
 			stale = append(stale, r)
 		}
 	}
+	return x.burn(stale)
+}
+
+// burn spends the emitted boxes, burning their tokens, a few at a time:
+// the rogue key's paid by the forger, the others by their owners.
+func (x *aeBlock) burn(stale []aeResult) error {
 	for len(stale) > 0 {
 		owner := stale[0].owner
 		var ins []Input
@@ -881,10 +959,11 @@ type ProtocolConfig struct {
 	StateNFTID         ergo.Digest
 	EmissionTemplate   [32]byte // sha256 of the contract's template
 	FunnelTemplate     [32]byte
-	EmittedTemplate    [32]byte
+	EmittedTemplate    [32]byte // zero for none (the action tree's results are its actions')
 	AsyncSupply        uint64
 	StartHeight        uint32
 	EmissionRequires   []EmissionRequirement
+	Actions            []ActionConfig
 }
 
 // EmissionRequirement is a data input an emission transaction must have.
@@ -892,6 +971,15 @@ type EmissionRequirement struct {
 	Class             string
 	EmittedRegister   string
 	DataInputRegister string
+	Action            string // for an emitted one: the kind of result; "" for any
+}
+
+// ActionConfig is a [[protocol.action]] section: a kind of async action,
+// its results' template and what it requires.
+type ActionConfig struct {
+	Name            string
+	EmittedTemplate [32]byte
+	Requires        []EmissionRequirement
 }
 
 // TOML renders the section as the configuration file writes it.
@@ -899,14 +987,40 @@ func (p *ProtocolConfig) TOML() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[[protocol]]\nname = %q\n", p.Name)
 	fmt.Fprintf(&b, "participant_token_id = \"%s\"\nstate_nft_id = \"%s\"\n", p.ParticipantTokenID, p.StateNFTID)
-	fmt.Fprintf(&b, "emission_template = \"%x\"\nfunnel_template = \"%x\"\nemitted_template = \"%x\"\n",
-		p.EmissionTemplate, p.FunnelTemplate, p.EmittedTemplate)
+	fmt.Fprintf(&b, "emission_template = \"%x\"\nfunnel_template = \"%x\"\n", p.EmissionTemplate, p.FunnelTemplate)
+	if p.EmittedTemplate != ([32]byte{}) {
+		fmt.Fprintf(&b, "emitted_template = \"%x\"\n", p.EmittedTemplate)
+	}
 	fmt.Fprintf(&b, "async_supply = %d\nstart_height = %d\n", p.AsyncSupply, p.StartHeight)
-	for _, r := range p.EmissionRequires {
-		fmt.Fprintf(&b, "[[protocol.emission_requires]]\nclass = %q\n", r.Class)
-		if r.EmittedRegister != "" {
-			fmt.Fprintf(&b, "emitted_register = %q\ndata_input_register = %q\n", r.EmittedRegister, r.DataInputRegister)
+	requirements(&b, "protocol.emission_requires", p.EmissionRequires)
+	for _, a := range p.Actions {
+		fmt.Fprintf(&b, "[[protocol.action]]\nname = %q\nemitted_template = \"%x\"\n", a.Name, a.EmittedTemplate)
+		requirements(&b, "protocol.action.requires", a.Requires)
+	}
+	return b.String()
+}
+
+// requirements renders the entries of table.
+func requirements(b *strings.Builder, table string, rs []EmissionRequirement) {
+	for _, r := range rs {
+		fmt.Fprintf(b, "[[%s]]\nclass = %q\n", table, r.Class)
+		if r.Action != "" {
+			fmt.Fprintf(b, "action = %q\n", r.Action)
 		}
+		if r.EmittedRegister != "" {
+			fmt.Fprintf(b, "emitted_register = %q\ndata_input_register = %q\n", r.EmittedRegister, r.DataInputRegister)
+		}
+	}
+}
+
+// ProtocolsTOML renders the sections of ps, one after the other.
+func ProtocolsTOML(ps []ProtocolConfig) string {
+	var b strings.Builder
+	for i := range ps {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(ps[i].TOML())
 	}
 	return b.String()
 }
@@ -916,20 +1030,35 @@ func (p *ProtocolConfig) TOML() string {
 var ErrNoDeployment = errors.New("devnet: no async-emission deployment")
 
 // Protocol returns the [[protocol]] configuration that watches the
-// devnet's async-emission deployment. It generates the final chain up to
-// the deployment if needed, no further.
-func (d *Devnet) Protocol() (ProtocolConfig, error) { return d.protocol(context.Background()) }
-
-func (d *Devnet) protocol(ctx context.Context) (ProtocolConfig, error) {
-	if _, ok := d.cfg.Scenario.(*AsyncEmission); !ok {
-		return ProtocolConfig{}, fmt.Errorf("%w: the scenario is not %s", ErrNoDeployment, AsyncEmissionScenario)
-	}
-	if d.cfg.Blocks < aeDeployHeight {
-		return ProtocolConfig{}, fmt.Errorf("%w: the chain ends at %d, before the deployment at %d", ErrNoDeployment, d.cfg.Blocks, aeDeployHeight)
-	}
-	st, err := d.stateAfter(ctx, aeDeployHeight)
+// devnet's demo protocol alone (Protocols has the action tree's too). It
+// generates the final chain up to the deployment if needed, no further.
+func (d *Devnet) Protocol() (ProtocolConfig, error) {
+	ps, err := d.protocols(context.Background(), aeDeployHeight)
 	if err != nil {
 		return ProtocolConfig{}, err
+	}
+	return ps[0], nil
+}
+
+// Protocols returns the [[protocol]] configurations that watch the
+// devnet's async-emission deployments: the demo protocol, then the action
+// tree. It generates the final chain up to the deployments if needed, no
+// further.
+func (d *Devnet) Protocols() ([]ProtocolConfig, error) {
+	return d.protocols(context.Background(), treeDeployHeight)
+}
+
+// protocols returns the configurations of the deployments made by height.
+func (d *Devnet) protocols(ctx context.Context, height uint32) ([]ProtocolConfig, error) {
+	if _, ok := d.cfg.Scenario.(*AsyncEmission); !ok {
+		return nil, fmt.Errorf("%w: the scenario is not %s", ErrNoDeployment, AsyncEmissionScenario)
+	}
+	if d.cfg.Blocks < int(height) {
+		return nil, fmt.Errorf("%w: the chain ends at %d, before the deployment at %d", ErrNoDeployment, d.cfg.Blocks, height)
+	}
+	st, err := d.stateAfter(ctx, height)
+	if err != nil {
+		return nil, err
 	}
 	p := ProtocolConfig{
 		Name:             AsyncEmissionProtocol,
@@ -940,7 +1069,23 @@ func (d *Devnet) protocol(ctx context.Context) (ProtocolConfig, error) {
 		StartHeight:      aeDeployHeight,
 		EmissionRequires: []EmissionRequirement{{Class: ClassState, EmittedRegister: "R4", DataInputRegister: "R4"}},
 	}
-	stateTemplate := sha256.Sum256(aeStateTemplate)
+	if err := p.find(st, sha256.Sum256(aeStateTemplate)); err != nil {
+		return nil, err
+	}
+	ps := []ProtocolConfig{p}
+	if height >= treeDeployHeight {
+		tree, err := treeProtocol(st)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, tree)
+	}
+	return ps, nil
+}
+
+// find sets the state NFT and the participant token: the tokens of the
+// kept boxes at the state template and at the funnel's.
+func (p *ProtocolConfig) find(st *state, stateTemplate [32]byte) error {
 	for _, box := range st.kept {
 		th, err := sigma.TemplateHashOf(box.ErgoTree)
 		switch {
@@ -952,21 +1097,21 @@ func (d *Devnet) protocol(ctx context.Context) (ProtocolConfig, error) {
 		}
 	}
 	if p.StateNFTID.IsZero() || p.ParticipantTokenID.IsZero() {
-		return ProtocolConfig{}, fmt.Errorf("%w: the deployment's boxes are not in the state after height %d", ErrScenario, aeDeployHeight)
+		return fmt.Errorf("%w: protocol %s: the deployment's boxes are not in the state after its height", ErrScenario, p.Name)
 	}
-	return p, nil
+	return nil
 }
 
-// ProtocolConfigOf returns the [[protocol]] configuration of the
-// async-emission deployment on the devnet cfg describes, generating only the
-// blocks up to the deployment.
-func ProtocolConfigOf(ctx context.Context, cfg Config) (ProtocolConfig, error) {
+// ProtocolConfigsOf returns the [[protocol]] configurations of the
+// async-emission deployments on the devnet cfg describes, generating only
+// the blocks up to the deployments.
+func ProtocolConfigsOf(ctx context.Context, cfg Config) ([]ProtocolConfig, error) {
 	// A devnet with a block time generates nothing until asked; the final
 	// chain does not depend on it.
 	cfg.BlockTime, cfg.ReorgEvery, cfg.ReorgDepth = time.Hour, 0, 0
 	d, err := NewContext(ctx, cfg, zerolog.Nop())
 	if err != nil {
-		return ProtocolConfig{}, err
+		return nil, err
 	}
-	return d.protocol(ctx)
+	return d.protocols(ctx, treeDeployHeight)
 }

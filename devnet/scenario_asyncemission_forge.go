@@ -26,23 +26,28 @@ import (
 //     burnt do not escape), and its balance then went down by all it held.
 //   - A lineage is invalid once any of its emission boxes has an invalid
 //     verdict, the escaped verdict of the same transaction included. An
-//     emitted box of an invalid lineage gets emitted.invalid_emission and,
-//     when it has emitted_template, emitted.unknown_token too ("no async
-//     token of a known valid lineage"). An emitted box with no token of a
+//     emitted box of an invalid lineage gets emitted.invalid_emission, and
+//     not emitted.unknown_token: its token is of a known lineage (one fact,
+//     one code, as PROTOCOL.md settles). An emitted box with no token of a
 //     known lineage gets only unknown_token (and the data-input and template
 //     codes, which no such plant breaks).
 //   - amount_mismatch compares, in a transaction that spends a lineage's
-//     current box, what its outputs but the continuation hold of the token
-//     with what the balance went down by; every emitted box of the lineage
-//     it creates gets it.
+//     current box and continues it or lets its tokens out, what its outputs
+//     but the continuation hold of the token with what the balance went
+//     down by; every emitted output of the transaction gets it (PROTOCOL.md
+//     settles it so).
 //   - participant.bad_bootstrap applies when a transaction moves participant
 //     tokens out of the funnel (its funnel outputs hold fewer than its funnel
 //     inputs) and creates no verified emission box: every output but the
 //     recreated funnel that holds participant tokens gets it, an invalid
 //     emission box too.
 //   - A state update's reference to an emitted box is verified by a data
-//     input of class emission that holds the emitted box's async token (its
-//     lineage's current box: the one it came from is spent).
+//     input of class emission with a verified verdict that holds the emitted
+//     box's async token (its lineage's current box: the one it came from is
+//     spent).
+//
+// The action tree's protocol has cases of its own, planted along its tree:
+// see scenario_asyncemission_tree.go.
 //
 // A plant reports false, adding nothing, when it cannot be planted now.
 type aePlant struct {
@@ -105,15 +110,15 @@ func (x *aeBlock) plantBadMint() (bool, error) {
 // plantSupplyLeak: a bootstrap that locks all the supply but some, which
 // goes to an emitted box at the emitted contract (R4 = the epoch). The
 // emission box (kept): supply_leak, bad_bootstrap. The leak:
-// not_from_emission (it was minted, not emitted), invalid_emission and
-// unknown_token (its lineage is invalid).
+// not_from_emission (it was minted, not emitted) and invalid_emission (its
+// lineage is invalid).
 func (x *aeBlock) plantSupplyLeak() (bool, error) {
-	r, ok, err := x.mint(x.user(), aeMint{owner: aeRogue, participants: 1, supply: AsyncSupply, leak: x.amount(AsyncSupply),
+	r, ok, err := x.mint(&x.v.aeDeployment, x.user(), aeMint{owner: aeRogue, participants: 1, supply: AsyncSupply, leak: x.amount(AsyncSupply),
 		readState: true, keep: x.forgedRoom()})
 	if ok {
 		x.expect(r.funnel, ClassFunnel)
 		x.expect(r.emission, ClassEmission, ReasonSupplyLeak, ReasonBadBootstrap)
-		x.expect(r.leak, ClassEmitted, ReasonNotFromEmission, ReasonInvalidEmission, ReasonUnknownToken)
+		x.expect(r.leak, ClassEmitted, ReasonNotFromEmission, ReasonInvalidEmission)
 	}
 	return ok, err
 }
@@ -128,7 +133,7 @@ func (x *aeBlock) plantNoBootstrapState() (bool, error) {
 // forgedMint plants a forged bootstrap whose emission box gets reasons.
 func (x *aeBlock) forgedMint(m aeMint, reasons ...string) (bool, error) {
 	m.owner = aeRogue
-	r, ok, err := x.mint(x.user(), m)
+	r, ok, err := x.mint(&x.v.aeDeployment, x.user(), m)
 	if ok {
 		x.expect(r.funnel, ClassFunnel)
 		x.expect(r.emission, ClassEmission, reasons...)
@@ -265,7 +270,7 @@ func (x *aeBlock) plantLineageBreak() (bool, error) {
 
 // plantInvalidParent: the forger takes an async action on a forged lineage,
 // validly in itself. The next emission box (kept): invalid_parent. Each
-// emitted box: invalid_emission, unknown_token.
+// emitted box: invalid_emission.
 func (x *aeBlock) plantInvalidParent() (bool, error) {
 	forged := x.v.lineageTokens(true)
 	if len(forged) == 0 {
@@ -279,7 +284,7 @@ func (x *aeBlock) plantInvalidParent() (bool, error) {
 	if ok {
 		x.expect(r.next, ClassEmission, ReasonInvalidParent)
 		for _, e := range r.emitted {
-			x.expect(e, ClassEmitted, ReasonInvalidEmission, ReasonUnknownToken)
+			x.expect(e, ClassEmitted, ReasonInvalidEmission)
 		}
 	}
 	return ok, err
@@ -289,8 +294,8 @@ func (x *aeBlock) plantInvalidParent() (bool, error) {
 // it: the whole balance goes to an emitted box at the emitted contract (R4 =
 // the epoch, the state box read; kept) and the participant token to the
 // stash. The spent emission box: escaped (its second verdict). The emitted
-// box: invalid_emission, unknown_token. The stash: verified (nothing left
-// the funnel).
+// box, a receiver of escaped tokens: invalid_emission. The stash: verified
+// (nothing left the funnel).
 func (x *aeBlock) plantEscaped() (bool, error) {
 	lineages := x.v.lineageTokens(false)
 	if len(lineages) == 0 {
@@ -309,7 +314,7 @@ func (x *aeBlock) plantEscaped() (bool, error) {
 	boxes, ok, err := x.send(aeForger, ins, []*Box{x.v.state}, outs)
 	if ok {
 		x.expectSpent(l.box, boxes[0].TxID, ReasonEscaped)
-		x.expect(boxes[0], ClassEmitted, ReasonInvalidEmission, ReasonUnknownToken)
+		x.expect(boxes[0], ClassEmitted, ReasonInvalidEmission)
 		x.expect(boxes[1], ClassParticipant)
 	}
 	return ok, err

@@ -3,6 +3,7 @@ package devnet
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/async-emission/auditor/ergo"
@@ -11,9 +12,10 @@ import (
 
 // rules re-derives, from the chain alone, the verdicts PROTOCOL.md §3 and
 // §4 give the boxes of one protocol, read as AsyncEmission documents (see
-// scenario_asyncemission_forge.go). It shares no code with the scenario, so
-// that a manifest the scenario declares wrongly — a code missed, a cascade
-// forgotten, a box of a class not declared — disagrees with it.
+// scenario_asyncemission_forge.go and scenario_asyncemission_treeforge.go).
+// It shares no code with the scenario, so that a manifest the scenario
+// declares wrongly — a code missed, a cascade forgotten, a box of a class
+// not declared — disagrees with it.
 type rules struct {
 	cfg      ProtocolConfig
 	utxo     map[ergo.Digest]ergo.Box
@@ -28,8 +30,39 @@ type rules struct {
 }
 
 type verdictKey struct {
-	kind VerdictKind
-	box  ergo.Digest
+	protocol string
+	kind     VerdictKind
+	box      ergo.Digest
+}
+
+// ruleSet is the rules of several protocols, judging the same chain.
+type ruleSet []*rules
+
+func newRuleSet(cfgs []ProtocolConfig, genesis []*Box) ruleSet {
+	var rs ruleSet
+	for _, cfg := range cfgs {
+		rs = append(rs, newRules(cfg, genesis))
+	}
+	return rs
+}
+
+func (rs ruleSet) apply(b *ergo.FullBlock) error {
+	for _, r := range rs {
+		if err := r.apply(b); err != nil {
+			return fmt.Errorf("protocol %s: %w", r.cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// diff lists how the manifest and the rules' verdicts differ, at most max
+// lines of it.
+func (rs ruleSet) diff(manifest []Expectation, max int) []string {
+	all := &rules{verdicts: map[verdictKey]Expectation{}}
+	for _, r := range rs {
+		maps.Copy(all.verdicts, r.verdicts)
+	}
+	return all.diff(manifest, max)
 }
 
 func newRules(cfg ProtocolConfig, genesis []*Box) *rules {
@@ -54,7 +87,46 @@ func (r *rules) template(b *ergo.Box) [32]byte {
 }
 
 func (r *rules) isEmission(b *ergo.Box) bool { return r.template(b) == r.cfg.EmissionTemplate }
-func (r *rules) isState(b *ergo.Box) bool    { return tokenAmount(b.Tokens, r.cfg.StateNFTID) > 0 }
+
+// emittedTemplates are the protocol's emitted templates: its own, if any,
+// and its actions'.
+func (r *rules) emittedTemplates() [][32]byte {
+	var ts [][32]byte
+	if r.cfg.EmittedTemplate != ([32]byte{}) {
+		ts = append(ts, r.cfg.EmittedTemplate)
+	}
+	for _, a := range r.cfg.Actions {
+		ts = append(ts, a.EmittedTemplate)
+	}
+	return ts
+}
+
+func (r *rules) hasEmittedTemplate(b *ergo.Box) bool {
+	return slices.Contains(r.emittedTemplates(), r.template(b))
+}
+
+// action is the name of the action whose results' template b has, "" for
+// none.
+func (r *rules) action(b *ergo.Box) string {
+	for _, a := range r.cfg.Actions {
+		if a.EmittedTemplate == r.template(b) {
+			return a.Name
+		}
+	}
+	return ""
+}
+
+// requires are the requirements an emitted box must meet: its action's, or
+// the protocol's.
+func (r *rules) requires(b *ergo.Box) []EmissionRequirement {
+	for _, a := range r.cfg.Actions {
+		if a.EmittedTemplate == r.template(b) {
+			return a.Requires
+		}
+	}
+	return r.cfg.EmissionRequires
+}
+func (r *rules) isState(b *ergo.Box) bool { return tokenAmount(b.Tokens, r.cfg.StateNFTID) > 0 }
 func (r *rules) isFunnel(b *ergo.Box) bool {
 	return tokenAmount(b.Tokens, r.cfg.ParticipantTokenID) > 0 && !r.isEmission(b) && r.template(b) == r.cfg.FunnelTemplate
 }
@@ -79,7 +151,7 @@ func (r *rules) classify(b *ergo.Box) string {
 		return ClassFunnel
 	case r.isEmission(b):
 		return ClassEmission
-	case known || r.template(b) == r.cfg.EmittedTemplate:
+	case known || r.hasEmittedTemplate(b):
 		return ClassEmitted
 	case tokenAmount(b.Tokens, r.cfg.ParticipantTokenID) > 0:
 		return ClassParticipant
@@ -88,6 +160,12 @@ func (r *rules) classify(b *ergo.Box) string {
 }
 
 func (r *rules) apply(b *ergo.FullBlock) error {
+	if b.Header.Height < r.cfg.StartHeight {
+		for i := range b.Transactions {
+			r.spend(&b.Transactions[i])
+		}
+		return nil
+	}
 	for i := range b.Transactions {
 		if err := r.applyTx(b.Header.Height, &b.Transactions[i]); err != nil {
 			return fmt.Errorf("block %d tx %d: %w", b.Header.Height, i, err)
@@ -254,13 +332,18 @@ func (r *rules) applyTx(height uint32, tx *ergo.Transaction) error {
 		}
 	}
 
-	// Emitted and the other classes.
-	var stateData []ergo.Box
-	for _, d := range data {
-		if r.isState(&d) {
-			stateData = append(stateData, d)
+	// amount_mismatch: a lineage whose current box the transaction spends,
+	// continuing it or letting tokens out, and whose tokens the outputs
+	// hold more or less of than that box did; every emitted output gets it.
+	mismatch := false
+	for token, m := range spentCurrent {
+		_, cont := continued[token]
+		if out := holds(outs, token); (cont || out > 0) && out != tokenAmount(m.Tokens, token) {
+			mismatch = true
 		}
 	}
+
+	// Emitted and the other classes.
 	spendsState := slices.ContainsFunc(ins, func(b ergo.Box) bool { return r.isState(&b) })
 	for i := range outs {
 		o := &outs[i]
@@ -269,7 +352,8 @@ func (r *rules) applyTx(height uint32, tx *ergo.Transaction) error {
 		}
 		switch classes[i] {
 		case ClassEmitted:
-			if token, ok := r.lineageToken(o); ok {
+			token, known := r.lineageToken(o)
+			if known {
 				parent, spent := spentCurrent[token]
 				if !spent {
 					reasons[i] = append(reasons[i], ReasonNotFromEmission)
@@ -277,39 +361,20 @@ func (r *rules) applyTx(height uint32, tx *ergo.Transaction) error {
 				if r.broken[token] || spent && r.invalid[parent.ComputeID()] {
 					reasons[i] = append(reasons[i], ReasonInvalidEmission)
 				}
-				if spent {
-					down := tokenAmount(parent.Tokens, token)
-					if j, ok := continued[token]; ok {
-						down -= tokenAmount(outs[j].Tokens, token)
-					}
-					var out uint64
-					for j := range outs {
-						if k, ok := continued[token]; !ok || k != j {
-							out += tokenAmount(outs[j].Tokens, token)
-						}
-					}
-					if out != down {
-						reasons[i] = append(reasons[i], ReasonAmountMismatch)
-					}
-				}
 			}
-			validToken := slices.ContainsFunc(o.Tokens, func(t sigma.Token) bool {
-				_, known := r.current[t.ID]
-				return known && !r.broken[t.ID]
-			})
-			if r.template(o) == r.cfg.EmittedTemplate && !validToken {
+			if mismatch {
+				reasons[i] = append(reasons[i], ReasonAmountMismatch)
+			}
+			if r.hasEmittedTemplate(o) && !known {
 				reasons[i] = append(reasons[i], ReasonUnknownToken)
 			}
-			if r.template(o) != r.cfg.EmittedTemplate {
+			if len(r.emittedTemplates()) > 0 && !r.hasEmittedTemplate(o) {
 				reasons[i] = append(reasons[i], ReasonWrongTemplate)
 			}
-			switch {
-			case len(stateData) == 0:
-				reasons[i] = append(reasons[i], ReasonMissingDataInput)
-			case !slices.ContainsFunc(stateData, func(s ergo.Box) bool {
-				return len(s.Registers) > 0 && len(o.Registers) > 0 && bytes.Equal(s.Registers[0], o.Registers[0])
-			}):
-				reasons[i] = append(reasons[i], ReasonStaleState)
+			for _, req := range r.requires(o) {
+				if why := r.unmet(req, o, data); why != "" {
+					reasons[i] = append(reasons[i], why)
+				}
 			}
 		case ClassState:
 			if !spendsState {
@@ -320,11 +385,7 @@ func (r *rules) applyTx(height uint32, tx *ergo.Transaction) error {
 				if r.class[id] != ClassEmitted {
 					continue
 				}
-				token, _ := r.lineageToken(&d)
-				proved := slices.ContainsFunc(data, func(e ergo.Box) bool {
-					return r.class[e.ComputeID()] == ClassEmission && tokenAmount(e.Tokens, token) > 0
-				})
-				if r.invalid[id] || !proved {
+				if r.invalid[id] || !r.proved(&d, data) {
 					reasons[i] = append(reasons[i], ReasonUnverifiedReference)
 					break
 				}
@@ -345,6 +406,65 @@ func (r *rules) applyTx(height uint32, tx *ergo.Transaction) error {
 	return nil
 }
 
+// spend applies a transaction the protocol does not judge to the UTXO set.
+func (r *rules) spend(tx *ergo.Transaction) {
+	for _, in := range tx.Inputs {
+		delete(r.utxo, in.BoxID)
+	}
+	for _, o := range tx.Outputs {
+		r.utxo[o.ComputeID()] = o
+	}
+}
+
+// unmet is the code requirement req of emitted box o gives, "" when the
+// transaction's data-inputs meet it: one of the class (and action), with
+// matching registers, valid and, for an emitted one, proved.
+func (r *rules) unmet(req EmissionRequirement, o *ergo.Box, data []ergo.Box) string {
+	found, matched := false, false
+	for i := range data {
+		d := &data[i]
+		id := d.ComputeID()
+		switch {
+		case req.Class == ClassState && !r.isState(d),
+			req.Class != ClassState && r.class[id] != req.Class,
+			req.Action != "" && r.action(d) != req.Action:
+			continue
+		}
+		found = true
+		if req.EmittedRegister != "" && !sameRegister(o, req.EmittedRegister, d, req.DataInputRegister) {
+			continue
+		}
+		matched = true
+		if req.Class == ClassState || !r.invalid[id] && (req.Class != ClassEmitted || r.proved(d, data)) {
+			return ""
+		}
+	}
+	switch {
+	case !found:
+		return ReasonMissingDataInput
+	case !matched:
+		return ReasonStaleState
+	}
+	return ReasonEmittedUnverifiedReference
+}
+
+// proved: the data-inputs hold the emitted box d's emission box, a verified
+// box of class emission holding its async token.
+func (r *rules) proved(d *ergo.Box, data []ergo.Box) bool {
+	token, ok := r.lineageToken(d)
+	return ok && slices.ContainsFunc(data, func(e ergo.Box) bool {
+		id := e.ComputeID()
+		return r.class[id] == ClassEmission && !r.invalid[id] && tokenAmount(e.Tokens, token) > 0
+	})
+}
+
+// sameRegister: register ra ("R4"…) of a and rb of b are both there and
+// equal.
+func sameRegister(a *ergo.Box, ra string, b *ergo.Box, rb string) bool {
+	ia, ib := int(ra[1]-'4'), int(rb[1]-'4')
+	return ia < len(a.Registers) && ib < len(b.Registers) && bytes.Equal(a.Registers[ia], b.Registers[ib])
+}
+
 func (r *rules) setCurrent(token [32]byte, box ergo.Digest) {
 	delete(r.currents, r.current[token])
 	r.current[token], r.currents[box] = box, token
@@ -358,7 +478,7 @@ func (r *rules) record(e Expectation) {
 	} else {
 		e.Reasons = nil
 	}
-	r.verdicts[verdictKey{e.Kind, e.BoxID}] = e
+	r.verdicts[verdictKey{e.Protocol, e.Kind, e.BoxID}] = e
 }
 
 // diff lists how the manifest and the rules' verdicts differ, at most max
@@ -367,7 +487,7 @@ func (r *rules) diff(manifest []Expectation, max int) []string {
 	var out []string
 	seen := map[verdictKey]bool{}
 	for _, m := range manifest {
-		k := verdictKey{m.Kind, m.BoxID}
+		k := verdictKey{m.Protocol, m.Kind, m.BoxID}
 		seen[k] = true
 		got, ok := r.verdicts[k]
 		m.Case = ""

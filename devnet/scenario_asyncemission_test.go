@@ -27,14 +27,14 @@ import (
 // verifies it as a scanner would; otherwise it replays the final chain
 // inside the devnet, each block checked against its header's roots, which
 // is much faster.
-func aeWalk(t *testing.T, d *Devnet, served bool, visit func(b *ergo.FullBlock, boxes map[ergo.Digest]ergo.Box)) *rules {
+func aeWalk(t *testing.T, d *Devnet, served bool, visit func(b *ergo.FullBlock, boxes map[ergo.Digest]ergo.Box)) ruleSet {
 	t.Helper()
-	cfg, err := d.Protocol()
+	cfgs, err := d.Protocols()
 	if err != nil {
 		t.Fatal(err)
 	}
 	genesis := d.gen.genesisBoxes()
-	l, r := newLedger(t, genesis), newRules(cfg, genesis)
+	l, r := newLedger(t, genesis), newRuleSet(cfgs, genesis)
 	boxes := map[ergo.Digest]ergo.Box{}
 	for _, g := range genesis {
 		boxes[g.ID] = g.Box
@@ -84,14 +84,14 @@ func aeExpectations(t *testing.T, d *Devnet) []Expectation {
 	return m
 }
 
-// TestAsyncEmissionCleanRun: with no forgeries, a 1,500-block chain with
+// TestAsyncEmissionCleanRun: with no forgeries, a 1,000-block chain with
 // the scenario verifies block by block as a scanner reads it and is a
 // valid ledger; the protocol's boxes keep every promise of PROTOCOL.md
 // (checked here directly, on the chain); and the manifest declares every
 // box of a class verified, as the rules derive them.
 func TestAsyncEmissionCleanRun(t *testing.T) {
 	t.Parallel()
-	const blocks = 1500
+	const blocks = 1000
 	d := newDevnet(t, Config{Seed: 21, Blocks: blocks, TxsPerBlock: 2, Scenario: &AsyncEmission{}})
 	cfg, err := d.Protocol()
 	if err != nil {
@@ -193,10 +193,12 @@ func TestAsyncEmissionCleanRun(t *testing.T) {
 	m := aeExpectations(t, d)
 	classes := map[string]int{}
 	for _, e := range m {
-		if e.Verdict != VerdictVerified || e.Reasons != nil || e.Kind != VerdictCreated || e.Protocol != AsyncEmissionProtocol {
+		if e.Verdict != VerdictVerified || e.Reasons != nil || e.Kind != VerdictCreated {
 			t.Fatalf("a clean run expects %+v", e)
 		}
-		classes[e.Class]++
+		if e.Protocol == AsyncEmissionProtocol {
+			classes[e.Class]++
+		}
 	}
 	if classes[ClassState] != syncs+1 || classes[ClassEmission] != bootstraps+actions || classes[ClassEmitted] != emitted || classes[ClassFunnel] < bootstraps+1 {
 		t.Fatalf("manifest classes %v for %d bootstraps, %d actions, %d emitted boxes, %d syncs", classes, bootstraps, actions, emitted, syncs)
@@ -206,14 +208,14 @@ func TestAsyncEmissionCleanRun(t *testing.T) {
 	}
 }
 
-// TestAsyncEmissionForgeries: at the default rate, 3,000 blocks plant every
+// TestAsyncEmissionForgeries: at the default rate, 1,500 blocks plant every
 // reason code; every declared verdict's box is on the final chain at the
 // declared height (created there, or spent there for a second verdict),
 // and for each code a block planting it verifies as served; and the rules,
 // derived from the chain alone, reach exactly the declared verdicts.
 func TestAsyncEmissionForgeries(t *testing.T) {
 	t.Parallel()
-	d := newDevnet(t, Config{Seed: 7, Blocks: 3000, TxsPerBlock: 2, Scenario: &AsyncEmission{ForgeryRate: DefaultForgeryRate}})
+	d := newDevnet(t, Config{Seed: 7, Blocks: 1500, TxsPerBlock: 2, Scenario: &AsyncEmission{ForgeryRate: DefaultForgeryRate}})
 	m := aeExpectations(t, d)
 	byHeight := map[uint32][]Expectation{}
 	first := map[string]Expectation{} // the first box expected to get each code
@@ -336,20 +338,30 @@ func TestAsyncEmissionDeterminism(t *testing.T) {
 
 // TestAsyncEmissionEveryActionForged: at a forgery rate of 1 every protocol
 // action is a planted case (a valid one is taken only when no case can be
-// planted, which never happens once deployed), the chain is still valid,
-// and the rules agree with the manifest.
+// planted, which never happens once deployed; the action tree's plants need
+// a lineage, so its bootstraps stay valid), every result of the action tree
+// is planted, the chain is still valid, and the rules agree with the
+// manifest.
 func TestAsyncEmissionEveryActionForged(t *testing.T) {
 	d := newDevnet(t, Config{Seed: 4, Blocks: 200, TxsPerBlock: 2, Scenario: &AsyncEmission{ForgeryRate: 1}})
 	r := aeWalk(t, d, true, nil)
 	m := aeExpectations(t, d)
+	results := 0
 	for _, e := range m {
-		switch e.Case {
-		case "deploy", "retire": // the deployment, and forged lineages ended
-		default:
-			if !strings.HasPrefix(e.Case, "plant:") {
-				t.Fatalf("a valid action at rate 1: %+v", e)
+		switch {
+		case e.Case == "deploy", e.Case == "retire": // the deployments, and forged lineages ended
+		case e.Protocol == TreeProtocol && slices.Contains([]string{"tree:bootstrap", "tree:round", "tree:close"}, e.Case):
+		case !strings.HasPrefix(e.Case, "plant:"):
+			t.Fatalf("a valid action at rate 1: %+v", e)
+		case e.Protocol == TreeProtocol && e.Class == ClassEmitted:
+			results++
+			if e.Verdict != VerdictInvalid {
+				t.Fatalf("a planted result of the action tree is verified: %+v", e)
 			}
 		}
+	}
+	if results == 0 {
+		t.Fatal("no result of the action tree was planted")
 	}
 	if diff := r.diff(m, 10); len(diff) > 0 {
 		t.Fatalf("the manifest and the rules disagree:\n%v", diff)
@@ -379,9 +391,13 @@ func TestAsyncEmissionProtocolConfig(t *testing.T) {
 		t.Fatalf("block %d does not mint the state NFT %s and the participant tokens %s", AsyncEmissionHeight, p.StateNFTID, p.ParticipantTokenID)
 	}
 
-	lazy, err := ProtocolConfigOf(t.Context(), Config{Seed: 5, Blocks: 1_000_000, Scenario: &AsyncEmission{}})
-	if err != nil || !reflect.DeepEqual(lazy, p) {
-		t.Fatalf("ProtocolConfigOf on a million-block config: %+v %v, want %+v (the forgery rate changes nothing before the deployment)", lazy, err, p)
+	all, err := d.Protocols()
+	if err != nil || len(all) != 2 || !reflect.DeepEqual(all[0], p) || all[1].Name != TreeProtocol {
+		t.Fatalf("Protocols: %+v %v, want the demo's section, then the tree's", all, err)
+	}
+	lazy, err := ProtocolConfigsOf(t.Context(), Config{Seed: 5, Blocks: 1_000_000, Scenario: &AsyncEmission{}})
+	if err != nil || !reflect.DeepEqual(lazy, all) {
+		t.Fatalf("ProtocolConfigsOf on a million-block config: %+v %v, want %+v (the forgery rate changes nothing before the deployments)", lazy, err, all)
 	}
 
 	var file struct {
@@ -403,6 +419,37 @@ func TestAsyncEmissionProtocolConfig(t *testing.T) {
 		got.StartHeight == nil || *got.StartHeight != AsyncEmissionHeight || len(got.EmissionRequires) != 1 ||
 		got.EmissionRequires[0].Class != "state" || got.EmissionRequires[0].EmittedRegister != "R4" || got.EmissionRequires[0].DataInputRegister != "R4" {
 		t.Fatalf("parsed %+v from\n%s", got, p.TOML())
+	}
+
+	// Both sections, as --print-config prints them, are a valid
+	// configuration: no template shared, no cycle without a leaf.
+	text := ProtocolsTOML(all)
+	file.Protocol = nil
+	dec = toml.NewDecoder(strings.NewReader(text))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&file); err != nil {
+		t.Fatalf("%v in\n%s", err, text)
+	}
+	parsed, errs := auditrules.ParseProtocols(file.Protocol)
+	if errs != nil || len(parsed) != 2 {
+		t.Fatalf("%v in\n%s", errs, text)
+	}
+	tree := parsed[1]
+	if tree.Name != TreeProtocol || tree.StartHeight != TreeHeight || tree.EmittedTemplate != nil || len(tree.EmissionRequires) != 0 ||
+		tree.ParticipantTokenID == p.ParticipantTokenID || len(tree.Actions) != len(treeActions) {
+		t.Fatalf("tree section %+v", tree)
+	}
+	for k, a := range tree.Actions {
+		if a.Name != treeActions[k].name || a.EmittedTemplate != sha256.Sum256(treeResultTemplate(k)) {
+			t.Errorf("action %d: %+v", k, a)
+		}
+	}
+	settle := []auditrules.Requirement{
+		{Class: auditrules.ClassEmitted, Action: ActionAggregate, EmittedRegister: 4, DataInputRegister: 4},
+		{Class: auditrules.ClassEmitted, Action: ActionQuote},
+	}
+	if !slices.Equal(tree.Actions[tSettle].Requires, settle) || len(tree.Actions[tObserve].Requires) != 1 {
+		t.Errorf("requirements %+v", tree.Actions)
 	}
 }
 
@@ -437,6 +484,12 @@ func TestAsyncEmissionContracts(t *testing.T) {
 	add("funnel", aeFunnelTemplate, c.funnel)
 	add("emission", aeEmissionTemplate, c.emission[:]...)
 	add("emitted", aeEmittedTemplate, c.emitted[:]...)
+	add("tree state", treeStateTemplate, c.tree.state)
+	add("tree funnel", treeFunnelTemplate, c.tree.funnel)
+	add("tree emission", treeEmissionTemplate, c.tree.emission[:]...)
+	for k, a := range treeActions {
+		add("tree result of "+a.name, treeResultTemplate(k), c.tree.results[k][:]...)
+	}
 	add("miner reward", minerRewardTemplate)
 	add("vault", vaultTemplate)
 	add("order", orderTemplate)
@@ -470,6 +523,9 @@ func TestAsyncEmissionErrors(t *testing.T) {
 	if _, err := newDevnet(t, Config{Seed: 1, Blocks: 1, Scenario: &AsyncEmission{}}).Protocol(); !errors.Is(err, ErrNoDeployment) {
 		t.Errorf("Protocol of a chain that ends before the deployment: %v", err)
 	}
+	if _, err := newDevnet(t, Config{Seed: 1, Blocks: 2, Scenario: &AsyncEmission{}}).Protocols(); !errors.Is(err, ErrNoDeployment) {
+		t.Errorf("Protocols of a chain that ends before the action tree's deployment: %v", err)
+	}
 	if m, err := newDevnet(t, Config{Seed: 1, Blocks: 10, Scenario: &relay{}}).Expectations(10); m != nil || err != nil {
 		t.Errorf("Expectations of a scenario that declares none: %v %v", m, err)
 	}
@@ -502,4 +558,115 @@ func BenchmarkGenerateAsyncEmission(b *testing.B) {
 			b.ReportMetric(float64(blocks*b.N)/b.Elapsed().Seconds(), "blocks/s")
 		})
 	}
+}
+
+// TestAsyncEmissionTree: the action-tree protocol's results build on each
+// other as its section says, read from the chain: a settlement built on an
+// aggregate built on an observation, all verified; several users building
+// on one observation in one block; every kind of forgery planted along the
+// tree, each result getting the code of its kind; a verified result never
+// reads an invalid one in place of what it needs; and the rules agree with
+// the manifest.
+func TestAsyncEmissionTree(t *testing.T) {
+	t.Parallel()
+	d := newDevnet(t, Config{Seed: 11, Blocks: 600, TxsPerBlock: 2, Scenario: &AsyncEmission{ForgeryRate: 0.3}})
+	m := aeExpectations(t, d)
+	verdict := map[ergo.Digest]Expectation{}
+	for _, e := range m {
+		if e.Protocol == TreeProtocol && e.Kind == VerdictCreated {
+			verdict[e.BoxID] = e
+		}
+	}
+	ps, err := d.Protocols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := ps[1]
+	kind := map[[32]byte]string{}
+	for _, a := range tree.Actions {
+		kind[a.EmittedTemplate] = a.Name
+	}
+	actionOf := func(b *ergo.Box) string {
+		th, _ := sigma.TemplateHashOf(b.ErgoTree)
+		return kind[th]
+	}
+	// reads: each tree result's data-inputs that are tree results.
+	reads := map[ergo.Digest][]ergo.Digest{}
+	readers := map[string]int{} // "height observation" → verified aggregates reading it
+	crowds := 0
+	r := aeWalk(t, d, false, func(b *ergo.FullBlock, boxes map[ergo.Digest]ergo.Box) {
+		clear(readers)
+		for _, tx := range b.Transactions {
+			for i := range tx.Outputs {
+				o := &tx.Outputs[i]
+				if actionOf(o) == "" {
+					continue
+				}
+				id := o.ComputeID()
+				for _, di := range tx.DataInputs {
+					if in := boxes[di]; actionOf(&in) != "" {
+						reads[id] = append(reads[id], di)
+						if actionOf(o) == ActionAggregate && actionOf(&in) == ActionObserve && verdict[id].Verdict == VerdictVerified {
+							if readers[di.String()]++; readers[di.String()] == 2 {
+								crowds++
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+	if diff := r.diff(m, 10); len(diff) > 0 {
+		t.Fatalf("the manifest and the rules disagree:\n%v", diff)
+	}
+
+	// depth is the longest chain of verified results down from a result.
+	var depth func(id ergo.Digest) int
+	depth = func(id ergo.Digest) int {
+		best := 0
+		for _, below := range reads[id] {
+			if verdict[below].Verdict == VerdictVerified {
+				best = max(best, depth(below))
+			}
+		}
+		return best + 1
+	}
+	deepest, planted := 0, map[string]map[string]int{}
+	for id, e := range verdict {
+		if e.Class != ClassEmitted {
+			continue
+		}
+		if e.Verdict == VerdictVerified {
+			deepest = max(deepest, depth(id))
+			for _, below := range reads[id] {
+				if verdict[below].Verdict != VerdictVerified {
+					t.Errorf("verified result %s (%s) reads invalid %s", id, e.Case, below)
+				}
+			}
+		}
+		if strings.HasPrefix(e.Case, "plant:tree-") {
+			if planted[e.Case] == nil {
+				planted[e.Case] = map[string]int{}
+			}
+			planted[e.Case][strings.Join(e.Reasons, " ")]++
+		}
+	}
+	want := map[string]string{
+		"plant:tree-invalid-result":           ReasonEmittedUnverifiedReference,
+		"plant:tree-unproved-result":          ReasonEmittedUnverifiedReference,
+		"plant:tree-closed-lineage-result":    ReasonEmittedUnverifiedReference,
+		"plant:tree-another-protocols-result": ReasonMissingDataInput,
+		"plant:tree-wrong-action-kind":        ReasonMissingDataInput,
+		"plant:tree-wrong-round":              ReasonStaleState,
+	}
+	for _, p := range treePlants {
+		c := "plant:" + p.name
+		if got := planted[c]; len(got) != 1 || got[want[c]] == 0 {
+			t.Errorf("%s: results planted with codes %v, want some, all with %s", c, got, want[c])
+		}
+	}
+	if deepest < 3 || crowds == 0 {
+		t.Errorf("the deepest chain of verified results is %d long (want 3: settle, aggregate, observe); %d blocks with several users on one observation", deepest, crowds)
+	}
+	t.Logf("%d tree verdicts; deepest chain %d; %d crowds; planted %v", len(verdict), deepest, crowds, planted)
 }

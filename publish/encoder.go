@@ -85,6 +85,7 @@ func (e *Encoder) Verdict(v *rules.Verdict, box *ergo.Box, b BlockRef) (Message,
 		BlockID:          b.ID,
 		Height:           b.Height,
 		LineageID:        v.Lineage,
+		Action:           v.Action,
 	}
 	for _, r := range v.Reasons {
 		data.Reasons = append(data.Reasons, ReasonData{Code: string(r), Sentence: r.Sentence()})

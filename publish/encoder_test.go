@@ -139,6 +139,40 @@ func TestEncoderVerdict(t *testing.T) {
 	}
 }
 
+// TestEncoderAction: a result's action is in the verdict's data, and in
+// its retraction's; the data of a verdict without one has no "action".
+func TestEncoderAction(t *testing.T) {
+	box := testBox(t)
+	v := testVerdict(box)
+	enc := &Encoder{}
+	plain, err := enc.Verdict(v, box, testBlock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(plain.Payload, []byte(`"action"`)) {
+		t.Errorf("a verdict of no action has one: %s", plain.Payload)
+	}
+	v.Action = "aggregate"
+	m, err := enc.Verdict(v, box, testBlock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, vd := decodeVerdict(t, m); vd.Action != "aggregate" || !bytes.Contains(m.Payload, []byte(`"action":"aggregate"`)) {
+		t.Errorf("action %q in %s", vd.Action, m.Payload)
+	}
+	r, err := enc.Retraction(m, testBlock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := DecodeEvent(r.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd, err := ev.Retraction(); err != nil || rd.Action != "aggregate" {
+		t.Errorf("retraction %+v %v", rd, err)
+	}
+}
+
 func TestEncoderVerdictVariants(t *testing.T) {
 	box := testBox(t)
 	enc := &Encoder{Prefix: "audit.main", Source: "urn:test"}

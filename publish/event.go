@@ -56,6 +56,10 @@ type VerdictData struct {
 	BlockID          ergo.Digest  `json:"block_id"`
 	Height           uint32       `json:"height"`
 	LineageID        *ergo.Digest `json:"lineage_id"` // the async token id of the box's lineage, or null
+	// Action is the kind of async action an emitted box is the result of
+	// (its protocol's [[protocol.action]] whose emitted_template it has);
+	// absent for a result of no action and for the other classes.
+	Action string `json:"action,omitempty"`
 }
 
 // ReasonData is one reason code with its sentence.

@@ -89,7 +89,8 @@ func protocolReport(d *db.ReportData, p *rules.Protocol, since uint32) ProtocolR
 		Name:               p.Name,
 		ParticipantTokenID: p.ParticipantTokenID,
 		AsyncSupply:        amount(supply),
-		Verdicts:           VerdictStats{Period: newCounts(), AllTime: newCounts()},
+		Actions:            []string{},
+		Verdicts:           VerdictStats{Period: newCounts(p), AllTime: newCounts(p)},
 		Invalid:            []InvalidBox{},
 		Lineages:           []Lineage{},
 		Heights:            []HeightRange{},
@@ -105,6 +106,15 @@ func protocolReport(d *db.ReportData, p *rules.Protocol, since uint32) ProtocolR
 		if c.Protocol == p.Name {
 			pr.Verdicts.AllTime.ByReason[c.Reason] += c.All
 			pr.Verdicts.Period.ByReason[c.Reason] += c.Period
+		}
+	}
+	for _, a := range p.Actions {
+		pr.Actions = append(pr.Actions, a.Name)
+	}
+	for _, c := range d.Actions {
+		if c.Protocol == p.Name {
+			pr.Verdicts.AllTime.addAction(c.Action, c.Verdict, c.All)
+			pr.Verdicts.Period.addAction(c.Action, c.Verdict, c.Period)
 		}
 	}
 	pr.InvalidTotal = pr.Verdicts.Period.Invalid
@@ -140,15 +150,29 @@ func protocolReport(d *db.ReportData, p *rules.Protocol, since uint32) ProtocolR
 	return pr
 }
 
-func newCounts() Counts {
-	c := Counts{ByClass: map[string]ClassCount{}, ByReason: map[string]int64{}}
+func newCounts(p *rules.Protocol) Counts {
+	c := Counts{ByClass: map[string]ClassCount{}, ByReason: map[string]int64{}, ByAction: map[string]ClassCount{}}
 	for _, cl := range rules.Classes() {
 		c.ByClass[string(cl)] = ClassCount{}
 	}
 	for _, r := range rules.Reasons() {
 		c.ByReason[string(r)] = 0
 	}
+	for _, a := range p.Actions {
+		c.ByAction[a.Name] = ClassCount{}
+	}
 	return c
+}
+
+// addAction counts n verdicts on results of action.
+func (c *Counts) addAction(action, verdict string, n int64) {
+	cc := c.ByAction[action]
+	if verdict == rules.StatusInvalid {
+		cc.Invalid += n
+	} else {
+		cc.Verified += n
+	}
+	c.ByAction[action] = cc
 }
 
 func (c *Counts) add(class, kind, verdict string, n int64) {
@@ -170,7 +194,7 @@ func (c *Counts) add(class, kind, verdict string, n int64) {
 func invalidBox(v db.StoredVerdict) InvalidBox {
 	b := InvalidBox{
 		BoxID: v.BoxID, Kind: string(v.Kind), Class: string(v.Class), Height: v.Height,
-		TxID: v.TxID, TxIndex: v.TxIndex, BlockID: v.BlockID, Lineage: v.Lineage,
+		TxID: v.TxID, TxIndex: v.TxIndex, BlockID: v.BlockID, Lineage: v.Lineage, Action: v.Action,
 		Reasons: make([]Reason, 0, len(v.Reasons)),
 	}
 	for _, r := range v.Reasons {

@@ -51,6 +51,7 @@ type protocolPage struct {
 	BalanceChart   chart
 	BalanceHidden  int
 	Classes        []classRow
+	ActionRows     []classRow // results by action, in the protocol's order
 	Reasons        []reasonRow
 	InvalidListed  int
 	InvalidCut     bool
@@ -80,6 +81,9 @@ func renderHTML(r *Report) ([]byte, error) {
 		pp.BalanceChart, pp.BalanceHidden = balanceChart(pr.Lineages)
 		for _, cl := range sortedKeys(pr.Verdicts.AllTime.ByClass, classOrder) {
 			pp.Classes = append(pp.Classes, classRow{Class: cl, Period: pr.Verdicts.Period.ByClass[cl], AllTime: pr.Verdicts.AllTime.ByClass[cl]})
+		}
+		for _, a := range sortedKeys(pr.Verdicts.AllTime.ByAction, func(a string) int { return slices.Index(pr.Actions, a) }) {
+			pp.ActionRows = append(pp.ActionRows, classRow{Class: a, Period: pr.Verdicts.Period.ByAction[a], AllTime: pr.Verdicts.AllTime.ByAction[a]})
 		}
 		for _, code := range sortedKeys(pr.Verdicts.AllTime.ByReason, reasonOrder) {
 			if n := pr.Verdicts.AllTime.ByReason[code]; n > 0 {

@@ -90,11 +90,14 @@ type Summary struct {
 
 // ProtocolReport is what a report says about one [[protocol]].
 type ProtocolReport struct {
-	Name               string       `json:"name"`
-	ParticipantTokenID ergo.Digest  `json:"participant_token_id"`
-	AsyncSupply        Amount       `json:"async_supply"`
-	Conservation       Conservation `json:"conservation"`
-	Verdicts           VerdictStats `json:"verdicts"`
+	Name               string      `json:"name"`
+	ParticipantTokenID ergo.Digest `json:"participant_token_id"`
+	AsyncSupply        Amount      `json:"async_supply"`
+	// Actions are the protocol's [[protocol.action]] names, in the
+	// configuration's order; empty for a protocol without actions.
+	Actions      []string     `json:"actions"`
+	Conservation Conservation `json:"conservation"`
+	Verdicts     VerdictStats `json:"verdicts"`
 	// Invalid lists the period's invalid verdicts in chain order; when
 	// InvalidTotal is larger the list was cut (Config.MaxInvalid).
 	Invalid      []InvalidBox  `json:"invalid"`
@@ -177,7 +180,10 @@ type VerdictStats struct {
 
 // Counts counts verdicts. ByClass has every class of PROTOCOL.md §3 and
 // ByReason every reason code of §4 (with 0 when none), plus any other found
-// in the store.
+// in the store. ByAction counts the verdicts on results (emitted boxes) by
+// their action: every [[protocol.action]] of the protocol (with 0 when
+// none), plus any other found in the store; results of no action are not
+// in it.
 type Counts struct {
 	Total    int64                 `json:"total"`
 	Verified int64                 `json:"verified"`
@@ -185,6 +191,7 @@ type Counts struct {
 	Spent    int64                 `json:"spent"` // of Total: second verdicts on spent emission boxes
 	ByClass  map[string]ClassCount `json:"by_class"`
 	ByReason map[string]int64      `json:"by_reason"`
+	ByAction map[string]ClassCount `json:"by_action"`
 }
 
 // ClassCount is the verdicts of one class.
@@ -203,6 +210,7 @@ type InvalidBox struct {
 	TxIndex int          `json:"tx_index"`
 	BlockID ergo.Digest  `json:"block_id"`
 	Lineage *ergo.Digest `json:"lineage"`
+	Action  string       `json:"action,omitempty"` // a result's action
 	Reasons []Reason     `json:"reasons"`
 }
 

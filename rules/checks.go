@@ -54,6 +54,7 @@ type outputCheck func(j *judgement, i int) []Reason
 // boxes".
 var emittedChecks = []outputCheck{
 	checkFromEmission,
+	checkAmounts,
 	checkEmittedTemplate,
 	checkKnownToken,
 	checkRequirements,
@@ -280,9 +281,9 @@ func (j *judgement) closeLineages() {
 }
 
 // checkFromEmission: an emitted box's tokens come from its lineage's
-// current emission box, spent by its transaction; the lineage and that box
-// are valid; and the transaction's outputs other than the continuation
-// hold exactly what the emission balance went down by.
+// current emission box, spent by its transaction, and the lineage and that
+// box are valid. A box that received tokens escaping a lineage is of an
+// invalid lineage (PROTOCOL.md §4, settled readings).
 func checkFromEmission(j *judgement, i int) []Reason {
 	token, ok := j.lineageToken(j.outs[i])
 	if !ok {
@@ -297,70 +298,149 @@ func checkFromEmission(j *judgement, i int) []Reason {
 	if j.lineageOf(token).Broken || spent && j.roleOf(parent).Invalid {
 		why = append(why, ReasonInvalidEmission)
 	}
-	if spent {
-		var kept, emitted uint64
-		k, cont := j.continued[token]
-		for m, o := range j.outs {
-			if cont && m == k {
-				kept = o.Amount(token)
-			} else {
-				emitted = addSat(emitted, o.Amount(token))
-			}
-		}
-		if addSat(emitted, kept) != parent.Amount(token) {
-			why = append(why, ReasonAmountMismatch)
-		}
-	}
 	return why
 }
 
-// checkEmittedTemplate: with emitted_template set, an emitted box has it.
+// checkAmounts: in a transaction that spends a lineage's current box and
+// continues it or lets its tokens out, the outputs hold exactly what the
+// box held (what the balance went down by, besides the continuation's).
+// A mismatch of any lineage is recorded against every emitted output of the
+// transaction (PROTOCOL.md §4). A close that burns the whole balance lets
+// nothing out and is no emission.
+func checkAmounts(j *judgement, _ int) []Reason {
+	if j.mismatch == nil {
+		mismatch := false
+		for token, parent := range j.spent {
+			_, cont := j.continued[token]
+			out := holds(j.outs, token)
+			mismatch = mismatch || (cont || out > 0) && out != parent.Amount(token)
+		}
+		j.mismatch = &mismatch
+	}
+	if *j.mismatch {
+		return []Reason{ReasonAmountMismatch}
+	}
+	return nil
+}
+
+// checkEmittedTemplate: when the protocol names emitted templates (its own
+// or its actions'), an emitted box has one of them.
 func checkEmittedTemplate(j *judgement, i int) []Reason {
-	if j.p.EmittedTemplate != nil && !j.hasTemplate(j.outs[i], j.p.EmittedTemplate, false) {
+	if j.p.NamesEmittedTemplates() && !j.hasEmittedTemplate(j.outs[i]) {
 		return []Reason{ReasonWrongTemplate}
 	}
 	return nil
 }
 
-// checkKnownToken: a box at emitted_template holds an async token of a
-// known lineage that is not broken.
+// checkKnownToken: a box at one of the emitted templates holds an async
+// token of a known lineage. A known lineage that is invalid is
+// invalid_emission's fact alone (one fact, one code).
 func checkKnownToken(j *judgement, i int) []Reason {
 	o := j.outs[i]
-	if !j.hasTemplate(o, j.p.EmittedTemplate, false) {
+	if !j.hasEmittedTemplate(o) {
 		return nil
 	}
-	for _, t := range o.Tokens {
-		if l := j.lineageOf(t.ID); l != nil && !l.Broken {
-			return nil
-		}
+	if _, known := j.lineageToken(o); known {
+		return nil
 	}
 	return []Reason{ReasonUnknownToken}
 }
 
-// checkRequirements: the transaction reads the data-inputs emission_requires
-// names, with the registers it says equal.
+// hasEmittedTemplate reports whether k has one of the protocol's emitted
+// templates.
+func (j *judgement) hasEmittedTemplate(k *Known) bool {
+	return k.HasTemplate && j.p.IsEmittedTemplate(k.Template)
+}
+
+// actionOf returns the action an emitted box is a result of: the one whose
+// template it has; nil for none.
+func (j *judgement) actionOf(k *Known) *Action {
+	if !k.HasTemplate {
+		return nil
+	}
+	return j.p.Action(k.Template)
+}
+
+// checkRequirements: the transaction meets every requirement of the
+// emitted box's action, or of emission_requires for a box of no action.
+// A requirement is met by a data-input of this protocol of its class (and
+// action) whose registers match; an emitted or emission one must also be
+// valid, and an emitted one proved by its emission box read in the same
+// transaction. Each requirement not met gives one code: missing_data_input
+// when no data-input has the class (and action), stale_state when none of
+// those has matching registers, unverified_reference when none of the
+// matching ones is valid (and proved).
 func checkRequirements(j *judgement, i int) []Reason {
+	reqs := j.p.EmissionRequires
+	if a := j.actionOf(j.outs[i]); a != nil {
+		reqs = a.Requires
+	}
 	var why []Reason
-	for _, req := range j.p.EmissionRequires {
-		var found, matched bool
-		for _, d := range j.data {
-			if d == nil || !j.isClass(d, req.Class) {
-				continue
-			}
-			found = true
-			if req.EmittedRegister == 0 || sameRegister(j.outs[i], req.EmittedRegister, d, req.DataInputRegister) {
-				matched = true
-				break
-			}
-		}
-		switch {
-		case !found:
-			why = append(why, ReasonMissingDataInput)
-		case !matched:
-			why = append(why, ReasonStaleState)
+	for _, req := range reqs {
+		if r, met := j.requirement(i, req); !met {
+			why = append(why, r)
 		}
 	}
 	return why
+}
+
+// requirement judges one requirement of output i: met, or the code it
+// gives.
+func (j *judgement) requirement(i int, req Requirement) (Reason, bool) {
+	var found, matched bool
+	for _, d := range j.data {
+		if d == nil || !j.isClass(d, req.Class) {
+			continue
+		}
+		if req.Action != "" {
+			if a := j.actionOf(d); a == nil || a.Name != req.Action {
+				continue
+			}
+		}
+		found = true
+		if req.EmittedRegister != 0 && !sameRegister(j.outs[i], req.EmittedRegister, d, req.DataInputRegister) {
+			continue
+		}
+		matched = true
+		switch req.Class {
+		case ClassState:
+			return "", true
+		case ClassEmission:
+			if !j.roleOf(d).Invalid {
+				return "", true
+			}
+		case ClassEmitted:
+			if !j.roleOf(d).Invalid && j.proved(d) {
+				return "", true
+			}
+		}
+	}
+	switch {
+	case !found:
+		return ReasonMissingDataInput, false
+	case !matched:
+		return ReasonStaleState, false
+	}
+	return ReasonEmittedUnverifiedReference, false
+}
+
+// proved reports whether the transaction reads, besides the emitted box d,
+// its emission box: a verified emission box of this protocol holding d's
+// async token (PROTOCOL.md §1.3). It is its lineage's current box: a
+// lineage's earlier boxes are spent, and so is the last one of a lineage
+// closed.
+func (j *judgement) proved(d *Known) bool {
+	token, ok := j.lineageToken(d)
+	if !ok {
+		return false
+	}
+	return slices.ContainsFunc(j.data, func(e *Known) bool {
+		if e == nil || e.Amount(token) == 0 {
+			return false
+		}
+		r := j.roleOf(e)
+		return r.Class == ClassEmission && !r.Invalid
+	})
 }
 
 // isClass reports whether a data-input is of class c: a state box by its
@@ -395,15 +475,7 @@ func checkSyncReferences(j *judgement, i int) []Reason {
 		if role.Class != ClassEmitted {
 			continue
 		}
-		token, _ := j.lineageToken(d)
-		proved := slices.ContainsFunc(j.data, func(e *Known) bool {
-			if e == nil || e.Amount(token) == 0 {
-				return false
-			}
-			r := j.roleOf(e)
-			return r.Class == ClassEmission && !r.Invalid
-		})
-		if role.Invalid || !proved {
+		if role.Invalid || !j.proved(d) {
 			return []Reason{ReasonUnverifiedReference}
 		}
 	}

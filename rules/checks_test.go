@@ -16,10 +16,11 @@ import (
 
 // The checks of PROTOCOL.md §4, one story per reason code, driven through
 // Engine.JudgeBlock over blocks built by hand on an in-memory State. Every
-// case asserts every verdict of every block it builds (kind, class, box,
-// lineage, verified or invalid with its reasons), so a forgery's cascade is
-// asserted whole. The readings where the specification leaves room are
-// those of devnet/scenario_asyncemission_forge.go.
+// case asserts every verdict of every block it builds (kind, class and
+// action, box, lineage, verified or invalid with its reasons), so a
+// forgery's cascade is asserted whole. The readings PROTOCOL.md settles,
+// and the action tree's planted kinds, have named stories of their own in
+// tree_test.go.
 
 // supply is the protocol's async supply, i64::MAX.
 const supply uint64 = DefaultAsyncSupply
@@ -64,7 +65,7 @@ var reasonCases = []struct {
 			"created emission emB0 [B]: invalid emission.bad_mint participant.bad_bootstrap")
 		c.block(c.emit("B", 0, reads(c.state), 100))
 		c.want("created emission emB1 [B]: invalid emission.invalid_parent",
-			"created emitted oB1 [B]: invalid emitted.invalid_emission emitted.unknown_token")
+			"created emitted oB1 [B]: invalid emitted.invalid_emission")
 		c.wantLineage("B", "current=emB1 broken minted=9223372036854775806")
 	}},
 	{ReasonSupplyLeak, func(c *chain) {
@@ -73,7 +74,7 @@ var reasonCases = []struct {
 		c.block(c.bootWith("B", mint{participants: 1, supply: supply, leak: 100}))
 		c.want("created funnel funnel1: verified",
 			"created emission emB0 [B]: invalid emission.supply_leak participant.bad_bootstrap",
-			"created emitted oB0 [B]: invalid emitted.invalid_emission emitted.not_from_emission emitted.unknown_token")
+			"created emitted oB0 [B]: invalid emitted.invalid_emission emitted.not_from_emission")
 		c.wantLineage("B", "current=emB0 broken minted=9223372036854775807")
 	}},
 	{ReasonNoBootstrapState, func(c *chain) {
@@ -117,12 +118,9 @@ var reasonCases = []struct {
 		// continues an invalid box.
 		c.booted("A")
 		c.addedToken("A")
-		x := c.emit("A", 0, reads(c.state), 100)
-		x.outs[0].tokens = x.outs[0].tokens[:2]
-		x.outs = append(x.outs, at("changeA", rogueTree, sigma.Token{ID: id("token X"), Amount: 5}))
-		c.block(x)
+		c.block(dropsTokenX(c.emit("A", 0, reads(c.state), 100), "A"))
 		c.want("created emission emA2 [A]: invalid emission.invalid_parent",
-			"created emitted oA2 [A]: invalid emitted.invalid_emission emitted.unknown_token")
+			"created emitted oA2 [A]: invalid emitted.invalid_emission")
 	}},
 	{ReasonEscaped, func(c *chain) {
 		// The forger spends A's emission box without recreating it: the
@@ -133,7 +131,7 @@ var reasonCases = []struct {
 			at("oF", emittedTree, c.async("A", supply)).r4(0),
 			at("stash0", rogueTree, c.P(1)),
 		}})
-		c.want("created emitted oF [A]: invalid emitted.invalid_emission emitted.unknown_token",
+		c.want("created emitted oF [A]: invalid emitted.invalid_emission",
 			"created participant stash0: verified",
 			"spent emission emA0 [A]: invalid emission.escaped")
 		c.wantLineage("A", "current=emA0 broken closed minted=9223372036854775807")
@@ -157,7 +155,7 @@ var reasonCases = []struct {
 		x.outs[2].tree = rogueTree
 		c.block(x)
 		c.want("created emission emA3 [A]: invalid emission.invalid_parent",
-			"created emitted oA3a [A]: invalid emitted.invalid_emission emitted.unknown_token",
+			"created emitted oA3a [A]: invalid emitted.invalid_emission",
 			"created emitted oA3b [A]: invalid emitted.invalid_emission emitted.wrong_template")
 	}},
 	{ReasonMissingDataInput, func(c *chain) {
@@ -175,6 +173,18 @@ var reasonCases = []struct {
 		c.block(c.emit("A", 0, reads(c.state), 100))
 		c.want("created emission emA1 [A]: verified",
 			"created emitted oA1 [A]: invalid emitted.stale_state")
+	}},
+	{ReasonEmittedUnverifiedReference, func(c *chain) {
+		// A observes (a leaf action, on the state); B aggregates on A's
+		// observation without reading A's emission box, C with it.
+		c.bootedAll("A", "B", "C")
+		c.block(c.result("A", "observe", c.state))
+		c.want("created emission emA1 [A]: verified", "created emitted/observe oA1 [A]: verified")
+		c.block(c.result("B", "aggregate", c.state, "oA1"), c.result("C", "aggregate", c.state, "oA1", "emA1"))
+		c.want("created emission emB1 [B]: verified",
+			"created emitted/aggregate oB1 [B]: invalid emitted.unverified_reference",
+			"created emission emC1 [C]: verified",
+			"created emitted/aggregate oC1 [C]: verified")
 	}},
 	{ReasonWrongTemplate, func(c *chain) {
 		// A emits to a box at another contract than the emitted one.
@@ -316,15 +326,7 @@ func TestCleanLife(t *testing.T) {
 // token of no lineage it knows; in the same block u's lineage U acts
 // validly, untouched by t's broken one.
 func TestEngineProtocolsIndependent(t *testing.T) {
-	u := newDeployment(t, "u", "u.", contracts{state: stateTree, funnel: uFunnelTree, emission: uEmissionTree, emitted: uEmittedTree})
-	c := newChain(t, newDeployment(t, "t", "", tContracts), u)
-	c.block(append(c.deployTxs(), u.deployTxs()...)...)
-	c.want("t: created state state0: verified", "t: created funnel funnel0: verified",
-		"u: created state u.state0: verified", "u: created funnel u.funnel0: verified")
-
-	c.block(c.boot("A"), u.boot("U"))
-	c.want("t: created funnel funnel1: verified", "t: created emission emA0 [A]: verified",
-		"u: created funnel u.funnel1: verified", "u: created emission emU0 [U]: verified")
+	c, u := newTwoProtocolChain(t, newDeployment(t, "t", "", tContracts))
 
 	escape := txb{ins: []string{"emA0", c.wallet("F")}, data: reads(c.state, u.state), outs: []out{
 		at("oF", uEmittedTree, c.async("A", supply)).r4(0),
@@ -346,6 +348,21 @@ func TestEngineProtocolsIndependent(t *testing.T) {
 			t.Errorf("protocol %s has a lineage of %s's token", k.Protocol, c.tokens[k.Token])
 		}
 	}
+}
+
+// newTwoProtocolChain is a chain of protocol t, deployed as d, and
+// protocol u (of contracts of its own), both deployed at height 1, where
+// t's user A and u's user U bootstrap at height 2.
+func newTwoProtocolChain(t *testing.T, d *deployment) (*chain, *deployment) {
+	u := newDeployment(t, "u", "u.", contracts{state: stateTree, funnel: uFunnelTree, emission: uEmissionTree, emitted: uEmittedTree})
+	c := newChain(t, d, u)
+	c.block(append(c.deployTxs(), u.deployTxs()...)...)
+	c.want("t: created state state0: verified", "t: created funnel funnel0: verified",
+		"u: created state u.state0: verified", "u: created funnel u.funnel0: verified")
+	c.block(c.boot("A"), u.boot("U"))
+	c.want("t: created funnel funnel1: verified", "t: created emission emA0 [A]: verified",
+		"u: created funnel u.funnel1: verified", "u: created emission emU0 [U]: verified")
+	return c, u
 }
 
 // TestEngineStartHeight: a protocol judges nothing below its start height
@@ -446,11 +463,14 @@ var (
 	uEmittedTree  = testTree(0x8f, 0)
 )
 
-func testTree(op, k byte) []byte {
+func testTree(op, k byte) []byte { return testTreeN(op, k, 2) }
+
+// testTreeN is sigmaProp(c0 <op> c<k>) over n segregated Int constants.
+func testTreeN(op, k byte, n int) []byte {
 	w := wire.NewWriter(nil)
 	w.Byte(0x10) // version 0, constants segregated
-	w.U32(2)
-	for _, v := range []int32{0, 1} {
+	w.U32(uint32(n))
+	for v := range int32(n) {
 		if err := sigma.WriteConstant(w, sigma.Constant{Type: sigma.TInt, Value: v}); err != nil {
 			panic(err)
 		}
@@ -658,7 +678,8 @@ type chain struct {
 	names     map[ergo.Digest]string // box names, for the verdict lines
 	tokens    map[ergo.Digest]string // lineage names
 	users     map[string]*user
-	multi     bool // verdict lines name their protocol
+	multi     bool          // verdict lines name their protocol
+	others    []*deployment // the other protocols' deployments
 	stash     string
 	stashes   int
 	wallets   int
@@ -684,8 +705,12 @@ func newChain(t *testing.T, ds ...*deployment) *chain {
 }
 
 // newTestChain is a chain of protocol t, deployed at height 1.
+// Its protocol has the tree's actions (tree_test.go) besides its
+// protocol-level emitted template.
 func newTestChain(t *testing.T) *chain {
-	c := newChain(t, newDeployment(t, "t", "", tContracts))
+	d := newDeployment(t, "t", "", tContracts)
+	d.p.Actions = treeActions(t)
+	c := newChain(t, d)
 	c.block(c.deployTxs()...)
 	c.want("created state state0: verified", "created funnel funnel0: verified")
 	return c
@@ -792,6 +817,14 @@ func (c *chain) merged(user, emitted string, amount uint64) {
 	x.outs[0].tokens[k].Amount += amount
 	c.block(x)
 	c.want(fmt.Sprintf("created emission %s [%s]: invalid emission.lineage_break", u.em, user))
+}
+
+// dropsTokenX: user's action x leaves out of its emission box the token X
+// addedToken put there (the box's third token), which goes to change<user>.
+func dropsTokenX(x txb, user string) txb {
+	x.outs[0].tokens = x.outs[0].tokens[:2]
+	x.outs = append(x.outs, at("change"+user, rogueTree, sigma.Token{ID: id("token X"), Amount: 5}))
+	return x
 }
 
 // addedToken: user recreates its emission box with the same balance and,
@@ -932,7 +965,11 @@ func (c *chain) line(v Verdict) string {
 	if c.multi {
 		s.WriteString(v.Protocol + ": ")
 	}
-	fmt.Fprintf(&s, "%s %s %s", v.Kind, v.Class, c.names[v.BoxID])
+	fmt.Fprintf(&s, "%s %s", v.Kind, v.Class)
+	if v.Action != "" {
+		s.WriteString("/" + v.Action)
+	}
+	fmt.Fprintf(&s, " %s", c.names[v.BoxID])
 	if v.Lineage != nil {
 		fmt.Fprintf(&s, " [%s]", c.tokens[*v.Lineage])
 	}

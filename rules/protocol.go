@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/async-emission/auditor/ergo"
 )
@@ -30,19 +32,59 @@ type Protocol struct {
 	StateNFTID         ergo.Digest
 	EmissionTemplate   ergo.Digest
 	FunnelTemplate     *ergo.Digest // nil: any funnel contract
-	EmittedTemplate    *ergo.Digest // nil: emitted boxes are recognised by their tokens only
+	EmittedTemplate    *ergo.Digest // nil: emitted boxes are recognised by their tokens only (or their actions' templates)
 	AsyncSupply        uint64
-	EmissionRequires   []Requirement
-	StartHeight        uint32
+	// EmissionRequires are the requirements of the emitted boxes that
+	// belong to no action.
+	EmissionRequires []Requirement
+	// Actions are the kinds of async action of a protocol whose actions
+	// build on each other (the action tree): an emitted box at an action's
+	// EmittedTemplate is judged against that action's requirements.
+	Actions     []Action
+	StartHeight uint32
+}
+
+// Action is a kind of async action (PROTOCOL.md §2, [[protocol.action]]):
+// its results are the emitted boxes at EmittedTemplate, and each must meet
+// Requires.
+type Action struct {
+	Name            string
+	EmittedTemplate ergo.Digest
+	Requires        []Requirement
+}
+
+// NamesEmittedTemplates reports whether the protocol has emitted
+// templates: the protocol-level one, or its actions'.
+func (p *Protocol) NamesEmittedTemplates() bool {
+	return p.EmittedTemplate != nil || len(p.Actions) > 0
+}
+
+// IsEmittedTemplate reports whether t is one of the protocol's emitted
+// templates.
+func (p *Protocol) IsEmittedTemplate(t ergo.Digest) bool {
+	return p.EmittedTemplate != nil && *p.EmittedTemplate == t || p.Action(t) != nil
+}
+
+// Action returns the action whose results have template t, nil when t is
+// no action's.
+func (p *Protocol) Action(t ergo.Digest) *Action {
+	for i := range p.Actions {
+		if p.Actions[i].EmittedTemplate == t {
+			return &p.Actions[i]
+		}
+	}
+	return nil
 }
 
 // Requirement is a data-input an emission transaction must have: a box of
-// Class, and, when Register is set, whose register DataInputRegister equals
-// the emitted box's EmittedRegister ("emitted during this epoch").
+// Class (for ClassEmitted, of Action when it is set: a result of that
+// kind), and, when EmittedRegister is set, whose register DataInputRegister
+// equals the emitted box's EmittedRegister ("emitted during this epoch").
 type Requirement struct {
 	Class             Class
-	EmittedRegister   int // 4…9, or 0 for no register equality
-	DataInputRegister int // 4…9, set exactly when EmittedRegister is
+	EmittedRegister   int    // 4…9, or 0 for no register equality
+	DataInputRegister int    // 4…9, set exactly when EmittedRegister is
+	Action            string // with ClassEmitted: the action the result read must be of; "" for any or none
 }
 
 // ProtocolSpec is a [[protocol]] section as written: strings, decoded by
@@ -56,14 +98,24 @@ type ProtocolSpec struct {
 	EmittedTemplate    string            `toml:"emitted_template"`
 	AsyncSupply        *uint64           `toml:"async_supply"`
 	EmissionRequires   []RequirementSpec `toml:"emission_requires"`
+	Actions            []ActionSpec      `toml:"action"`
 	StartHeight        *uint32           `toml:"start_height"`
 }
 
-// RequirementSpec is a [[protocol.emission_requires]] entry as written.
+// ActionSpec is a [[protocol.action]] section as written.
+type ActionSpec struct {
+	Name            string            `toml:"name"`
+	EmittedTemplate string            `toml:"emitted_template"`
+	Requires        []RequirementSpec `toml:"requires"`
+}
+
+// RequirementSpec is a [[protocol.emission_requires]] or
+// [[protocol.action.requires]] entry as written.
 type RequirementSpec struct {
 	Class             string `toml:"class"`
 	EmittedRegister   string `toml:"emitted_register"`
 	DataInputRegister string `toml:"data_input_register"`
+	Action            string `toml:"action"`
 }
 
 // KeyError is a problem with one key of one protocol section.
@@ -80,90 +132,41 @@ func (e *KeyError) Error() string {
 var nameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
 
 // ParseProtocols validates every section and returns the protocols, or all
-// the problems found (each a *KeyError naming the protocol and the key).
+// the problems found (each a *KeyError naming the protocol and the key). Two
+// protocols may not share an emission or emitted template (PROTOCOL.md §2):
+// the later one's key is refused, naming both protocols.
 func ParseProtocols(specs []ProtocolSpec) ([]Protocol, []error) {
 	var errs []error
 	out := make([]Protocol, 0, len(specs))
 	names := map[string]bool{}
+	owners := map[ergo.Digest]templateUse{} // the templates of the protocols parsed so far
 	for i, s := range specs {
 		label := s.Name
 		if !nameRE.MatchString(s.Name) {
 			label = fmt.Sprintf("#%d", i+1)
 		}
-		bad := func(key, format string, args ...any) {
-			errs = append(errs, &KeyError{Protocol: label, Key: key, Msg: fmt.Sprintf(format, args...)})
-		}
-		p := Protocol{Name: s.Name, AsyncSupply: DefaultAsyncSupply, StartHeight: 1}
+		sp := &specParser{label: label, errs: &errs}
 		switch {
 		case s.Name == "":
-			bad("name", "required (it names the protocol in event subjects)")
+			sp.bad("name", "required (it names the protocol in event subjects)")
 		case !nameRE.MatchString(s.Name):
-			bad("name", "%q may hold only a-z, 0-9, '_' and '-' (it is part of event subjects)", s.Name)
+			sp.bad("name", "%q may hold only a-z, 0-9, '_' and '-' (it is part of event subjects)", s.Name)
 		case names[s.Name]:
-			bad("name", "%q names two protocols", s.Name)
+			sp.bad("name", "%q names two protocols", s.Name)
 		}
 		names[s.Name] = true
-		digest := func(key, v string, required bool) *ergo.Digest {
-			if v == "" {
-				if required {
-					bad(key, "required: 32 bytes of hex")
-				}
-				return nil
+		p := sp.protocol(s)
+		uses := sp.templates(i, s)
+		for _, u := range uses {
+			if other, ok := owners[u.template]; ok && other.index != i {
+				sp.bad(u.key, "%s is also the %s of protocol %s ([[protocol]] #%d): a box at it would be judged by both protocols",
+					u.template, other.key, other.protocol, other.index+1)
 			}
-			d, err := ergo.ParseDigest(v)
-			if err != nil {
-				bad(key, "%q is not 32 bytes of hex", v)
-				return nil
-			}
-			return &d
 		}
-		if d := digest("participant_token_id", s.ParticipantTokenID, true); d != nil {
-			p.ParticipantTokenID = *d
-		}
-		if d := digest("state_nft_id", s.StateNFTID, true); d != nil {
-			p.StateNFTID = *d
-		}
-		if d := digest("emission_template", s.EmissionTemplate, true); d != nil {
-			p.EmissionTemplate = *d
-		}
-		p.FunnelTemplate = digest("funnel_template", s.FunnelTemplate, false)
-		p.EmittedTemplate = digest("emitted_template", s.EmittedTemplate, false)
-		if p.ParticipantTokenID == p.StateNFTID && s.ParticipantTokenID != "" {
-			bad("state_nft_id", "is the participant token id; the state NFT must be another token")
-		}
-		if s.AsyncSupply != nil {
-			if *s.AsyncSupply == 0 || *s.AsyncSupply > math.MaxInt64 {
-				bad("async_supply", "%d is not 1 to 9223372036854775807", *s.AsyncSupply)
+		for _, u := range uses {
+			if _, ok := owners[u.template]; !ok {
+				owners[u.template] = u
 			}
-			p.AsyncSupply = *s.AsyncSupply
-		}
-		if s.StartHeight != nil {
-			if *s.StartHeight == 0 {
-				bad("start_height", "heights start at 1")
-			}
-			p.StartHeight = *s.StartHeight
-		}
-		for j, r := range s.EmissionRequires {
-			key := fmt.Sprintf("emission_requires[%d]", j)
-			req := Requirement{Class: Class(r.Class)}
-			switch req.Class {
-			case ClassState, ClassEmitted, ClassEmission:
-			case "":
-				bad(key+".class", "required: state, emitted or emission")
-			default:
-				bad(key+".class", "%q is not state, emitted or emission", r.Class)
-			}
-			var ok bool
-			if req.EmittedRegister, ok = register(r.EmittedRegister); !ok {
-				bad(key+".emitted_register", "%q is not a register R4 to R9", r.EmittedRegister)
-			}
-			if req.DataInputRegister, ok = register(r.DataInputRegister); !ok {
-				bad(key+".data_input_register", "%q is not a register R4 to R9", r.DataInputRegister)
-			}
-			if (r.EmittedRegister == "") != (r.DataInputRegister == "") {
-				bad(key, "emitted_register and data_input_register go together: a register equality needs both sides")
-			}
-			p.EmissionRequires = append(p.EmissionRequires, req)
 		}
 		out = append(out, p)
 	}
@@ -171,6 +174,218 @@ func ParseProtocols(specs []ProtocolSpec) ([]Protocol, []error) {
 		return nil, errs
 	}
 	return out, nil
+}
+
+// specParser decodes one [[protocol]] section, collecting its problems.
+type specParser struct {
+	label string // the protocol's name, or its position when it has none
+	errs  *[]error
+}
+
+func (sp *specParser) bad(key, format string, args ...any) {
+	*sp.errs = append(*sp.errs, &KeyError{Protocol: sp.label, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// digest decodes a 32-byte hex key; nil when it is unset or bad.
+func (sp *specParser) digest(key, v string, required bool) *ergo.Digest {
+	if v == "" {
+		if required {
+			sp.bad(key, "required: 32 bytes of hex")
+		}
+		return nil
+	}
+	d, err := ergo.ParseDigest(v)
+	if err != nil {
+		sp.bad(key, "%q is not 32 bytes of hex", v)
+		return nil
+	}
+	return &d
+}
+
+// protocol decodes the section's keys, its actions included.
+func (sp *specParser) protocol(s ProtocolSpec) Protocol {
+	p := Protocol{Name: s.Name, AsyncSupply: DefaultAsyncSupply, StartHeight: 1}
+	if d := sp.digest("participant_token_id", s.ParticipantTokenID, true); d != nil {
+		p.ParticipantTokenID = *d
+	}
+	if d := sp.digest("state_nft_id", s.StateNFTID, true); d != nil {
+		p.StateNFTID = *d
+	}
+	if d := sp.digest("emission_template", s.EmissionTemplate, true); d != nil {
+		p.EmissionTemplate = *d
+	}
+	p.FunnelTemplate = sp.digest("funnel_template", s.FunnelTemplate, false)
+	p.EmittedTemplate = sp.digest("emitted_template", s.EmittedTemplate, false)
+	if p.ParticipantTokenID == p.StateNFTID && s.ParticipantTokenID != "" {
+		sp.bad("state_nft_id", "is the participant token id; the state NFT must be another token")
+	}
+	if s.AsyncSupply != nil {
+		if *s.AsyncSupply == 0 || *s.AsyncSupply > math.MaxInt64 {
+			sp.bad("async_supply", "%d is not 1 to 9223372036854775807", *s.AsyncSupply)
+		}
+		p.AsyncSupply = *s.AsyncSupply
+	}
+	if s.StartHeight != nil {
+		if *s.StartHeight == 0 {
+			sp.bad("start_height", "heights start at 1")
+		}
+		p.StartHeight = *s.StartHeight
+	}
+	actions := map[string]bool{}
+	for k, a := range s.Actions {
+		key := fmt.Sprintf("action[%d]", k)
+		switch {
+		case a.Name == "":
+			sp.bad(key+".name", "required (it names the action's results in verdicts and events)")
+		case !nameRE.MatchString(a.Name):
+			sp.bad(key+".name", "%q may hold only a-z, 0-9, '_' and '-'", a.Name)
+		case actions[a.Name]:
+			sp.bad(key+".name", "%q names two actions", a.Name)
+		}
+		actions[a.Name] = true
+		act := Action{Name: a.Name}
+		if d := sp.digest(key+".emitted_template", a.EmittedTemplate, true); d != nil {
+			act.EmittedTemplate = *d
+		}
+		p.Actions = append(p.Actions, act)
+	}
+	p.EmissionRequires = sp.requirements("emission_requires", s.EmissionRequires, actions)
+	for k, a := range s.Actions {
+		p.Actions[k].Requires = sp.requirements(fmt.Sprintf("action[%d].requires", k), a.Requires, actions)
+	}
+	sp.leaves(&p)
+	return p
+}
+
+// requirements decodes the entries of key, whose action names must be
+// among actions.
+func (sp *specParser) requirements(key string, rs []RequirementSpec, actions map[string]bool) []Requirement {
+	var out []Requirement
+	for j, r := range rs {
+		key := fmt.Sprintf("%s[%d]", key, j)
+		req := Requirement{Class: Class(r.Class), Action: r.Action}
+		switch req.Class {
+		case ClassState, ClassEmitted, ClassEmission:
+		case "":
+			sp.bad(key+".class", "required: state, emitted or emission")
+		default:
+			sp.bad(key+".class", "%q is not state, emitted or emission", r.Class)
+		}
+		var ok bool
+		if req.EmittedRegister, ok = register(r.EmittedRegister); !ok {
+			sp.bad(key+".emitted_register", "%q is not a register R4 to R9", r.EmittedRegister)
+		}
+		if req.DataInputRegister, ok = register(r.DataInputRegister); !ok {
+			sp.bad(key+".data_input_register", "%q is not a register R4 to R9", r.DataInputRegister)
+		}
+		if (r.EmittedRegister == "") != (r.DataInputRegister == "") {
+			sp.bad(key, "emitted_register and data_input_register go together: a register equality needs both sides")
+		}
+		switch {
+		case r.Action == "":
+		case req.Class != ClassEmitted:
+			sp.bad(key+".action", "only a requirement of class emitted reads a result of an action")
+		case !actions[r.Action]:
+			sp.bad(key+".action", "%q is no [[protocol.action]] of this protocol", r.Action)
+		}
+		out = append(out, req)
+	}
+	return out
+}
+
+// leaves refuses requirements that no valid result can ever meet: actions
+// that require, directly or not, results of each other with no leaf (an
+// action that needs no result) under them (PROTOCOL.md §2). A result can be
+// valid once every requirement of its kind can be met: state and emission
+// always can; emitted of an action once that action's results can be
+// valid; emitted of no named action once any kind's can. Results of no
+// action are a kind too, unless the protocol's actions leave them no
+// template.
+func (sp *specParser) leaves(p *Protocol) {
+	n := len(p.Actions)
+	sets := make([][]Requirement, n+1) // the actions', then the protocol-level one
+	for k, a := range p.Actions {
+		sets[k] = a.Requires
+	}
+	sets[n] = p.EmissionRequires
+	noAction := p.EmittedTemplate != nil || n == 0
+	index := map[string]int{}
+	for k, a := range p.Actions {
+		index[a.Name] = k
+	}
+	possible := make([]bool, n+1)
+	canMeet := func(r Requirement) bool {
+		if r.Class != ClassEmitted {
+			return true
+		}
+		if r.Action == "" {
+			return slices.Contains(possible, true)
+		}
+		k, ok := index[r.Action]
+		return !ok || possible[k] // an unknown name is refused already
+	}
+	for changed := true; changed; {
+		changed = false
+		for k, set := range sets {
+			if !possible[k] && (k < n || noAction) && !slices.ContainsFunc(set, func(r Requirement) bool { return !canMeet(r) }) {
+				possible[k], changed = true, true
+			}
+		}
+	}
+	var never []string
+	for k, a := range p.Actions {
+		if !possible[k] {
+			never = append(never, fmt.Sprintf("%q", a.Name))
+		}
+	}
+	for k, set := range sets {
+		if possible[k] || k == n && !noAction {
+			continue
+		}
+		j := slices.IndexFunc(set, func(r Requirement) bool { return !canMeet(r) })
+		key := fmt.Sprintf("action[%d].requires[%d]", k, j)
+		if k == n {
+			key = fmt.Sprintf("emission_requires[%d]", j)
+		}
+		what := "a result"
+		if set[j].Action != "" {
+			what = fmt.Sprintf("a result of action %q", set[j].Action)
+		}
+		sp.bad(key, "requires %s, which can never be valid: the requirements form a cycle with no leaf "+
+			"(no valid first result of actions %s can exist)", what, strings.Join(never, ", "))
+	}
+}
+
+// templateUse is a template a protocol judges boxes by, and its key.
+type templateUse struct {
+	index         int // of the protocol's section
+	protocol, key string
+	template      ergo.Digest
+}
+
+// templates lists the section's emission and emitted templates (those that
+// decode) with their keys, refusing one used twice within it.
+func (sp *specParser) templates(index int, s ProtocolSpec) []templateUse {
+	var uses []templateUse
+	add := func(key, v string) {
+		if d, err := ergo.ParseDigest(v); err == nil {
+			uses = append(uses, templateUse{index, sp.label, key, d})
+		}
+	}
+	add("emission_template", s.EmissionTemplate)
+	add("emitted_template", s.EmittedTemplate)
+	for k, a := range s.Actions {
+		add(fmt.Sprintf("action[%d].emitted_template", k), a.EmittedTemplate)
+	}
+	var out []templateUse
+	for _, u := range uses {
+		if k := slices.IndexFunc(out, func(o templateUse) bool { return o.template == u.template }); k >= 0 {
+			sp.bad(u.key, "is the same template as %s: the emission template and each emitted template must be its own", out[k].key)
+			continue
+		}
+		out = append(out, u)
+	}
+	return out
 }
 
 // register parses "R4" … "R9" (or "" for none, as 0).

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -13,13 +14,16 @@ const (
 	treeHex  = "682db8df7a2a5aab16bfb90542fb796fa56d99ff056883b9293834ac0543c0f2"
 )
 
+// hexOf is a template hash of its own for name.
+func hexOf(name string) string { return id(name).String() }
+
 func goodSpec() ProtocolSpec {
 	return ProtocolSpec{Name: "demo", ParticipantTokenID: tokenHex, StateNFTID: nftHex, EmissionTemplate: treeHex}
 }
 
 func TestParseProtocolDefaultsAndFields(t *testing.T) {
 	s := goodSpec()
-	s.EmittedTemplate = treeHex
+	s.EmittedTemplate = hexOf("emitted")
 	s.EmissionRequires = []RequirementSpec{{Class: "state", EmittedRegister: "R4", DataInputRegister: "R5"}, {Class: "emission"}}
 	ps, errs := ParseProtocols([]ProtocolSpec{s})
 	if errs != nil {
@@ -32,7 +36,7 @@ func TestParseProtocolDefaultsAndFields(t *testing.T) {
 	if p.ParticipantTokenID.String() != tokenHex || p.StateNFTID.String() != nftHex || p.EmissionTemplate.String() != treeHex {
 		t.Fatalf("ids %+v", p)
 	}
-	want := []Requirement{{ClassState, 4, 5}, {ClassEmission, 0, 0}}
+	want := []Requirement{{Class: ClassState, EmittedRegister: 4, DataInputRegister: 5}, {Class: ClassEmission}}
 	if len(p.EmissionRequires) != 2 || p.EmissionRequires[0] != want[0] || p.EmissionRequires[1] != want[1] {
 		t.Fatalf("requirements %+v", p.EmissionRequires)
 	}
@@ -91,7 +95,7 @@ func TestParseProtocolErrorsNameProtocolAndKey(t *testing.T) {
 
 func TestParseProtocolsReportsEveryProblemAndDuplicates(t *testing.T) {
 	a, b := goodSpec(), goodSpec()
-	b.ParticipantTokenID = "x"
+	b.ParticipantTokenID, b.EmissionTemplate = "x", hexOf("another emission contract")
 	_, errs := ParseProtocols([]ProtocolSpec{a, b})
 	var keys []string
 	for _, err := range errs {
@@ -102,5 +106,188 @@ func TestParseProtocolsReportsEveryProblemAndDuplicates(t *testing.T) {
 	}
 	if strings.Join(keys, ",") != "name,participant_token_id" {
 		t.Fatalf("problems %v, want the duplicate name and the bad token of the second protocol", errs)
+	}
+}
+
+// treeSpec is a protocol whose actions build on each other: two leaves on
+// the state, one built on a leaf's result, one built on that and on any
+// result.
+func treeSpec() ProtocolSpec {
+	s := goodSpec()
+	s.Name = "tree"
+	state := RequirementSpec{Class: "state", EmittedRegister: "R4", DataInputRegister: "R4"}
+	s.Actions = []ActionSpec{
+		{Name: "observe", EmittedTemplate: hexOf("observe"), Requires: []RequirementSpec{state}},
+		{Name: "quote", EmittedTemplate: hexOf("quote"), Requires: []RequirementSpec{state}},
+		{Name: "aggregate", EmittedTemplate: hexOf("aggregate"), Requires: []RequirementSpec{
+			state, {Class: "emitted", Action: "observe", EmittedRegister: "R4", DataInputRegister: "R4"}}},
+		{Name: "settle", EmittedTemplate: hexOf("settle"), Requires: []RequirementSpec{
+			{Class: "emitted", Action: "aggregate"}, {Class: "emitted"}, {Class: "emission"}}},
+	}
+	return s
+}
+
+func TestParseProtocolActions(t *testing.T) {
+	ps, errs := ParseProtocols([]ProtocolSpec{treeSpec()})
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	p := ps[0]
+	if len(p.Actions) != 4 || p.EmittedTemplate != nil || len(p.EmissionRequires) != 0 {
+		t.Fatalf("parsed %+v", p)
+	}
+	agg := p.Actions[2]
+	want := []Requirement{{Class: ClassState, EmittedRegister: 4, DataInputRegister: 4},
+		{Class: ClassEmitted, EmittedRegister: 4, DataInputRegister: 4, Action: "observe"}}
+	if agg.Name != "aggregate" || agg.EmittedTemplate.String() != hexOf("aggregate") || !slices.Equal(agg.Requires, want) {
+		t.Fatalf("action %+v", agg)
+	}
+	if a := p.Action(id("settle")); a == nil || a.Name != "settle" || p.Action(id("emitted")) != nil {
+		t.Fatalf("Action by template: %+v", a)
+	}
+	if !p.NamesEmittedTemplates() || !p.IsEmittedTemplate(id("quote")) || p.IsEmittedTemplate(id("emitted")) {
+		t.Fatal("the emitted templates are not the actions'")
+	}
+	withLevel := treeSpec()
+	withLevel.EmittedTemplate = hexOf("emitted")
+	ps, errs = ParseProtocols([]ProtocolSpec{withLevel})
+	if errs != nil || !ps[0].IsEmittedTemplate(id("emitted")) || !ps[0].IsEmittedTemplate(id("settle")) {
+		t.Fatalf("with a protocol-level emitted_template: %v %v", ps, errs)
+	}
+}
+
+// TestParseProtocolActionErrors: every problem of an action section, or of
+// the tree the sections make, is refused naming the protocol and the key.
+func TestParseProtocolActionErrors(t *testing.T) {
+	emitted := func(action string) RequirementSpec { return RequirementSpec{Class: "emitted", Action: action} }
+	cases := []struct {
+		name string
+		edit func(*ProtocolSpec)
+		keys []string // every key refused, in order
+		msg  string   // in the first error
+	}{
+		{"action without a name", func(s *ProtocolSpec) { s.Actions[1].Name = "" }, []string{"action[1].name"}, "required"},
+		{"action name with capitals", func(s *ProtocolSpec) { s.Actions[0].Name = "Observe" },
+			// and aggregate's requirement names an action that is gone
+			[]string{"action[0].name", "action[2].requires[1].action"}, "a-z"},
+		{"duplicate action name", func(s *ProtocolSpec) { s.Actions[1].Name = "observe" }, []string{"action[1].name"}, "names two actions"},
+		{"action without a template", func(s *ProtocolSpec) { s.Actions[3].EmittedTemplate = "" }, []string{"action[3].emitted_template"}, "required"},
+		{"action template not hex", func(s *ProtocolSpec) { s.Actions[3].EmittedTemplate = "abc" }, []string{"action[3].emitted_template"}, "32 bytes"},
+		{"template shared by two actions", func(s *ProtocolSpec) { s.Actions[3].EmittedTemplate = hexOf("quote") },
+			[]string{"action[3].emitted_template"}, "same template as action[1].emitted_template"},
+		{"action template is the protocol-level one", func(s *ProtocolSpec) { s.EmittedTemplate = hexOf("quote") },
+			[]string{"action[1].emitted_template"}, "same template as emitted_template"},
+		{"action template is the emission template", func(s *ProtocolSpec) { s.Actions[0].EmittedTemplate = treeHex },
+			[]string{"action[0].emitted_template"}, "same template as emission_template"},
+		{"requirement of an unknown action", func(s *ProtocolSpec) { s.Actions[2].Requires[1].Action = "observer" },
+			[]string{"action[2].requires[1].action"}, `"observer" is no [[protocol.action]]`},
+		{"action on a state requirement", func(s *ProtocolSpec) { s.Actions[0].Requires[0].Action = "quote" },
+			[]string{"action[0].requires[0].action"}, "only a requirement of class emitted"},
+		{"action on an emission_requires entry of unknown action", func(s *ProtocolSpec) {
+			s.EmittedTemplate = hexOf("emitted")
+			s.EmissionRequires = []RequirementSpec{emitted("nothing")}
+		}, []string{"emission_requires[0].action"}, "no [[protocol.action]]"},
+		{"bad requirement class in an action", func(s *ProtocolSpec) { s.Actions[1].Requires[0].Class = "oracle" },
+			[]string{"action[1].requires[0].class"}, "oracle"},
+		{"one-sided register equality in an action", func(s *ProtocolSpec) { s.Actions[1].Requires[0].DataInputRegister = "" },
+			[]string{"action[1].requires[0]"}, "go together"},
+		{"an action requiring its own results", func(s *ProtocolSpec) {
+			s.Actions[0].Requires = append(s.Actions[0].Requires, emitted("observe"))
+		}, []string{"action[0].requires[1]", "action[2].requires[1]", "action[3].requires[0]"}, "cycle with no leaf"},
+		{"two actions requiring each other", func(s *ProtocolSpec) {
+			s.Actions[0].Requires = []RequirementSpec{emitted("quote")}
+			s.Actions[1].Requires = []RequirementSpec{emitted("observe")}
+		}, []string{"action[0].requires[0]", "action[1].requires[0]", "action[2].requires[1]", "action[3].requires[0]"},
+			`actions "observe", "quote", "aggregate", "settle"`},
+		{"no leaf for a requirement naming no action", func(s *ProtocolSpec) {
+			s.Actions = s.Actions[3:]
+			s.Actions[0].Requires = []RequirementSpec{emitted("")}
+		}, []string{"action[0].requires[0]"}, "requires a result,"},
+		{"results of no action requiring results, with no action", func(s *ProtocolSpec) {
+			s.Actions = nil
+			s.EmissionRequires = []RequirementSpec{{Class: "state"}, emitted("")}
+		}, []string{"emission_requires[1]"}, "cycle with no leaf"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := treeSpec()
+			c.edit(&s)
+			ps, errs := ParseProtocols([]ProtocolSpec{s})
+			if ps != nil || len(errs) == 0 {
+				t.Fatal("accepted")
+			}
+			var keys []string
+			for _, err := range errs {
+				var ke *KeyError
+				if !errors.As(err, &ke) || ke.Protocol != "tree" {
+					t.Fatalf("%v is not a KeyError of protocol tree", err)
+				}
+				keys = append(keys, ke.Key)
+			}
+			if !slices.Equal(keys, c.keys) || !strings.Contains(errs[0].Error(), c.msg) {
+				t.Fatalf("got %v, want keys %v, the first saying %q", errs, c.keys, c.msg)
+			}
+		})
+	}
+}
+
+// TestParseProtocolsLeavesThroughAnyResult: a requirement naming no action
+// is met by a result of any kind, so an action built on "any result" has a
+// leaf when some kind has one; results of no action are such a kind once
+// the protocol gives them a template.
+func TestParseProtocolsLeavesThroughAnyResult(t *testing.T) {
+	s := treeSpec()
+	s.Actions = s.Actions[3:] // settle alone: aggregate is gone
+	s.Actions[0].Requires = []RequirementSpec{{Class: "emitted"}}
+	s.EmittedTemplate = hexOf("emitted")
+	s.EmissionRequires = []RequirementSpec{{Class: "state"}}
+	if _, errs := ParseProtocols([]ProtocolSpec{s}); errs != nil {
+		t.Fatalf("settle built on a result of no action, which needs the state: %v", errs)
+	}
+	s.EmittedTemplate = ""
+	if _, errs := ParseProtocols([]ProtocolSpec{s}); len(errs) != 1 {
+		t.Fatalf("without a template for results of no action: %v, want settle refused", errs)
+	}
+}
+
+// TestParseProtocolsSharedTemplates: two protocols may not share an emission
+// template or an emitted one (their actions' included); the later
+// protocol's key is refused, naming the earlier protocol and its key.
+func TestParseProtocolsSharedTemplates(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*ProtocolSpec)
+		key  string
+		msg  string
+	}{
+		{"emission template", func(s *ProtocolSpec) {}, "emission_template", "also the emission_template of protocol tree ([[protocol]] #1)"},
+		{"an action's template is the other's action's", func(s *ProtocolSpec) {
+			s.EmissionTemplate = hexOf("demo emission")
+			s.Actions = []ActionSpec{{Name: "watch", EmittedTemplate: hexOf("aggregate")}}
+		}, "action[0].emitted_template", "also the action[2].emitted_template of protocol tree"},
+		{"the emitted template is the other's action's", func(s *ProtocolSpec) {
+			s.EmissionTemplate = hexOf("demo emission")
+			s.EmittedTemplate = hexOf("observe")
+		}, "emitted_template", "also the action[0].emitted_template of protocol tree"},
+		{"the emission template is the other's emitted one", func(s *ProtocolSpec) { s.EmissionTemplate = hexOf("settle") },
+			"emission_template", "also the action[3].emitted_template of protocol tree"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			other := goodSpec()
+			c.edit(&other)
+			ps, errs := ParseProtocols([]ProtocolSpec{treeSpec(), other})
+			var ke *KeyError
+			if ps != nil || len(errs) != 1 || !errors.As(errs[0], &ke) || ke.Protocol != "demo" || ke.Key != c.key ||
+				!strings.Contains(ke.Msg, c.msg) {
+				t.Fatalf("got %v, want protocol demo key %s: %q", errs, c.key, c.msg)
+			}
+		})
+	}
+	other := goodSpec()
+	other.EmissionTemplate = hexOf("demo emission")
+	other.EmittedTemplate = hexOf("demo emitted")
+	if _, errs := ParseProtocols([]ProtocolSpec{treeSpec(), other}); errs != nil {
+		t.Fatalf("templates of their own: %v", errs)
 	}
 }

@@ -55,6 +55,9 @@ type judgement struct {
 	// touched are the lineages the transaction changed or moved tokens of.
 	touched map[ergo.Digest]*Step
 	escaped []Verdict
+	// mismatch: the outputs hold more or less of a lineage's tokens than
+	// its spent box did (checkAmounts); nil until computed.
+	mismatch *bool
 }
 
 func (t *txState) judge(p *Protocol) txVerdicts {
@@ -156,7 +159,7 @@ func (j *judgement) classify(k *Known) Class {
 		return ClassFunnel
 	case j.isEmission(k):
 		return ClassEmission
-	case inLineage || j.hasTemplate(k, j.p.EmittedTemplate, false):
+	case inLineage || j.hasEmittedTemplate(k):
 		return ClassEmitted
 	case k.Amount(j.p.ParticipantTokenID) > 0:
 		return ClassParticipant
@@ -217,6 +220,9 @@ func (j *judgement) conclude() txVerdicts {
 		out.classified = true
 		v := Verdict{Protocol: j.p.Name, Kind: KindCreated, Class: j.class[i], BoxID: o.ID,
 			Reasons: normalize(j.reasons[i]), TxID: j.id, TxIndex: j.index, Lineage: j.lineage[i]}
+		if a := j.actionOf(o); a != nil && v.Class == ClassEmitted {
+			v.Action = a.Name
+		}
 		o.Roles = append(o.Roles, Role{Protocol: j.p.Name, Class: v.Class, Invalid: !v.Valid()})
 		out.verdicts = append(out.verdicts, v)
 	}

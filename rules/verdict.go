@@ -12,46 +12,52 @@ type Reason string
 
 // The reason codes, in PROTOCOL.md §4's order.
 const (
-	ReasonNoParticipantToken  Reason = "emission.no_participant_token"
-	ReasonParticipantAmount   Reason = "emission.participant_amount"
-	ReasonAsyncTokenCount     Reason = "emission.async_token_count"
-	ReasonBadMint             Reason = "emission.bad_mint"
-	ReasonSupplyLeak          Reason = "emission.supply_leak"
-	ReasonNoBootstrapState    Reason = "emission.no_bootstrap_state"
-	ReasonNotFromFunnel       Reason = "emission.not_from_funnel"
-	ReasonOrphanToken         Reason = "emission.orphan_token"
-	ReasonLineageBreak        Reason = "emission.lineage_break"
-	ReasonInvalidParent       Reason = "emission.invalid_parent"
-	ReasonEscaped             Reason = "emission.escaped"
-	ReasonNotFromEmission     Reason = "emitted.not_from_emission"
-	ReasonInvalidEmission     Reason = "emitted.invalid_emission"
-	ReasonMissingDataInput    Reason = "emitted.missing_data_input"
-	ReasonStaleState          Reason = "emitted.stale_state"
-	ReasonWrongTemplate       Reason = "emitted.wrong_template"
-	ReasonUnknownToken        Reason = "emitted.unknown_token"
-	ReasonAmountMismatch      Reason = "emitted.amount_mismatch"
-	ReasonBadBootstrap        Reason = "participant.bad_bootstrap"
-	ReasonUnverifiedReference Reason = "sync.unverified_reference"
+	ReasonNoParticipantToken Reason = "emission.no_participant_token"
+	ReasonParticipantAmount  Reason = "emission.participant_amount"
+	ReasonAsyncTokenCount    Reason = "emission.async_token_count"
+	ReasonBadMint            Reason = "emission.bad_mint"
+	ReasonSupplyLeak         Reason = "emission.supply_leak"
+	ReasonNoBootstrapState   Reason = "emission.no_bootstrap_state"
+	ReasonNotFromFunnel      Reason = "emission.not_from_funnel"
+	ReasonOrphanToken        Reason = "emission.orphan_token"
+	ReasonLineageBreak       Reason = "emission.lineage_break"
+	ReasonInvalidParent      Reason = "emission.invalid_parent"
+	ReasonEscaped            Reason = "emission.escaped"
+	ReasonNotFromEmission    Reason = "emitted.not_from_emission"
+	ReasonInvalidEmission    Reason = "emitted.invalid_emission"
+	ReasonMissingDataInput   Reason = "emitted.missing_data_input"
+	ReasonStaleState         Reason = "emitted.stale_state"
+	// ReasonEmittedUnverifiedReference is emitted.unverified_reference, the
+	// emitted box's counterpart of sync.unverified_reference
+	// (ReasonUnverifiedReference).
+	ReasonEmittedUnverifiedReference Reason = "emitted.unverified_reference"
+	ReasonWrongTemplate              Reason = "emitted.wrong_template"
+	ReasonUnknownToken               Reason = "emitted.unknown_token"
+	ReasonAmountMismatch             Reason = "emitted.amount_mismatch"
+	ReasonBadBootstrap               Reason = "participant.bad_bootstrap"
+	ReasonUnverifiedReference        Reason = "sync.unverified_reference"
 )
 
 var reasonText = map[Reason]string{
-	ReasonNoParticipantToken:  "the emission box holds no participant token",
-	ReasonParticipantAmount:   "the emission box holds a participant-token amount other than 1",
-	ReasonAsyncTokenCount:     "the emission box holds no token, or more than one token, besides the participant token",
-	ReasonBadMint:             "the bootstrap minted the async token with an amount other than the protocol's async supply",
-	ReasonSupplyLeak:          "the bootstrap minted the async token but put some of it into another output",
-	ReasonNoBootstrapState:    "the bootstrap did not read the protocol's state box as a data-input",
-	ReasonNotFromFunnel:       "the bootstrap did not spend the funnel: the participant token came from elsewhere",
-	ReasonOrphanToken:         "the transaction neither minted the async token nor spent the previous emission box of that token",
-	ReasonLineageBreak:        "the box continues a lineage but changes the participant token or raises the async balance",
-	ReasonInvalidParent:       "the emission box it continues had an invalid verdict",
-	ReasonEscaped:             "the emission box was spent without a continuation and async tokens left the contract",
-	ReasonNotFromEmission:     "the transaction that created it did not spend the current emission box of its token",
-	ReasonInvalidEmission:     "the emission box it came from, or its lineage, is invalid",
-	ReasonMissingDataInput:    "its transaction lacks a data-input that the protocol's emission_requires asks for",
-	ReasonStaleState:          "a required data-input is present but its register does not match (a stale state)",
-	ReasonWrongTemplate:       "it does not have the protocol's emitted_template",
-	ReasonUnknownToken:        "it has the emitted template but holds no async token of a known valid lineage",
+	ReasonNoParticipantToken: "the emission box holds no participant token",
+	ReasonParticipantAmount:  "the emission box holds a participant-token amount other than 1",
+	ReasonAsyncTokenCount:    "the emission box holds no token, or more than one token, besides the participant token",
+	ReasonBadMint:            "the bootstrap minted the async token with an amount other than the protocol's async supply",
+	ReasonSupplyLeak:         "the bootstrap minted the async token but put some of it into another output",
+	ReasonNoBootstrapState:   "the bootstrap did not read the protocol's state box as a data-input",
+	ReasonNotFromFunnel:      "the bootstrap did not spend the funnel: the participant token came from elsewhere",
+	ReasonOrphanToken:        "the transaction neither minted the async token nor spent the previous emission box of that token",
+	ReasonLineageBreak:       "the box continues a lineage but changes the participant token or raises the async balance",
+	ReasonInvalidParent:      "the emission box it continues had an invalid verdict",
+	ReasonEscaped:            "the emission box was spent without a continuation and async tokens left the contract",
+	ReasonNotFromEmission:    "the transaction that created it did not spend the current emission box of its token",
+	ReasonInvalidEmission:    "the emission box it came from, or its lineage, is invalid",
+	ReasonMissingDataInput:   "its transaction lacks a data-input that a requirement of its action (or emission_requires) asks for",
+	ReasonStaleState:         "a required data-input is present but its register does not match (a stale state)",
+	ReasonEmittedUnverifiedReference: "its transaction builds on another async result without proof: the result it reads is invalid, " +
+		"or its emission box is not read with it",
+	ReasonWrongTemplate:       "it has none of the protocol's emitted templates",
+	ReasonUnknownToken:        "it has an emitted template but holds no async token of a known lineage",
 	ReasonAmountMismatch:      "the emission transaction's outputs hold more or less async token than the emission balance went down by",
 	ReasonBadBootstrap:        "a participant token left the funnel without a valid emission box being created",
 	ReasonUnverifiedReference: "the state update read an async-emitted box without its emission box, or an invalid one",
@@ -64,7 +70,7 @@ func Reasons() []Reason {
 		ReasonSupplyLeak, ReasonNoBootstrapState, ReasonNotFromFunnel, ReasonOrphanToken,
 		ReasonLineageBreak, ReasonInvalidParent, ReasonEscaped,
 		ReasonNotFromEmission, ReasonInvalidEmission, ReasonMissingDataInput, ReasonStaleState,
-		ReasonWrongTemplate, ReasonUnknownToken, ReasonAmountMismatch,
+		ReasonEmittedUnverifiedReference, ReasonWrongTemplate, ReasonUnknownToken, ReasonAmountMismatch,
 		ReasonBadBootstrap, ReasonUnverifiedReference,
 	}
 }
@@ -107,6 +113,10 @@ type Verdict struct {
 	// Lineage is the async token id of the emission lineage the box belongs
 	// to, when it belongs to one.
 	Lineage *ergo.Digest
+	// Action is the kind of async action an emitted box is the result of:
+	// the [[protocol.action]] whose emitted_template it has; "" for another
+	// class or a result of no action.
+	Action string
 }
 
 // Valid reports whether the verdict is "verified".

@@ -33,16 +33,16 @@ import (
 // The simulated node runs in the same process and shares its CPUs.
 
 // benchConfig is the daemon's configuration for the devnet's
-// async-emission scenario: its [[protocol]] section, an embedded NATS
+// async-emission scenario: its [[protocol]] sections, an embedded NATS
 // taking in-process connections only, no HTTP server, no reports.
 func benchConfig(tb testing.TB, d *devnet.Devnet, nodeURL string) Config {
 	tb.Helper()
-	pc, err := d.Protocol()
+	pcs, err := d.Protocols()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	path := filepath.Join(tb.TempDir(), "auditor.toml")
-	text := devnetScanTOML + "[nats]\nlisten = \"\"\n[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n" + pc.TOML()
+	text := devnetScanTOML + "[nats]\nlisten = \"\"\n[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n" + devnet.ProtocolsTOML(pcs)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		tb.Fatal(err)
 	}

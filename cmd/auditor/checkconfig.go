@@ -28,6 +28,11 @@ func runCheckConfig(e *env, args []string) error {
 	if err != nil {
 		return badInput{err}
 	}
-	fmt.Fprintf(e.stdout, "%s: valid (%d protocols, node %s, data in %s)\n", *cfgPath, len(cfg.Protocols), redact.URL(cfg.Node.URL), cfg.DataDir)
+	actions := 0
+	for _, p := range cfg.Protocols {
+		actions += len(p.Actions)
+	}
+	fmt.Fprintf(e.stdout, "%s: valid (%d protocols with %d actions, node %s, data in %s)\n",
+		*cfgPath, len(cfg.Protocols), actions, redact.URL(cfg.Node.URL), cfg.DataDir)
 	return nil
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/async-emission/auditor/rules"
 )
 
 func TestProtocolSection(t *testing.T) {
@@ -17,6 +20,30 @@ func TestProtocolSection(t *testing.T) {
 	}
 	if len(cfg.Protocols) != 1 || cfg.Protocols[0].Name != "demo" {
 		t.Fatalf("protocols %+v", cfg.Protocols)
+	}
+}
+
+// TestProtocolActions: [[protocol.action]] sections with their
+// [[protocol.action.requires]] are read, and check-config counts them.
+func TestProtocolActions(t *testing.T) {
+	const path = "testdata/config/protocol_tree.good.toml"
+	cfg, err := loadConfig(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, errs := rules.ParseProtocols(cfg.Protocols)
+	if errs != nil || len(ps) != 1 || len(ps[0].Actions) != 4 {
+		t.Fatalf("protocols %+v %v", ps, errs)
+	}
+	settle := ps[0].Actions[3]
+	want := []rules.Requirement{{Class: rules.ClassEmitted, Action: "aggregate"}, {Class: rules.ClassEmitted, Action: "quote"}, {Class: rules.ClassEmission}}
+	if settle.Name != "settle" || !slices.Equal(settle.Requires, want) {
+		t.Fatalf("settle %+v", settle)
+	}
+	var out strings.Builder
+	if code := run([]string{"check-config", "--config", path}, &env{stdout: &out, stderr: &out}); code != exitOK ||
+		!strings.Contains(out.String(), "valid (1 protocols with 4 actions") {
+		t.Fatalf("check-config: exit %d: %s", code, out.String())
 	}
 }
 
@@ -51,36 +78,42 @@ func TestConfigOverridesAndDurations(t *testing.T) {
 // error naming the offending key (and its line where the decoder knows it).
 func TestBadConfigs(t *testing.T) {
 	want := map[string][]string{
-		"unknown_key.bad.toml":            {"line 3", `"node.urll"`},
-		"unknown_table.bad.toml":          {"line 2", `"sacn"`},
-		"bad_duration.bad.toml":           {"line 2", "scan.poll_interval", "soon"},
-		"node_url.bad.toml":               {"node.url"},
-		"watch_token.bad.toml":            {"watch.tokens[0]"},
-		"fetch_batch.bad.toml":            {"scan.fetch_batch"},
-		"log_level.bad.toml":              {"log.level"},
-		"syntax.bad.toml":                 {"line 1"},
-		"negative_height.bad.toml":        {"line 2", "scan.start_height"},
-		"protocol_token.bad.toml":         {"protocol demo", "participant_token_id", "32 bytes"},
-		"protocol_class.bad.toml":         {"protocol demo", "emission_requires[0].class", "oracle"},
-		"protocol_duplicate.bad.toml":     {"protocol demo", "name", "two protocols"},
-		"protocol_register_pair.bad.toml": {"protocol demo", "emission_requires[0]", "go together"},
-		"nats_url.bad.toml":               {"nats.url[0]", "http://"},
-		"nats_listen.bad.toml":            {"nats.listen", "4222"},
-		"nats_auth.bad.toml":              {"nats.token", "not both"},
-		"nats_prefix.bad.toml":            {"nats.subject_prefix", "auditor.>"},
-		"nats_replicas.bad.toml":          {"nats.replicas", "single node"},
-		"nats_duplicate_window.bad.toml":  {"nats.duplicate_window", "max_age"},
-		"nats_creds_embedded.bad.toml":    {"nats.creds_file", "nats.url"},
-		"nats_max_in_flight.bad.toml":     {"nats.max_in_flight"},
-		"http_listen.bad.toml":            {"http.listen", "8080"},
-		"reports_schedule.bad.toml":       {"reports.schedule", "every day at 3"},
-		"reports_time_zone.bad.toml":      {"reports.time_zone", "Mars/Olympus"},
-		"reports_retention.bad.toml":      {"reports.retention"},
-		"nats_listen_any.bad.toml":        {"nats.listen", "0.0.0.0:4222", "nats.user", "nats.listen_any"},
-		"http_listen_any.bad.toml":        {"http.listen", "0.0.0.0:8080", "http.listen_any"},
-		"nats_token_embedded.bad.toml":    {"nats.token", "nats.url"},
-		"node_url_secret.bad.toml":        {"node.url", "user:xxxxx@node", "99999"},
-		"http_max_publish_delay.bad.toml": {"http.max_publish_delay"},
+		"unknown_key.bad.toml":               {"line 3", `"node.urll"`},
+		"unknown_table.bad.toml":             {"line 2", `"sacn"`},
+		"bad_duration.bad.toml":              {"line 2", "scan.poll_interval", "soon"},
+		"node_url.bad.toml":                  {"node.url"},
+		"watch_token.bad.toml":               {"watch.tokens[0]"},
+		"fetch_batch.bad.toml":               {"scan.fetch_batch"},
+		"log_level.bad.toml":                 {"log.level"},
+		"syntax.bad.toml":                    {"line 1"},
+		"negative_height.bad.toml":           {"line 2", "scan.start_height"},
+		"protocol_token.bad.toml":            {"protocol demo", "participant_token_id", "32 bytes"},
+		"protocol_class.bad.toml":            {"protocol demo", "emission_requires[0].class", "oracle"},
+		"protocol_duplicate.bad.toml":        {"protocol demo", "name", "two protocols"},
+		"protocol_register_pair.bad.toml":    {"protocol demo", "emission_requires[0]", "go together"},
+		"protocol_action_duplicate.bad.toml": {"protocol tree", "action[1].name", `"observe" names two actions`},
+		"protocol_action_template.bad.toml":  {"protocol tree", "action[1].emitted_template", "action[0].emitted_template"},
+		"protocol_action_unknown.bad.toml":   {"protocol tree", "action[1].requires[0].action", `"observer"`},
+		"protocol_action_cycle.bad.toml": {"protocol tree", "action[0].requires[0]", "action[1].requires[0]",
+			"cycle with no leaf"},
+		"protocol_shared_template.bad.toml": {"protocol other", "action[0].emitted_template", "of protocol tree"},
+		"nats_url.bad.toml":                 {"nats.url[0]", "http://"},
+		"nats_listen.bad.toml":              {"nats.listen", "4222"},
+		"nats_auth.bad.toml":                {"nats.token", "not both"},
+		"nats_prefix.bad.toml":              {"nats.subject_prefix", "auditor.>"},
+		"nats_replicas.bad.toml":            {"nats.replicas", "single node"},
+		"nats_duplicate_window.bad.toml":    {"nats.duplicate_window", "max_age"},
+		"nats_creds_embedded.bad.toml":      {"nats.creds_file", "nats.url"},
+		"nats_max_in_flight.bad.toml":       {"nats.max_in_flight"},
+		"http_listen.bad.toml":              {"http.listen", "8080"},
+		"reports_schedule.bad.toml":         {"reports.schedule", "every day at 3"},
+		"reports_time_zone.bad.toml":        {"reports.time_zone", "Mars/Olympus"},
+		"reports_retention.bad.toml":        {"reports.retention"},
+		"nats_listen_any.bad.toml":          {"nats.listen", "0.0.0.0:4222", "nats.user", "nats.listen_any"},
+		"http_listen_any.bad.toml":          {"http.listen", "0.0.0.0:8080", "http.listen_any"},
+		"nats_token_embedded.bad.toml":      {"nats.token", "nats.url"},
+		"node_url_secret.bad.toml":          {"node.url", "user:xxxxx@node", "99999"},
+		"http_max_publish_delay.bad.toml":   {"http.max_publish_delay"},
 	}
 	files, _ := filepath.Glob("testdata/config/*.bad.toml")
 	if len(files) != len(want) {

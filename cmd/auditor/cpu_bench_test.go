@@ -53,11 +53,11 @@ func BenchmarkCPUPerBlock(b *testing.B) {
 			dcfg := devnet.Config{Seed: 31, Blocks: int(blocks), TxsPerBlock: txs, Scenario: &devnet.AsyncEmission{ForgeryRate: 0.1}}
 			url := startDevnetProcess(b, bin, dcfg)
 			warmNode(b, url, blocks)
-			pc, err := devnet.ProtocolConfigOf(context.Background(), dcfg)
+			pcs, err := devnet.ProtocolConfigsOf(context.Background(), dcfg)
 			if err != nil {
 				b.Fatal(err)
 			}
-			watching, err := protocolSpecs(pc.TOML())
+			watching, err := protocolSpecs(devnet.ProtocolsTOML(pcs))
 			if err != nil {
 				b.Fatal(err)
 			}

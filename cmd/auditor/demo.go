@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,14 +18,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
+	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/rules"
 )
 
 const demoSynopsis = `[--blocks N] [--seed N] [--forgery-rate F] [--follow] [--http ADDR] [--dir DIR]
 
 Shows the auditor at work, in one process: a simulated Ergo node running
-the async-emission scenario (a protocol deployment, users acting
+the async-emission scenario (two protocol deployments, "demo" and the
+action tree "tree", whose users build on each other's results; users acting
 asynchronously, forks, and planted forgeries of every kind), the embedded
 NATS server, and the auditor following the node. Every event the auditor
 publishes is printed as it arrives. Once the chain is audited it writes a
@@ -117,9 +121,13 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return badInput{err}
 	}
-	pc, err := dn.Protocol()
+	pcs, err := dn.Protocols()
 	if err != nil {
 		return err
+	}
+	var names []string
+	for _, pc := range pcs {
+		names = append(names, strconv.Quote(pc.Name))
 	}
 	node, err := serveDemoNode(ctx, dn)
 	if err != nil {
@@ -138,7 +146,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	if o.follow {
 		cfg.Reports.Schedule = "@every 1m"
 	}
-	if cfg.Protocols, err = protocolSpecs(pc.TOML()); err != nil {
+	if cfg.Protocols, err = protocolSpecs(devnet.ProtocolsTOML(pcs)); err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -157,7 +165,8 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	defer d.close()
 	d.reportAtEnd = !o.follow
 
-	fmt.Fprintf(stdout, "auditor demo: a simulated node at %s with protocol %q, NATS in-process, data in %s\n", node.url, pc.Name, o.dir)
+	fmt.Fprintf(stdout, "auditor demo: a simulated node at %s with protocols %s, NATS in-process, data in %s\n",
+		node.url, strings.Join(names, " and "), o.dir)
 	if o.http != "" {
 		fmt.Fprintf(stdout, "HTTP: http://%s/api/v1/status, /metrics, /reports/\n", d.http.Addr())
 	}
@@ -192,7 +201,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	if err := f.await(d); err != nil {
 		fmt.Fprintf(stderr, "auditor demo: %v\n", err)
 	}
-	return summarize(stdout, d, pc.Name, f)
+	return summarize(stdout, d, strings.Join(names, " and "), f)
 }
 
 // step makes the devnet's blocks visible: every millisecond, but near a
@@ -351,7 +360,7 @@ func (f *feed) await(d *daemon) error {
 }
 
 // summarize prints what the demo audited and where to look next.
-func summarize(w io.Writer, d *daemon, protocol string, f *feed) error {
+func summarize(w io.Writer, d *daemon, protocols string, f *feed) error {
 	ctx := context.Background()
 	st, err := d.store.Status(ctx)
 	if err != nil {
@@ -370,12 +379,15 @@ func summarize(w io.Writer, d *daemon, protocol string, f *feed) error {
 		}
 	}
 	st2 := d.follower.Stats()
-	fmt.Fprintf(w, "\naudited %d blocks (tip %s) through %d reorgs: %d verified and %d invalid verdicts for %q\n",
-		st.TipHeight, st.TipID, st2.Reorgs, verified, invalid, protocol)
+	fmt.Fprintf(w, "\naudited %d blocks (tip %s) through %d reorgs: %d verified and %d invalid verdicts for %s\n",
+		st.TipHeight, st.TipID, st2.Reorgs, verified, invalid, protocols)
 	for _, r := range rules.Reasons() {
 		if n := byReason[r]; n > 0 {
 			fmt.Fprintf(w, "  %-32s %4d  %s\n", r, n, r.Sentence())
 		}
+	}
+	if err := showTree(ctx, w, d.store, d.cfg); err != nil {
+		return err
 	}
 	if d.finalReport == nil {
 		return nil
@@ -392,4 +404,88 @@ func summarize(w io.Writer, d *daemon, protocol string, f *feed) error {
 	}
 	fmt.Fprintf(w, "\nlook further:\n  go run ./cmd/auditor status --data-dir %s\n  go run ./cmd/auditor verify --data-dir %s BOXID\n", d.cfg.DataDir, d.cfg.DataDir)
 	return nil
+}
+
+// showTree prints the results of cfg's actions by action, in the
+// configuration's order, and a result built on a result built on a result,
+// all verified, to look at with verify.
+func showTree(ctx context.Context, w io.Writer, store *db.Store, cfg Config) error {
+	var order []string
+	for _, p := range cfg.Protocols {
+		for _, a := range p.Actions {
+			order = append(order, p.Name+" "+a.Name)
+		}
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	data, err := store.ReportData(ctx, db.ReportQuery{})
+	if err != nil {
+		return err
+	}
+	counts := map[string][2]int64{}
+	for _, c := range data.Actions {
+		key := c.Protocol + " " + c.Action
+		n := counts[key]
+		if c.Verdict == rules.StatusVerified {
+			n[0] += c.All
+		} else {
+			n[1] += c.All
+		}
+		counts[key] = n
+	}
+	fmt.Fprintf(w, "\nresults by action (each built on the results its action requires):\n")
+	for _, key := range order {
+		fmt.Fprintf(w, "  %-24s %5d verified %5d invalid\n", key, counts[key][0], counts[key][1])
+	}
+	box, ok, err := deepResult(ctx, store)
+	if err != nil || !ok {
+		return err
+	}
+	fmt.Fprintf(w, "a result built on a result built on a result:\n  go run ./cmd/auditor verify --data-dir %s %s\n", cfg.DataDir, box)
+	return nil
+}
+
+// deepResult finds a verified result whose transaction read a verified
+// result that was itself built on a verified result.
+func deepResult(ctx context.Context, store *db.Store) (ergo.Digest, bool, error) {
+	vs, err := store.Verdicts(ctx, db.VerdictFilter{})
+	if err != nil {
+		return ergo.Digest{}, false, err
+	}
+	// builtOnVerified returns a verified result box read by the
+	// transaction that created box.
+	builtOnVerified := func(box ergo.Digest) (ergo.Digest, bool, error) {
+		ex, ok, err := store.Explain(ctx, box)
+		if err != nil || !ok {
+			return ergo.Digest{}, false, err
+		}
+		for _, r := range ex.Read {
+			for _, v := range r.Verdicts {
+				if v.Class == rules.ClassEmitted && v.Valid() && v.Action != "" {
+					return r.BoxID, true, nil
+				}
+			}
+		}
+		return ergo.Digest{}, false, nil
+	}
+	tried := 0
+	for i := len(vs) - 1; i >= 0 && tried < 100; i-- {
+		v := vs[i]
+		if v.Class != rules.ClassEmitted || !v.Valid() || v.Action == "" {
+			continue
+		}
+		tried++
+		below, ok, err := builtOnVerified(v.BoxID)
+		if err != nil {
+			return ergo.Digest{}, false, err
+		}
+		if !ok {
+			continue
+		}
+		if _, ok, err := builtOnVerified(below); err != nil || ok {
+			return v.BoxID, ok, err
+		}
+	}
+	return ergo.Digest{}, false, nil
 }

@@ -15,8 +15,11 @@ import (
 	"github.com/async-emission/auditor/devnet"
 )
 
-// TestDemo runs a short demo: the feed shows invalid verdicts, forks and
-// the report, the summary's counts are the store's, and the report exists.
+// TestDemo runs a short demo: the feed shows invalid verdicts (the action
+// tree's with their actions), forks and the report, the summary's counts
+// are the store's, it counts results by action and names a result built on
+// a result built on a result, which verify explains as verified, and the
+// report exists.
 func TestDemo(t *testing.T) {
 	var out, errOut bytes.Buffer
 	dir := t.TempDir()
@@ -25,7 +28,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, errOut.String())
 	}
 	text := out.String()
-	for _, want := range []string{".invalid.", "auditor.chain.rollback", ".retracted.", "auditor.report.ready"} {
+	for _, want := range []string{".invalid.", "auditor.chain.rollback", ".retracted.", "auditor.report.ready", "auditor.tree.invalid.emitted", "emitted/aggregate"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the feed shows no %s event:\n%s", want, text)
 		}
@@ -52,6 +55,18 @@ func TestDemo(t *testing.T) {
 	}
 	if m[3] != strconv.FormatInt(verified, 10) || m[4] != strconv.FormatInt(invalid, 10) || invalid == 0 {
 		t.Errorf("summary %q; the store has %d verified and %d invalid", m[0], verified, invalid)
+	}
+	if !regexp.MustCompile(`(?m)^  tree settle +\d+ verified +\d+ invalid$`).MatchString(text) {
+		t.Errorf("no count of the tree's settlements:\n%s", text)
+	}
+	deep := regexp.MustCompile(`verify --data-dir \S+ ([0-9a-f]{64})`).FindStringSubmatch(text)
+	if deep == nil {
+		t.Fatalf("no result built on a result built on a result named:\n%s", text)
+	}
+	var vout bytes.Buffer
+	if code := run([]string{"verify", "--data-dir", dir, deep[1]}, &env{stdout: &vout, stderr: &vout}); code != exitOK ||
+		!strings.Contains(vout.String(), "built on the results:") {
+		t.Errorf("verify %s: exit %d\n%s", deep[1], code, vout.String())
 	}
 	reports := regexp.MustCompile(`(?m)^  (/\S+\.(json|html))$`).FindAllStringSubmatch(text, -1)
 	if len(reports) != 2 {

@@ -36,12 +36,13 @@ which the next block reorganizes away; with --reorg-same-txs the branch
 holds the same transactions as the final chain (as a node's mempool puts
 them into the new branch), under other headers.
 
-With --scenario async-emission the chain also carries a deployment of an
-async-emission protocol, its users' bootstraps, async actions, closes and
-state updates, with --forgery-rate of the protocol actions (0 to 1) replaced
-by planted forgeries and mistakes. --print-config prints the [[protocol]]
-section of the auditor's configuration that watches the deployment, and
-exits without serving.
+With --scenario async-emission the chain also carries deployments of two
+async-emission protocols: "demo", with its users' bootstraps, async
+actions, closes and state updates, and "tree", whose users' actions build
+on each other's results (an action tree); --forgery-rate of the protocol
+actions (0 to 1) are replaced by planted forgeries and mistakes.
+--print-config prints the [[protocol]] sections of the auditor's
+configuration that watch the deployments, and exits without serving.
 
 Prints "serving http://ADDR" on standard output once the chain is ready (the
 API answers 503 while it is generated), logs to standard error, and stops
@@ -103,11 +104,11 @@ func devnetCommand(ctx context.Context, e *env, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *printConfig {
-		p, err := devnet.ProtocolConfigOf(ctx, cfg)
+		ps, err := devnet.ProtocolConfigsOf(ctx, cfg)
 		if err != nil {
 			return err
 		}
-		_, err = io.WriteString(e.stdout, devnetScanTOML+p.TOML())
+		_, err = io.WriteString(e.stdout, devnetScanTOML+devnet.ProtocolsTOML(ps))
 		return err
 	}
 	return serveDevnet(ctx, e, cfg, *listen, newLogger(logCfg, e.stderr))

@@ -45,7 +45,7 @@ func (b *lockedBuffer) String() string {
 // deployment block mints the tokens --print-config names for the same
 // flags, and stops the command through its context.
 func TestDevnetCommand(t *testing.T) {
-	protocol := printConfig(t, "--seed", "9", "--blocks", "25", "--forgery-rate", "0.5")
+	protocol := printConfig(t, "--seed", "9", "--blocks", "25", "--forgery-rate", "0.5")[0]
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	outR, outW := io.Pipe()
@@ -178,7 +178,7 @@ func TestCheckListen(t *testing.T) {
 // printConfig runs `auditor devnet --scenario async-emission --print-config`
 // with args, checks that `auditor check-config` accepts what it prints, and
 // parses it strictly.
-func printConfig(t *testing.T, args ...string) rules.ProtocolSpec {
+func printConfig(t *testing.T, args ...string) []rules.ProtocolSpec {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	args = append([]string{"devnet", "--scenario", "async-emission", "--print-config"}, args...)
@@ -200,28 +200,46 @@ func printConfig(t *testing.T, args ...string) rules.ProtocolSpec {
 	}
 	dec := toml.NewDecoder(&stdout)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&file); err != nil || len(file.Protocol) != 1 || file.Scan.Network != "devnet" {
-		t.Fatalf("%v printed what is not the devnet's network and one [[protocol]] section: %v", args, err)
+	if err := dec.Decode(&file); err != nil || len(file.Protocol) != 2 || file.Scan.Network != "devnet" {
+		t.Fatalf("%v printed what is not the devnet's network and two [[protocol]] sections: %v", args, err)
 	}
-	return file.Protocol[0]
+	return file.Protocol
 }
 
-// TestDevnetPrintConfig: --print-config prints the deployment's section
-// (as the devnet package computes it for the same flags) without serving
-// or generating the chain past the deployment.
+// TestDevnetPrintConfig: --print-config prints the deployments' sections
+// (as the devnet package computes them for the same flags: the demo
+// protocol's, then the action tree's) without serving or generating the
+// chain past the deployments.
 func TestDevnetPrintConfig(t *testing.T) {
-	got := printConfig(t, "--seed", "5", "--blocks", "2000000", "--listen", "127.0.0.1:0")
-	want, err := devnet.ProtocolConfigOf(t.Context(), devnet.Config{Seed: 5, Blocks: 2_000_000, Scenario: &devnet.AsyncEmission{}})
+	all := printConfig(t, "--seed", "5", "--blocks", "2000000", "--listen", "127.0.0.1:0")
+	wants, err := devnet.ProtocolConfigsOf(t.Context(), devnet.Config{Seed: 5, Blocks: 2_000_000, Scenario: &devnet.AsyncEmission{}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	got, want := all[0], wants[0]
 	if got.Name != want.Name || got.ParticipantTokenID != want.ParticipantTokenID.String() || got.StateNFTID != want.StateNFTID.String() ||
 		got.EmissionTemplate != fmt.Sprintf("%x", want.EmissionTemplate) || got.FunnelTemplate != fmt.Sprintf("%x", want.FunnelTemplate) ||
 		got.EmittedTemplate != fmt.Sprintf("%x", want.EmittedTemplate) || got.AsyncSupply == nil || *got.AsyncSupply != 1<<63-1 || got.StartHeight == nil || *got.StartHeight != want.StartHeight ||
 		len(got.EmissionRequires) != 1 || devnet.EmissionRequirement(got.EmissionRequires[0]) != want.EmissionRequires[0] {
 		t.Fatalf("printed %+v, want %+v", got, want)
 	}
-	if other := printConfig(t, "--seed", "6"); other.StateNFTID == got.StateNFTID || other.EmissionTemplate != got.EmissionTemplate {
+	tree, wantTree := all[1], wants[1]
+	if tree.Name != devnet.TreeProtocol || tree.StateNFTID != wantTree.StateNFTID.String() || tree.EmittedTemplate != "" ||
+		len(tree.Actions) != len(wantTree.Actions) || tree.StartHeight == nil || *tree.StartHeight != devnet.TreeHeight {
+		t.Fatalf("printed %+v, want %+v", tree, wantTree)
+	}
+	for k, a := range tree.Actions {
+		w := wantTree.Actions[k]
+		if a.Name != w.Name || a.EmittedTemplate != fmt.Sprintf("%x", w.EmittedTemplate) || len(a.Requires) != len(w.Requires) {
+			t.Fatalf("action %d: printed %+v, want %+v", k, a, w)
+		}
+		for j, r := range a.Requires {
+			if devnet.EmissionRequirement(r) != w.Requires[j] {
+				t.Fatalf("action %s requirement %d: printed %+v, want %+v", a.Name, j, r, w.Requires[j])
+			}
+		}
+	}
+	if other := printConfig(t, "--seed", "6")[0]; other.StateNFTID == got.StateNFTID || other.EmissionTemplate != got.EmissionTemplate {
 		t.Fatalf("seeds 5 and 6: %+v and %+v; want other tokens, the same contracts", got, other)
 	}
 }

@@ -59,11 +59,11 @@ func (n *extNATS) Shutdown() {
 }
 
 // scenarioConfig writes a configuration that watches the devnet's
-// async-emission deployment and publishes to natsURL ("" for an embedded
+// async-emission deployments and publishes to natsURL ("" for an embedded
 // server serving this process only).
 func scenarioConfig(t *testing.T, d *devnet.Devnet, nodeURL, natsURL string) (string, Config) {
 	t.Helper()
-	pc, err := d.Protocol()
+	pcs, err := d.Protocols()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func scenarioConfig(t *testing.T, d *devnet.Devnet, nodeURL, natsURL string) (st
 		nats = fmt.Sprintf("[nats]\nurl = [%q]\n", natsURL)
 	}
 	nats += "[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n"
-	text := "data_dir = " + strconv.Quote(t.TempDir()) + "\n[scan]\nnetwork = \"devnet\"\npoll_interval = \"1ms\"\n" + nats + pc.TOML()
+	text := "data_dir = " + strconv.Quote(t.TempDir()) + "\n[scan]\nnetwork = \"devnet\"\npoll_interval = \"1ms\"\n" + nats + devnet.ProtocolsTOML(pcs)
 	path := filepath.Join(t.TempDir(), "auditor.toml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -217,7 +217,7 @@ func verdictCount(t *testing.T, dir string) int64 {
 
 // TestStreamHoldsOneMessagePerVerdict: after a scenario sync the stream
 // holds exactly one message per verdict in the store, on the verdict's
-// subject.
+// subject, invalid verdicts of both protocols among them.
 func TestStreamHoldsOneMessagePerVerdict(t *testing.T) {
 	const blocks = 300
 	d, url := newScenarioDevnet(t, devnet.Config{Seed: 3, Blocks: blocks, TxsPerBlock: 2})
@@ -231,17 +231,18 @@ func TestStreamHoldsOneMessagePerVerdict(t *testing.T) {
 	if n := verdictCount(t, cfg.DataDir); int64(len(ids)) != n {
 		t.Fatalf("%d messages for %d verdicts", len(ids), n)
 	}
-	invalid := 0
+	invalid := map[string]int{}
 	for _, s := range subjects {
-		if !strings.HasPrefix(s, "auditor.demo.") {
+		parts := strings.Split(s, ".")
+		if len(parts) != 4 || parts[0] != "auditor" || parts[1] != devnet.AsyncEmissionProtocol && parts[1] != devnet.TreeProtocol {
 			t.Fatalf("subject %s", s)
 		}
-		if strings.HasPrefix(s, "auditor.demo.invalid.") {
-			invalid++
+		if parts[2] == "invalid" {
+			invalid[parts[1]]++
 		}
 	}
-	if invalid == 0 {
-		t.Fatal("no invalid verdict published")
+	if invalid[devnet.AsyncEmissionProtocol] == 0 || invalid[devnet.TreeProtocol] == 0 {
+		t.Fatalf("invalid verdicts published by protocol: %v", invalid)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
+	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ergo/sigma"
 	"github.com/async-emission/auditor/scan"
 )
@@ -170,6 +171,69 @@ func TestRunWithFlagsOnlyAndStatus(t *testing.T) {
 	}
 }
 
+// checkVerifyTree: verify explains the action tree: a verified settlement
+// shows its action and the results it was built on (an aggregate and a
+// quote, verified, each proved by its emission box); the aggregate shows
+// the settlement among what was built on it; a result planted on a result
+// whose emission box it did not read (or could not: its lineage was
+// closed) shows that basis unproved.
+func checkVerifyTree(t *testing.T, dir string, exp []devnet.Expectation) {
+	t.Helper()
+	explain := func(box ergo.Digest) api.Explanation {
+		t.Helper()
+		var out bytes.Buffer
+		run([]string{"verify", "--data-dir", dir, "--json", box.String()}, &env{stdout: &out, stderr: &out})
+		var ex api.Explanation
+		if err := json.Unmarshal(out.Bytes(), &ex); err != nil {
+			t.Fatalf("verify --json %s: %v\n%s", box, err, out.String())
+		}
+		return ex
+	}
+	var settled, unproved bool
+	for _, x := range exp {
+		if x.Protocol != devnet.TreeProtocol || x.Class != devnet.ClassEmitted {
+			continue
+		}
+		switch {
+		case x.Case == "tree:"+devnet.ActionSettle && !settled:
+			ex := explain(x.BoxID)
+			if len(ex.Verdicts) != 1 || ex.Verdicts[0].Action != devnet.ActionSettle {
+				t.Fatalf("verify %s: verdicts %+v, want one of action settle", x.BoxID, ex.Verdicts)
+			}
+			kinds := map[string]api.Basis{}
+			for _, b := range ex.BuiltOn {
+				if len(b.Verdicts) != 1 || b.Verdicts[0].Verdict != devnet.VerdictVerified || b.ProvedBy == nil {
+					t.Fatalf("verify %s: built on %+v, want verified results, each proved", x.BoxID, b)
+				}
+				kinds[b.Verdicts[0].Action] = b
+			}
+			agg, ok := kinds[devnet.ActionAggregate]
+			if _, quoted := kinds[devnet.ActionQuote]; !ok || !quoted || len(kinds) != 2 {
+				t.Fatalf("verify %s: built on %+v, want an aggregate and a quote", x.BoxID, ex.BuiltOn)
+			}
+			if !slices.ContainsFunc(explain(agg.BoxID).Dependents, func(v api.Verdict) bool { return v.BoxID == x.BoxID }) {
+				t.Errorf("verify %s (an aggregate): the settlement %s is not among what was built on it", agg.BoxID, x.BoxID)
+			}
+			var out bytes.Buffer
+			run([]string{"verify", "--data-dir", dir, x.BoxID.String()}, &env{stdout: &out, stderr: &out})
+			if text := out.String(); !strings.Contains(text, "emitted/settle") || !strings.Contains(text, "built on the results:") ||
+				!strings.Contains(text, "proved by emission box "+agg.ProvedBy.String()) {
+				t.Errorf("verify %s (text) does not show the tree:\n%s", x.BoxID, text)
+			}
+			settled = true
+		case (x.Case == "plant:tree-unproved-result" || x.Case == "plant:tree-closed-lineage-result") && !unproved:
+			ex := explain(x.BoxID)
+			if !slices.ContainsFunc(ex.BuiltOn, func(b api.Basis) bool { return b.ProvedBy == nil }) {
+				t.Errorf("verify %s (built on an unproved result): built on %+v", x.BoxID, ex.BuiltOn)
+			}
+			unproved = true
+		}
+	}
+	if !settled || !unproved {
+		t.Errorf("the manifest has a verified settlement: %t, a result built on an unproved one: %t", settled, unproved)
+	}
+}
+
 // TestRunKeepsProtocolBoxes runs against the async-emission scenario with
 // the [[protocol]] section the devnet prints: every box the scenario's
 // manifest classifies is stored and judged, each once (with the other
@@ -182,12 +246,12 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 	}
 	srv := httptest.NewServer(d.Handler())
 	defer srv.Close()
-	pc, err := d.Protocol()
+	pcs, err := d.Protocols()
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "auditor.toml")
-	if err := os.WriteFile(path, []byte(devnetScanTOML+pc.TOML()+"[nats]\nlisten = \"\"\n[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(devnetScanTOML+devnet.ProtocolsTOML(pcs)+"[nats]\nlisten = \"\"\n[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -220,7 +284,7 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 	// verify explains each kind of box as the manifest says.
 	explained := map[string]bool{}
 	for _, x := range exp {
-		key := fmt.Sprintf("%s %s %s", x.Kind, x.Class, x.Verdict)
+		key := fmt.Sprintf("%s %s %s %s", x.Protocol, x.Kind, x.Class, x.Verdict)
 		if explained[key] {
 			continue
 		}
@@ -236,7 +300,7 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 		}
 		var found bool
 		for _, v := range ex.Verdicts {
-			if string(v.Kind) != string(x.Kind) {
+			if string(v.Kind) != string(x.Kind) || v.Protocol != x.Protocol {
 				continue
 			}
 			found = true
@@ -263,7 +327,7 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 			t.Errorf("verify %s (text): exit %d\n%s", x.BoxID, code, out.String())
 		}
 	}
-	if len(explained) < 6 {
+	if len(explained) < 10 {
 		t.Errorf("explained only %v", explained)
 	}
 	out.Reset()
@@ -273,6 +337,8 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 	if code := run([]string{"verify", "--data-dir", dir, "xyz"}, &env{stdout: &out, stderr: &out}); code != exitBadInput {
 		t.Errorf("verify of a malformed id: exit %d, want 2", code)
 	}
+
+	checkVerifyTree(t, dir, exp)
 
 	// status --json counts the verdicts by protocol and class.
 	out.Reset()
@@ -285,17 +351,19 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 	}
 	want := map[string]int64{}
 	for _, x := range exp {
-		want[fmt.Sprintf("%s %s", x.Class, x.Verdict)]++
+		want[fmt.Sprintf("%s %s %s", x.Protocol, x.Class, x.Verdict)]++
 		for _, r := range x.Reasons {
-			want[fmt.Sprintf("%s %s", x.Class, r)]++
+			want[fmt.Sprintf("%s %s %s", x.Protocol, x.Class, r)]++
 		}
 	}
 	got := map[string]int64{}
-	for class, c := range sj.Verdicts[devnet.AsyncEmissionProtocol] {
-		got[fmt.Sprintf("%s verified", class)] += c.Verified
-		got[fmt.Sprintf("%s invalid", class)] += c.Invalid
-		for r, n := range c.Reasons {
-			got[fmt.Sprintf("%s %s", class, r)] += n
+	for protocol, classes := range sj.Verdicts {
+		for class, c := range classes {
+			got[fmt.Sprintf("%s %s verified", protocol, class)] += c.Verified
+			got[fmt.Sprintf("%s %s invalid", protocol, class)] += c.Invalid
+			for r, n := range c.Reasons {
+				got[fmt.Sprintf("%s %s %s", protocol, class, r)] += n
+			}
 		}
 	}
 	maps.DeleteFunc(got, func(_ string, n int64) bool { return n == 0 })

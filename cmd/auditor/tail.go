@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/publish"
+	"github.com/async-emission/auditor/rules"
 )
 
 const tailSynopsis = `[--config FILE] [--nats URL] [--subject S] [--json]
@@ -122,12 +123,12 @@ func formatEvent(subject string, payload []byte) string {
 	case publish.TypeVerdict:
 		var d *publish.VerdictData
 		if d, err = ev.Verdict(); err == nil {
-			body = fmt.Sprintf("%s %s  box %s  %s  height %d", d.Verdict, d.Class, short(d.Box.ID.String()), reasonCodes(d.Reasons), d.Height)
+			body = fmt.Sprintf("%s %s  box %s  %s  height %d", d.Verdict, classActionOf(rules.Class(d.Class), d.Action), short(d.Box.ID.String()), reasonCodes(d.Reasons), d.Height)
 		}
 	case publish.TypeRetracted:
 		var d *publish.RetractionData
 		if d, err = ev.Retraction(); err == nil {
-			body = fmt.Sprintf("retracted %s  box %s  (was %s: %s)  height %d", d.Class, short(d.Box.ID.String()), d.Verdict, reasonCodes(d.Reasons), d.Height)
+			body = fmt.Sprintf("retracted %s  box %s  (was %s: %s)  height %d", classActionOf(rules.Class(d.Class), d.Action), short(d.Box.ID.String()), d.Verdict, reasonCodes(d.Reasons), d.Height)
 		}
 	case publish.TypeRollback:
 		var d *publish.RollbackData

@@ -14,10 +14,13 @@ import (
 
 const verifySynopsis = `[--config FILE | --data-dir DIR] [--json] BOXID
 
-Explains one stored box: its class and verdict for each protocol, the
-reason codes with their sentences, the transaction that created it with the
-boxes it spent and read as data-inputs, and its emission lineage back to the
-bootstrap. Exit status: 0 when every verdict on the box is "verified", 1
+Explains one stored box: its class (and, for a result, its action) and
+verdict for each protocol, the reason codes with their sentences, the
+transaction that created it with the boxes it spent and read as
+data-inputs, and its emission lineage back to the bootstrap. For a result
+(an emitted box) it also shows the results it was built on, with their
+verdicts and whether their emission boxes were read to prove them, and the
+results and state updates built on it. Exit status: 0 when every verdict on the box is "verified", 1
 when one is "invalid" or the store holds no such box, 2 on bad input.`
 
 func runVerify(e *env, args []string) error {
@@ -99,7 +102,7 @@ func printExplanation(w io.Writer, ex *api.Explanation) {
 		for _, r := range rs {
 			var vs []string
 			for _, v := range r.Verdicts {
-				vs = append(vs, fmt.Sprintf("%s %s %s", v.Protocol, v.Class, v.Verdict))
+				vs = append(vs, fmt.Sprintf("%s %s %s", v.Protocol, classActionOf(v.Class, v.Action), v.Verdict))
 			}
 			if len(vs) == 0 {
 				vs = []string{"no class"}
@@ -109,6 +112,24 @@ func printExplanation(w io.Writer, ex *api.Explanation) {
 	}
 	related("its transaction spent (stored boxes):", ex.Transaction.Spent)
 	related("its transaction read as data-inputs (stored boxes):", ex.Transaction.DataInputs)
+	if len(ex.BuiltOn) > 0 {
+		fmt.Fprintln(w, "built on the results:")
+		for _, b := range ex.BuiltOn {
+			proof := "unproved: its emission box was not read with it"
+			if b.ProvedBy != nil {
+				proof = fmt.Sprintf("proved by emission box %s", *b.ProvedBy)
+			}
+			for _, v := range b.Verdicts {
+				fmt.Fprintf(w, "  %s  %s %s: %s; %s\n", b.BoxID, v.Protocol, classActionOf(v.Class, v.Action), verdictSummary(&v), proof)
+			}
+		}
+	}
+	if len(ex.Dependents) > 0 {
+		fmt.Fprintln(w, "built on it:")
+		for _, v := range ex.Dependents {
+			fmt.Fprintf(w, "  %s  %s %s at %d: %s\n", v.BoxID, v.Protocol, classActionOf(v.Class, v.Action), v.Height, verdictSummary(&v))
+		}
+	}
 	if l := ex.Lineage; l != nil {
 		state := "open"
 		switch {
@@ -136,7 +157,16 @@ func verdictLine(v *api.Verdict) string {
 	if v.Kind == rules.KindSpent {
 		what = "verdict on its spend"
 	}
-	return fmt.Sprintf("%s (%s, %s, at height %d): %s", what, v.Protocol, v.Class, v.Height, verdictSummary(v))
+	return fmt.Sprintf("%s (%s, %s, at height %d): %s", what, v.Protocol, classActionOf(v.Class, v.Action), v.Height, verdictSummary(v))
+}
+
+// classActionOf is a verdict's class, with its action when it has one:
+// "emitted/settle".
+func classActionOf(class rules.Class, action string) string {
+	if action == "" {
+		return string(class)
+	}
+	return string(class) + "/" + action
 }
 
 func verdictSummary(v *api.Verdict) string {

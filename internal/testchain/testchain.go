@@ -1,7 +1,7 @@
 // Package testchain gives tests the real parts of a sync: a devnet served
-// over loopback HTTP, the [[protocol]] section that watches its
-// async-emission deployment (read the way the configuration reads it), a
-// SQLite store in a temporary directory, and the follower and rules that
+// over loopback HTTP, the [[protocol]] sections that watch its
+// async-emission deployments (read the way the configuration reads them),
+// a SQLite store in a temporary directory, and the follower and rules that
 // fill it.
 package testchain
 
@@ -26,8 +26,11 @@ import (
 type Chain struct {
 	Devnet *devnet.Devnet
 	URL    string
-	// Protocol watches the devnet's async-emission deployment; the zero
-	// Protocol when cfg has no such scenario.
+	// Protocols watch the devnet's async-emission deployments: the demo
+	// protocol, then the action tree; none when cfg has no such scenario.
+	Protocols []rules.Protocol
+	// Protocol is the demo protocol's, Protocols[0]; the zero Protocol when
+	// cfg has no such scenario.
 	Protocol rules.Protocol
 }
 
@@ -42,18 +45,19 @@ func New(t testing.TB, cfg devnet.Config) *Chain {
 	t.Cleanup(srv.Close)
 	c := &Chain{Devnet: d, URL: srv.URL}
 	if _, ok := cfg.Scenario.(*devnet.AsyncEmission); ok {
-		pc, err := d.Protocol()
+		pcs, err := d.Protocols()
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Protocol = ParseProtocol(t, pc.TOML())
+		c.Protocols = ParseProtocols(t, devnet.ProtocolsTOML(pcs))
+		c.Protocol = c.Protocols[0]
 	}
 	return c
 }
 
-// ParseProtocol reads one [[protocol]] section the way the configuration
+// ParseProtocols reads [[protocol]] sections the way the configuration
 // does.
-func ParseProtocol(t testing.TB, text string) rules.Protocol {
+func ParseProtocols(t testing.TB, text string) []rules.Protocol {
 	t.Helper()
 	var file struct {
 		Protocol []rules.ProtocolSpec `toml:"protocol"`
@@ -62,10 +66,10 @@ func ParseProtocol(t testing.TB, text string) rules.Protocol {
 		t.Fatalf("%v in\n%s", err, text)
 	}
 	ps, errs := rules.ParseProtocols(file.Protocol)
-	if len(errs) > 0 || len(ps) != 1 {
+	if len(errs) > 0 || len(ps) == 0 {
 		t.Fatalf("%v in\n%s", errs, text)
 	}
-	return ps[0]
+	return ps
 }
 
 // OpenStore opens a store in a new temporary directory, closed when the
@@ -92,9 +96,9 @@ func (c *Chain) Client(t testing.TB) *scan.Client {
 	return client
 }
 
-// Engine judges blocks for the chain's protocol.
+// Engine judges blocks for the chain's protocols.
 func (c *Chain) Engine() *rules.Engine {
-	return rules.NewEngine([]rules.Protocol{c.Protocol}, nil, zerolog.Nop())
+	return rules.NewEngine(c.Protocols, nil, zerolog.Nop())
 }
 
 // Follower follows the chain into store with the chain's rules; a zero
