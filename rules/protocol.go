@@ -121,6 +121,7 @@ type RequirementSpec struct {
 // KeyError is a problem with one key of one protocol section.
 type KeyError struct {
 	Protocol string // the protocol's name, or its position when it has none
+	Index    int    // the section's position among the [[protocol]] sections, from 0
 	Key      string
 	Msg      string
 }
@@ -145,7 +146,7 @@ func ParseProtocols(specs []ProtocolSpec) ([]Protocol, []error) {
 		if !nameRE.MatchString(s.Name) {
 			label = fmt.Sprintf("#%d", i+1)
 		}
-		sp := &specParser{label: label, errs: &errs}
+		sp := &specParser{label: label, index: i, errs: &errs}
 		switch {
 		case s.Name == "":
 			sp.bad("name", "required (it names the protocol in event subjects)")
@@ -179,11 +180,12 @@ func ParseProtocols(specs []ProtocolSpec) ([]Protocol, []error) {
 // specParser decodes one [[protocol]] section, collecting its problems.
 type specParser struct {
 	label string // the protocol's name, or its position when it has none
+	index int
 	errs  *[]error
 }
 
 func (sp *specParser) bad(key, format string, args ...any) {
-	*sp.errs = append(*sp.errs, &KeyError{Protocol: sp.label, Key: key, Msg: fmt.Sprintf(format, args...)})
+	*sp.errs = append(*sp.errs, &KeyError{Protocol: sp.label, Index: sp.index, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 // digest decodes a 32-byte hex key; nil when it is unset or bad.

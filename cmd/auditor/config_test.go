@@ -114,6 +114,13 @@ func TestBadConfigs(t *testing.T) {
 		"nats_token_embedded.bad.toml":      {"nats.token", "nats.url"},
 		"node_url_secret.bad.toml":          {"node.url", "user:xxxxx@node", "99999"},
 		"http_max_publish_delay.bad.toml":   {"http.max_publish_delay"},
+		"duration_bare_number.bad.toml":     {"line 3: node.request_timeout", `a duration with a unit, such as "15s"`, "got the number 15"},
+		"duration_no_unit.bad.toml":         {"line 2: scan.poll_interval", `"2" has no unit (write "2s" for seconds)`},
+		"many_problems.bad.toml": {"5 problems", `line 2: scan.confirmations: expected a whole number from 0 to 4294967295, got the string "ten"`,
+			"line 3: scan.fetch_batch: expected a whole number, got the number 1.5", "line 4: scan.start_height", "line 7: nats.url: expected a list",
+			"line 10: log.level: expected a string in quotes, got a list"},
+		"http_max_lag.bad.toml":        {"line 5: http.max_lag", "not above scan.confirmations (10)", "11 or more"},
+		"http_nats_same_port.bad.toml": {"line 5: http.listen", "nats.listen"},
 	}
 	files, _ := filepath.Glob("testdata/config/*.bad.toml")
 	if len(files) != len(want) {
@@ -134,10 +141,43 @@ func TestBadConfigs(t *testing.T) {
 			if errors.As(err, &fe) && fe.Field == "" {
 				t.Errorf("field error without a field: %v", err)
 			}
+			// User words, not Go's: no type names, no package paths.
+			for _, internal := range []string{"main.", "uint32", "int64", "of type", "reflect"} {
+				if strings.Contains(err.Error(), internal) {
+					t.Errorf("error %q shows Go internals (%q)", err, internal)
+				}
+			}
 			if strings.Contains(err.Error(), "s3cret") {
 				t.Errorf("error %q shows a password", err)
 			}
 		})
+	}
+}
+
+// TestConfigMadeConsistent: a single URL is a list of one, and /readyz's
+// lag bound follows scan.confirmations when it is not written.
+func TestConfigMadeConsistent(t *testing.T) {
+	cfg, err := loadConfig("testdata/config/single_url.good.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.NATS.URL, []string{"nats://127.0.0.1:4222"}) {
+		t.Errorf("nats.url %q, want the one URL as a list", cfg.NATS.URL)
+	}
+	if cfg.HTTP.MaxLag != 15 {
+		t.Errorf("http.max_lag %d with confirmations 10 and no max_lag written, want 15", cfg.HTTP.MaxLag)
+	}
+	cfg, err = loadConfig("", func(c *Config) { c.Scan.Confirmations = 30 })
+	if err != nil || cfg.HTTP.MaxLag != 35 {
+		t.Errorf("no file, confirmations 30: max_lag %d, %v", cfg.HTTP.MaxLag, err)
+	}
+	// Written, it is kept as written (and checked).
+	path := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(path, []byte("[scan]\nconfirmations = 10\n[http]\nmax_lag = 11\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = loadConfig(path, nil); err != nil || cfg.HTTP.MaxLag != 11 {
+		t.Errorf("max_lag 11 written: %d, %v", cfg.HTTP.MaxLag, err)
 	}
 }
 

@@ -271,7 +271,7 @@ func (n *demoNode) close() {
 // protocolSpecs decodes the [[protocol]] sections of a TOML text.
 func protocolSpecs(text string) ([]rules.ProtocolSpec, error) {
 	cfg := DefaultConfig()
-	if err := decodeConfig([]byte(text), &cfg); err != nil {
+	if _, err := decodeConfig([]byte(text), &cfg); err != nil {
 		return nil, err
 	}
 	return cfg.Protocols, nil
