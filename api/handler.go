@@ -16,6 +16,7 @@ import (
 
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/version"
 )
 
 // Store is what the server reads of the database; *db.Store implements it.
@@ -175,6 +176,9 @@ func NewHandler(cfg Config, log zerolog.Logger) (*Handler, error) {
 	if err := h.reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, fmt.Errorf("api: register the process collector: %w", err)
 	}
+	if err := h.reg.Register(buildInfo(version.Get())); err != nil {
+		return nil, fmt.Errorf("api: register the build info: %w", err)
+	}
 	if err := h.reg.Register(&collector{h: h}); err != nil {
 		return nil, fmt.Errorf("api: register the auditor's metrics: %w", err)
 	}
@@ -327,6 +331,8 @@ func (h *Handler) Status(ctx context.Context) (Status, error) {
 		return Status{}, fmt.Errorf("count the outbox: %w", err)
 	}
 	out := NewStatus(st, ob.written, ob.pending)
+	build := version.Get()
+	out.Build = &build
 	if h.cfg.Chain != nil {
 		out.Chain = chainStatus(h.cfg.Chain(), st.TipHeight, !st.Empty)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/version"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -298,6 +299,17 @@ func testMetrics(t *testing.T, c *chain) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
+	bi := m["auditor_build_info"].GetMetric()
+	if len(bi) != 1 || bi[0].GetGauge().GetValue() != 1 {
+		t.Fatalf("auditor_build_info %v, want one series of 1", bi)
+	}
+	build := map[string]string{}
+	for _, l := range bi[0].GetLabel() {
+		build[l.GetName()] = l.GetValue()
+	}
+	if b := version.Get(); build["version"] != b.Version || build["goversion"] != b.GoVersion || build["revision"] != b.Revision {
+		t.Errorf("auditor_build_info labels %v, want the build %+v", build, b)
+	}
 	for name, want := range counters {
 		if got := m.value(t, name, counterType); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
@@ -419,6 +431,8 @@ func testStatus(t *testing.T, c *chain) {
 		BlocksDisconnected: cs.Disconnected, Reorgs: cs.Reorgs, DeepestReorg: cs.DeepestReorg,
 		NodeErrors: cs.NodeErrors, LastConnectedAt: &last, Refusals: cs.Refusals, Withheld: cs.Withheld}
 	want.Publish, want.Reports = &publishStats, &reportStats
+	build := version.Get()
+	want.Build = &build
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("GET /api/v1/status:\n got %s\nwant %+v", r.body, want)
 	}
@@ -469,7 +483,9 @@ func testStatus(t *testing.T, c *chain) {
 		r.wantCode(t, "GET /api/v1/status", http.StatusOK)
 		var got api.Status
 		r.decodeJSON(t, "GET /api/v1/status", &got)
-		if want := api.NewStatus(st, c.written, c.pending); !reflect.DeepEqual(got, want) {
+		want := api.NewStatus(st, c.written, c.pending)
+		want.Build = &build
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("GET /api/v1/status:\n got %s\nwant %+v", r.body, want)
 		}
 		for _, key := range []string{`"chain"`, `"publish"`, `"reports"`} {

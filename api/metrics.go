@@ -2,11 +2,13 @@ package api
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/async-emission/auditor/consensus"
+	"github.com/async-emission/auditor/internal/version"
 )
 
 // The auditor's metrics. Those of a nil Config callback are left out; the
@@ -74,6 +76,20 @@ var (
 	publishDescs = []*prometheus.Desc{descPublished, descDuplicates, descPublishErrors, descInFlight, descLastAck}
 	reportDescs  = []*prometheus.Desc{descReportRuns, descReportSkipped, descReportFailures, descReportLastSuccess}
 )
+
+// buildInfo is auditor_build_info: 1, with the build in its labels (join
+// it on instance to label other series with the version).
+func buildInfo(b version.Info) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "auditor_build_info",
+		Help: "Always 1; the labels say which build of the auditor runs.",
+		ConstLabels: prometheus.Labels{
+			"version": b.Version, "revision": b.Revision, "modified": strconv.FormatBool(b.Modified), "goversion": b.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
+}
 
 // collector makes the auditor's metrics at each scrape: the store's
 // through the handler's caches, the others from one call of each

@@ -5,6 +5,7 @@ import (
 
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/version"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -32,6 +33,8 @@ type Status struct {
 	// before the first block (or the checkpoint's bootstrap).
 	TrustRoot *TrustRoot `json:"trust_root"`
 
+	// Build is the daemon's build (GET /api/v1/status only).
+	Build *version.Info `json:"build,omitempty"`
 	// The daemon's counters, when it runs the part that keeps them.
 	Chain   *ChainStatus  `json:"chain,omitempty"`
 	Publish *PublishStats `json:"publish,omitempty"`

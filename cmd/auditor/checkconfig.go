@@ -14,7 +14,7 @@ decoder knows it) when it is not.`
 
 func runCheckConfig(e *env, args []string) error {
 	fs := newFlagSet(e, "check-config", checkConfigSynopsis)
-	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	cfgPath := fs.String("config", "", "read the configuration from `FILE` (TOML)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -24,7 +24,7 @@ func runCheckConfig(e *env, args []string) error {
 	if *cfgPath == "" {
 		return badInput{fmt.Errorf("--config FILE is required")}
 	}
-	cfg, err := loadConfig(*cfgPath, nil)
+	cfg, err := fs.loadConfig(*cfgPath, nil)
 	if err != nil {
 		return badInput{err}
 	}

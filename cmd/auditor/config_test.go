@@ -234,7 +234,7 @@ func TestListenBeyondLoopback(t *testing.T) {
 // HTTP on loopback only.
 func TestDemoHTTPLoopbackOnly(t *testing.T) {
 	var out, errOut strings.Builder
-	code := run([]string{"demo", "--http", "0.0.0.0:8080", "--dir", t.TempDir()}, &env{stdout: &out, stderr: &errOut})
+	code := run([]string{"demo", "--http", "0.0.0.0:8080", "--data-dir", t.TempDir()}, &env{stdout: &out, stderr: &errOut})
 	if code != exitBadInput || !strings.Contains(errOut.String(), "--http 0.0.0.0:8080: the demo serves on loopback only") {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}

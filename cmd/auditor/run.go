@@ -58,14 +58,14 @@ const (
 
 func runRun(e *env, args []string) error {
 	fs := newFlagSet(e, "run", runSynopsis)
-	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	cfgPath := fs.String("config", "", "read the configuration from `FILE` (TOML)")
 	until := fs.Uint("until-height", 0, "exit 0 once this height is connected (0: follow forever)")
-	nodeURL := fs.String("node", "", "Ergo node URL; overrides node.url")
-	natsURL := fs.String("nats", "", "NATS server URLs, comma-separated; overrides nats.url")
-	dataDir := fs.String("data-dir", "", "data directory; overrides data_dir")
-	network := fs.String("network", "", "consensus rules: mainnet, testnet or devnet; overrides scan.network")
+	nodeURL := fs.String("node", "", "the Ergo node at `URL`; overrides node.url")
+	natsURL := fs.String("nats", "", "the NATS servers at `URLS`, comma-separated; overrides nats.url")
+	dataDir := fs.String("data-dir", "", "keep the database in `DIR`; overrides data_dir")
+	network := fs.String("network", "", "check the chain against the consensus rules of `NETWORK`: mainnet, testnet or devnet; overrides scan.network")
 	var httpAddr optionalString
-	fs.Var(&httpAddr, "http", `HTTP server address; overrides http.listen ("" disables it)`)
+	fs.Var(&httpAddr, "http", "serve HTTP on `ADDR`; overrides http.listen (\"\" disables it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func runRun(e *env, args []string) error {
 	if *until > 1<<31-1 {
 		return badInput{fmt.Errorf("--until-height %d is beyond any block height", *until)}
 	}
-	cfg, err := loadConfig(*cfgPath, func(c *Config) {
+	cfg, err := fs.loadConfig(*cfgPath, func(c *Config) {
 		if *nodeURL != "" {
 			c.Node.URL = *nodeURL
 		}

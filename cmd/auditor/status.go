@@ -25,8 +25,8 @@ reached).`
 
 func runStatus(e *env, args []string) error {
 	fs := newFlagSet(e, "status", statusSynopsis)
-	cfgPath := fs.String("config", "", "configuration file (TOML)")
-	dataDir := fs.String("data-dir", "", "data directory; overrides data_dir")
+	cfgPath := fs.String("config", "", "read the configuration from `FILE` (TOML)")
+	dataDir := fs.String("data-dir", "", "keep the database in `DIR`; overrides data_dir")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -35,7 +35,7 @@ func runStatus(e *env, args []string) error {
 		return badInput{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
 	ctx := context.Background()
-	store, err := openExistingStore(ctx, *cfgPath, *dataDir)
+	store, err := openExistingStore(ctx, fs, *cfgPath, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -82,8 +82,8 @@ func runStatus(e *env, args []string) error {
 // openExistingStore opens the database of the configuration's data
 // directory (dataDir overriding it), which must exist: the read-only
 // commands never create one.
-func openExistingStore(ctx context.Context, cfgPath, dataDir string) (*db.Store, error) {
-	cfg, err := loadConfig(cfgPath, func(c *Config) {
+func openExistingStore(ctx context.Context, fs *flagSet, cfgPath, dataDir string) (*db.Store, error) {
+	cfg, err := fs.loadConfig(cfgPath, func(c *Config) {
 		if dataDir != "" {
 			c.DataDir = dataDir
 		}
@@ -91,14 +91,14 @@ func openExistingStore(ctx context.Context, cfgPath, dataDir string) (*db.Store,
 	if err != nil {
 		return nil, badInput{err}
 	}
-	return openStoreIn(ctx, cfg.DataDir)
+	return openStoreIn(ctx, cfg.DataDir, fs.quietLogger(cfg.Log))
 }
 
 // openStoreIn opens the database of dataDir, which must exist.
-func openStoreIn(ctx context.Context, dataDir string) (*db.Store, error) {
+func openStoreIn(ctx context.Context, dataDir string, log zerolog.Logger) (*db.Store, error) {
 	path := filepath.Join(dataDir, dbFile)
 	if _, err := os.Stat(path); err != nil {
 		return nil, badInput{fmt.Errorf("no auditor database in %s: %w", dataDir, err)}
 	}
-	return db.Open(ctx, path, zerolog.Nop())
+	return db.Open(ctx, path, log)
 }

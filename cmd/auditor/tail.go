@@ -27,8 +27,8 @@ it runs, and stops on Ctrl-C.`
 
 func runTail(e *env, args []string) error {
 	fs := newFlagSet(e, "tail", tailSynopsis)
-	cfgPath := fs.String("config", "", "configuration file (TOML)")
-	natsURL := fs.String("nats", "", "NATS server URL(s), comma-separated; overrides the configuration")
+	cfgPath := fs.String("config", "", "read the configuration from `FILE` (TOML)")
+	natsURL := fs.String("nats", "", "the NATS servers at `URLS`, comma-separated; overrides nats.url")
 	subject := fs.String("subject", "", "subject to subscribe to (default <nats.subject_prefix>.>)")
 	asJSON := fs.Bool("json", false, "print each event's JSON as published")
 	if err := parseFlags(fs, args); err != nil {
@@ -37,7 +37,7 @@ func runTail(e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return badInput{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
-	cfg, err := loadConfig(*cfgPath, nil)
+	cfg, err := fs.loadConfig(*cfgPath, nil)
 	if err != nil {
 		return badInput{err}
 	}
