@@ -8,6 +8,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -150,7 +152,38 @@ func formatEvent(subject string, payload []byte) string {
 	if err != nil {
 		body = fmt.Sprintf("%s  id %s  undecodable data: %v", ev.Type, ev.ID, err)
 	}
-	return head + "  " + body
+	return printable(head + "  " + body)
+}
+
+// printable escapes what would let an event's text act on the terminal or
+// split its line: control characters, line and paragraph separators, and
+// the bidirectional overrides, as \x0a or \u2028.
+func printable(s string) string {
+	clean := func(r rune) bool {
+		return r == utf8.RuneError || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' ||
+			(r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
+	}
+	if !strings.ContainsFunc(s, clean) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+			} else {
+				b.WriteRune(r)
+			}
+		case clean(r) && r < 0x100:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case clean(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // reasonCodes joins the codes, or "-" for none.
