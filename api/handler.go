@@ -82,6 +82,12 @@ type ReportStats struct {
 type Config struct {
 	Store Store
 
+	// Protocols are the names of the watched protocols: the verdict
+	// metrics have a sample of every class, verdict and reason code of
+	// each, zero included (a protocol only in the store shows what it
+	// has).
+	Protocols []string
+
 	// MaxLag is how many blocks the store's tip may be below the node's
 	// height for /readyz to answer 200. With scan.confirmations C the
 	// follower stays C blocks behind, so MaxLag should exceed C.

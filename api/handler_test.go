@@ -227,20 +227,28 @@ func testReadyz(t *testing.T, c *chain) {
 	}
 }
 
-// verdictKey is the labels of an auditor_verdicts sample.
-type verdictKey struct{ protocol, class, verdict, reason string }
-
 // expectedVerdicts counts the devnet's expectations as auditor_verdicts
-// does.
-func expectedVerdicts(exp []devnet.Expectation) map[verdictKey]float64 {
-	out := map[verdictKey]float64{}
-	for _, e := range exp {
-		out[verdictKey{e.Protocol, e.Class, e.Verdict, ""}]++
-		for _, r := range e.Reasons {
-			out[verdictKey{e.Protocol, e.Class, devnet.VerdictInvalid, r}]++
+// (by protocol/class/verdict) and auditor_verdict_reasons (by
+// protocol/code) do, with a zero for every class, verdict and code of
+// each protocol in zeros.
+func expectedVerdicts(exp []devnet.Expectation, zeros ...string) (verdicts, reasons map[string]float64) {
+	verdicts, reasons = map[string]float64{}, map[string]float64{}
+	for _, p := range zeros {
+		for _, c := range rules.Classes() {
+			verdicts[p+"/"+string(c)+"/verified"] += 0
+			verdicts[p+"/"+string(c)+"/invalid"] += 0
+		}
+		for _, r := range rules.Reasons() {
+			reasons[p+"/"+string(r)] += 0
 		}
 	}
-	return out
+	for _, e := range exp {
+		verdicts[e.Protocol+"/"+e.Class+"/"+e.Verdict]++
+		for _, r := range e.Reasons {
+			reasons[e.Protocol+"/"+r]++
+		}
+	}
+	return verdicts, reasons
 }
 
 func testMetrics(t *testing.T, c *chain) {
@@ -260,6 +268,7 @@ func testMetrics(t *testing.T, c *chain) {
 		Reports: func() api.ReportStats { reportCalls.Add(1); return reportStats },
 	})
 	m := scrape(t, srv.Client(), srv.URL)
+	m.lint(t)
 	if n := chainCalls.Load(); n != 1 {
 		t.Errorf("a scrape called Chain %d times, want once", n)
 	}
@@ -315,22 +324,33 @@ func testMetrics(t *testing.T, c *chain) {
 		t.Fatalf("fixture: %d written, %d pending, %d acked", c.written, c.pending, c.acked)
 	}
 
-	got := m.verdicts(t)
-	want := expectedVerdicts(c.exp)
-	if !reflect.DeepEqual(got, want) {
+	// Without Config.Protocols, what the store holds.
+	want, wantReasons := expectedVerdicts(c.exp)
+	if got := m.verdicts(t); !reflect.DeepEqual(got, want) {
 		t.Errorf("auditor_verdicts:\n got %v\nwant %v (from the devnet's expectations)", got, want)
 	}
-	var invalid, reasons int
-	for k := range want {
-		if k.verdict == devnet.VerdictInvalid {
+	if got := m.reasons(t); !reflect.DeepEqual(got, wantReasons) {
+		t.Errorf("auditor_verdict_reasons:\n got %v\nwant %v (from the devnet's expectations)", got, wantReasons)
+	}
+	// One family per meaning: the sum of the invalid verdicts is the
+	// number of invalid verdicts, not inflated by their reasons.
+	var invalid, sumInvalid, withReasons float64
+	for _, e := range c.exp {
+		if e.Verdict == devnet.VerdictInvalid {
 			invalid++
-		}
-		if k.reason != "" {
-			reasons++
+			if len(e.Reasons) > 1 {
+				withReasons++
+			}
 		}
 	}
-	if invalid == 0 || reasons == 0 || len(want) == invalid {
-		t.Fatalf("the scenario planted no forgery, or verified nothing: %v", want)
+	for k, n := range m.verdicts(t) {
+		if strings.HasSuffix(k, "/invalid") {
+			sumInvalid += n
+		}
+	}
+	if sumInvalid != invalid || invalid == 0 || withReasons == 0 || len(wantReasons) == 0 {
+		t.Errorf("sum(auditor_verdicts{verdict=\"invalid\"}) = %v, want %v (the scenario: %v invalid, %v with more than one code)",
+			sumInvalid, invalid, invalid, withReasons)
 	}
 
 	t.Run("without callbacks", func(t *testing.T) {
@@ -391,6 +411,22 @@ func testMetrics(t *testing.T, c *chain) {
 		}
 		if got := m.verdicts(t); !reflect.DeepEqual(got, want) {
 			t.Errorf("auditor_verdicts after a failed scrape: %v, want %v", got, want)
+		}
+	})
+	t.Run("configured protocols", func(t *testing.T) {
+		// Every class, verdict and code of a configured protocol has a
+		// sample, zero included; a protocol without verdicts too.
+		srv, _, _ := newServer(t, api.Config{Store: c.store, Protocols: []string{"demo", "tree", "quiet"}})
+		m := scrape(t, srv.Client(), srv.URL)
+		want, wantReasons := expectedVerdicts(c.exp, "demo", "tree", "quiet")
+		if got := m.verdicts(t); !reflect.DeepEqual(got, want) {
+			t.Errorf("auditor_verdicts:\n got %v\nwant %v", got, want)
+		}
+		if got := m.reasons(t); !reflect.DeepEqual(got, wantReasons) {
+			t.Errorf("auditor_verdict_reasons:\n got %v\nwant %v", got, wantReasons)
+		}
+		if got := m.verdicts(t)["quiet/emitted/invalid"]; got != 0 || len(m.verdicts(t)) != 3*2*len(rules.Classes()) {
+			t.Errorf("auditor_verdicts has %d samples (quiet/emitted/invalid %v), want %d", len(m.verdicts(t)), got, 3*2*len(rules.Classes()))
 		}
 	})
 }
@@ -847,7 +883,7 @@ func testCache(t *testing.T, c *chain) {
 	// A scrape counts the verdicts with the store's VerdictCounts, and
 	// reads neither the status again nor the outbox (cached).
 	m := scrape(t, client, srv.URL)
-	if got, want := m.verdicts(t), expectedVerdicts(c.exp); !reflect.DeepEqual(got, want) {
+	if got, want := m.verdicts(t), first(expectedVerdicts(c.exp)); !reflect.DeepEqual(got, want) {
 		t.Errorf("auditor_verdicts %v, want %v", got, want)
 	}
 	if got := m.value(t, "auditor_outbox_pending_events", gaugeType); got != float64(c.pending) {
@@ -869,7 +905,7 @@ func testCache(t *testing.T, c *chain) {
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
 		m := scrape(t, srv.Client(), srv.URL)
-		if got, want := m.verdicts(t), expectedVerdicts(c.exp); !reflect.DeepEqual(got, want) {
+		if got, want := m.verdicts(t), first(expectedVerdicts(c.exp)); !reflect.DeepEqual(got, want) {
 			t.Errorf("auditor_verdicts %v, want %v", got, want)
 		}
 		if got := fresh.statusReads.Load(); got != 0 {
@@ -930,3 +966,6 @@ func testCache(t *testing.T, c *chain) {
 		}
 	})
 }
+
+// first returns the first of two values.
+func first[A, B any](a A, _ B) A { return a }

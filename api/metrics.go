@@ -2,11 +2,16 @@ package api
 
 import (
 	"context"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/async-emission/auditor/consensus"
+	"github.com/async-emission/auditor/db"
+	"github.com/async-emission/auditor/rules"
 )
 
 // The auditor's metrics. Those of a nil Config callback are left out; the
@@ -18,8 +23,11 @@ var (
 	descTipHeight = prometheus.NewDesc("auditor_tip_height",
 		"Height of the store's tip (0 while the store holds no block).", nil, nil)
 	descVerdicts = prometheus.NewDesc("auditor_verdicts",
-		`Stored verdicts by protocol, class of box and verdict; with reason set, the invalid verdicts carrying that reason code (reason="" for the totals).`,
-		[]string{"protocol", "class", "verdict", "reason"}, nil)
+		"Stored verdicts by protocol, class of box and verdict (verified or invalid); every class and verdict of a configured protocol, zero included.",
+		[]string{"protocol", "class", "verdict"}, nil)
+	descReasons = prometheus.NewDesc("auditor_verdict_reasons",
+		"Stored invalid verdicts carrying a reason code, by protocol and code (a verdict with two codes counts under each); every code of a configured protocol, zero included.",
+		[]string{"protocol", "code"}, nil)
 	descOutboxPending = prometheus.NewDesc("auditor_outbox_pending_events",
 		"Events in the outbox not yet acknowledged by NATS.", nil, nil)
 	descEventsWritten = prometheus.NewDesc("auditor_outbox_events_written_total",
@@ -69,7 +77,7 @@ var (
 )
 
 var (
-	storeDescs   = []*prometheus.Desc{descStoreUp, descTipHeight, descVerdicts, descOutboxPending, descEventsWritten}
+	storeDescs   = []*prometheus.Desc{descStoreUp, descTipHeight, descVerdicts, descReasons, descOutboxPending, descEventsWritten}
 	chainDescs   = []*prometheus.Desc{descNodeHeight, descLag, descConnected, descDisconnected, descReorgs, descDeepestReorg, descNodeErrors, descLastConnected, descRefusals, descWithheld}
 	publishDescs = []*prometheus.Desc{descPublished, descDuplicates, descPublishErrors, descInFlight, descLastAck}
 	reportDescs  = []*prometheus.Desc{descReportRuns, descReportSkipped, descReportFailures, descReportLastSuccess}
@@ -124,8 +132,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if vcs, err := h.verdicts.get(ctx); err != nil {
 		failed("counting the verdicts", err)
 	} else {
-		for _, v := range vcs {
-			gauge(descVerdicts, float64(v.Count), v.Protocol, string(v.Class), v.Verdict, string(v.Reason))
+		verdicts, reasons := verdictSamples(vcs, h.cfg.Protocols)
+		for _, s := range verdicts {
+			gauge(descVerdicts, float64(s.n), s.labels...)
+		}
+		for _, s := range reasons {
+			gauge(descReasons, float64(s.n), s.labels...)
 		}
 	}
 	if ob, err := h.outbox.get(ctx); err != nil {
@@ -170,4 +182,50 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descReportFailures, s.Failures)
 		timestamp(descReportLastSuccess, s.LastSuccess)
 	}
+}
+
+// sample is one sample of a labelled family: its label values and count.
+type sample struct {
+	labels []string
+	n      int64
+}
+
+// verdictSamples splits the store's verdict counts into the two families:
+// verdicts by protocol, class and verdict (the totals), and invalid
+// verdicts by protocol and reason code (summed over the classes). Every
+// configured protocol has every class, verdict and code, zero included, so
+// that a series exists before its first verdict (an alert comparing it
+// with its past sees the first one). Both are sorted by their labels.
+func verdictSamples(vcs []db.VerdictCount, protocols []string) (verdicts, reasons []sample) {
+	byVerdict, byReason := samples{}, samples{}
+	for _, p := range protocols {
+		for _, c := range rules.Classes() {
+			byVerdict.add(0, p, string(c), rules.StatusVerified)
+			byVerdict.add(0, p, string(c), rules.StatusInvalid)
+		}
+		for _, r := range rules.Reasons() {
+			byReason.add(0, p, string(r))
+		}
+	}
+	for _, v := range vcs {
+		if v.Reason == "" {
+			byVerdict.add(v.Count, v.Protocol, string(v.Class), v.Verdict)
+		} else {
+			byReason.add(v.Count, v.Protocol, string(v.Reason))
+		}
+	}
+	return byVerdict.sorted(), byReason.sorted()
+}
+
+// samples adds counts up by their label values, joined by NUL.
+type samples map[string]int64
+
+func (s samples) add(n int64, labels ...string) { s[strings.Join(labels, "\x00")] += n }
+
+func (s samples) sorted() []sample {
+	out := make([]sample, 0, len(s))
+	for _, k := range slices.Sorted(maps.Keys(s)) {
+		out = append(out, sample{strings.Split(k, "\x00"), s[k]})
+	}
+	return out
 }

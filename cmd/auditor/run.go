@@ -376,6 +376,7 @@ func (d *daemon) chain() report.Chain {
 func (d *daemon) newHandler() (*api.Handler, error) {
 	cfg := api.Config{
 		Store:           d.store,
+		Protocols:       protocolNames(d.cfg),
 		MaxLag:          d.cfg.HTTP.MaxLag,
 		MaxPublishDelay: time.Duration(d.cfg.HTTP.MaxPublishDelay),
 		Chain:           func() api.ChainStats { return chainStats(d.follower.Stats()) },
@@ -393,6 +394,15 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 		}
 	}
 	return api.NewHandler(cfg, component(d.log, "http"))
+}
+
+// protocolNames are the names of the configured protocols.
+func protocolNames(cfg Config) []string {
+	var names []string
+	for _, p := range cfg.Protocols {
+		names = append(names, p.Name)
+	}
+	return names
 }
 
 // chainStats is the follower's view of the chain as the HTTP server shows
