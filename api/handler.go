@@ -108,6 +108,9 @@ type Config struct {
 	Publish func() PublishStats
 	Reports func() ReportStats
 
+	// Latency, when set, are the latency histograms /metrics serves.
+	Latency *Latency
+
 	// ReportsDir is served under /reports/; "" answers 404 there.
 	ReportsDir string
 
@@ -183,6 +186,13 @@ func NewHandler(cfg Config, log zerolog.Logger) (*Handler, error) {
 	}
 	if err := h.reg.Register(&collector{h: h}); err != nil {
 		return nil, fmt.Errorf("api: register the auditor's metrics: %w", err)
+	}
+	if cfg.Latency != nil {
+		for _, c := range cfg.Latency.collectors() {
+			if err := h.reg.Register(c); err != nil {
+				return nil, fmt.Errorf("api: register the latency histograms: %w", err)
+			}
+		}
 	}
 
 	h.mux.HandleFunc("GET /healthz", h.healthz)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -262,10 +263,18 @@ func testMetrics(t *testing.T, c *chain) {
 	// see them passed on.
 	cs.NodeHeight, cs.Disconnected, cs.Reorgs, cs.DeepestReorg, cs.NodeErrors = tip.Height+3, 9, 2, 4, 1
 	var chainCalls, publishCalls, reportCalls atomic.Int64
+	lat := api.NewLatency()
+	at := time.Now()
+	lat.BlockConnected(at, at.Add(3*time.Millisecond))
+	lat.BlockConnected(at, at.Add(2*time.Second))
+	lat.EventAcknowledged(at, at.Add(40*time.Millisecond))
+	lat.EventAcknowledged(at.Add(time.Millisecond), at) // a write time in milliseconds, read after the ack: 0
+	lat.EventAcknowledged(time.Time{}, at)              // a row of unknown write time: not observed
 	srv, _, _ := newServer(t, api.Config{Store: c.store,
 		Chain:   func() api.ChainStats { chainCalls.Add(1); return cs },
 		Publish: func() api.PublishStats { publishCalls.Add(1); return publishStats },
 		Reports: func() api.ReportStats { reportCalls.Add(1); return reportStats },
+		Latency: lat,
 	})
 	m := scrape(t, srv.Client(), srv.URL)
 	m.lint(t)
@@ -324,6 +333,28 @@ func testMetrics(t *testing.T, c *chain) {
 		t.Fatalf("fixture: %d written, %d pending, %d acked", c.written, c.pending, c.acked)
 	}
 
+	for name, want := range map[string]struct {
+		count      uint64
+		sum        float64
+		le, within float64 // within observations at or below le
+	}{
+		"auditor_block_connect_delay_seconds": {2, 2.003, 0.005, 1},
+		"auditor_event_ack_delay_seconds":     {2, 0.04, 0.001, 1},
+	} {
+		h := m.histogram(t, name)
+		var within float64
+		for _, b := range h.GetBucket() {
+			if b.GetUpperBound() == want.le {
+				within = float64(b.GetCumulativeCount())
+			}
+		}
+		if h.GetSampleCount() != want.count || math.Abs(h.GetSampleSum()-want.sum) > 1e-9 || within != want.within ||
+			len(h.GetBucket()) != len(api.LatencyBuckets)+1 { // and +Inf
+			t.Errorf("%s: %d observations summing to %v, %v at or below %v, %d buckets; want %+v",
+				name, h.GetSampleCount(), h.GetSampleSum(), within, want.le, len(h.GetBucket()), want)
+		}
+	}
+
 	// Without Config.Protocols, what the store holds.
 	want, wantReasons := expectedVerdicts(c.exp)
 	if got := m.verdicts(t); !reflect.DeepEqual(got, want) {
@@ -360,7 +391,7 @@ func testMetrics(t *testing.T, c *chain) {
 			t.Errorf("auditor_tip_height = %v, want %d", got, tip.Height)
 		}
 		for _, name := range []string{"auditor_node_height", "auditor_lag_blocks", "auditor_blocks_connected_total",
-			"auditor_events_published_total", "auditor_report_runs_total"} {
+			"auditor_events_published_total", "auditor_report_runs_total", "auditor_block_connect_delay_seconds"} {
 			if _, ok := m[name]; ok {
 				t.Errorf("%s served without its callback", name)
 			}

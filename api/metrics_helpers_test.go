@@ -112,6 +112,19 @@ func (m metrics) labelled(t *testing.T, name string, names ...string) map[string
 	return out
 }
 
+// histogram returns the one sample of the histogram family name.
+func (m metrics) histogram(t *testing.T, name string) *dto.Histogram {
+	t.Helper()
+	mf, ok := m[name]
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+	if mf.GetType() != dto.MetricType_HISTOGRAM || len(mf.Metric) != 1 {
+		t.Fatalf("%s is a %s with %d samples, want one histogram", name, mf.GetType(), len(mf.Metric))
+	}
+	return mf.Metric[0].GetHistogram()
+}
+
 // verdicts returns the auditor_verdicts samples by protocol/class/verdict.
 func (m metrics) verdicts(t *testing.T) map[string]float64 {
 	t.Helper()

@@ -285,6 +285,18 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 	if v, _ := metricValue(metrics, "auditor_events_published_total"); v < float64(st.EventsWritten) {
 		t.Errorf("/metrics: %v events published of %d written", v, st.EventsWritten)
 	}
+	// The latency histograms: one observation per block connected and per
+	// event acknowledged (every ack had happened: nothing is pending).
+	for histogram, counter := range map[string]string{
+		"auditor_block_connect_delay_seconds": "auditor_blocks_connected_total",
+		"auditor_event_ack_delay_seconds":     "auditor_events_published_total",
+	} {
+		n, ok := metricValue(metrics, histogram+"_count")
+		want, _ := metricValue(metrics, counter)
+		if !ok || n != want || n == 0 {
+			t.Errorf("/metrics: %s_count = %v (present %v), want %s = %v", histogram, n, ok, counter, want)
+		}
+	}
 	if t.Failed() {
 		t.FailNow()
 	}

@@ -141,6 +141,7 @@ type daemon struct {
 	reporter *report.Reporter
 	http     net.Listener // nil: no HTTP server
 	handler  *api.Handler
+	latency  *api.Latency // fed by the follower and the relay, served by the handler
 	started  time.Time
 
 	// drainTimeout bounds the wait for the outbox to drain at a stop
@@ -156,7 +157,7 @@ type daemon struct {
 // openDaemon opens the store, NATS and the HTTP listener, and builds the
 // rest; close releases what it opened.
 func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog.Logger) (_ *daemon, err error) {
-	d := &daemon{cfg: cfg, log: log, started: time.Now(), drainTimeout: shutdownTimeout}
+	d := &daemon{cfg: cfg, log: log, started: time.Now(), drainTimeout: shutdownTimeout, latency: api.NewLatency()}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -201,7 +202,9 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 	if d.link, err = openNATS(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	d.relay = publish.NewRelay(outboxSource{d.store}, d.link.JS, relayConfig(cfg.NATS), component(log, "relay"))
+	rc := relayConfig(cfg.NATS)
+	rc.OnAck = d.latency.EventAcknowledged
+	d.relay = publish.NewRelay(outboxSource{d.store}, d.link.JS, rc, component(log, "relay"))
 	d.store.SetEvents(eventEncoder{encoder(cfg.NATS)}, d.relay.Notify)
 
 	scanLog := component(log, "scan")
@@ -209,7 +212,9 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 		scanLog.Warn().Int64("outbox_pending", pending).Int("outbox_max", cfg.NATS.OutboxMax).
 			Msg("the outbox is full: indexing waits for NATS to acknowledge events")
 	}}
-	d.follower = scan.NewFollower(client, gated, newEngine(cfg, component(log, "rules")), followerConfig(cfg, untilHeight), scanLog)
+	fc := followerConfig(cfg, untilHeight)
+	fc.OnConnect = d.latency.BlockConnected
+	d.follower = scan.NewFollower(client, gated, newEngine(cfg, component(log, "rules")), fc, scanLog)
 
 	reportLog := component(log, "report")
 	if d.reporter, err = newReporter(cfg, d.store, reportLog); err != nil {
@@ -385,6 +390,7 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 			st := d.relay.Stats()
 			return api.PublishStats{Published: st.Published, Duplicates: st.Duplicates, Errors: st.Errors, InFlight: st.InFlight, LastAck: st.LastAck}
 		},
+		Latency:    d.latency,
 		ReportsDir: d.cfg.reportsDir(),
 	}
 	if d.sched != nil {
