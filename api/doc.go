@@ -23,7 +23,7 @@
 //
 // The package reads the store through the small Store interface and the
 // rest of the daemon through plain callbacks (Config.Chain, Publish,
-// Reports) returning structs defined here, so it depends on neither the
+// Reports, Conservation) returning structs defined here, so it depends on neither the
 // follower, the relay nor the report scheduler. Reads of the store that a
 // scrape or a status request makes are cached for Config.CacheTTL, and
 // concurrent requests share one read: the status reads every stored row

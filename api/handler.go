@@ -77,6 +77,29 @@ type ReportStats struct {
 	LastSuccess time.Time `json:"last_success,omitzero"`
 }
 
+// ConservationStats is the last conservation sweep of PROTOCOL.md §5
+// (report.Sweep), which the daemon makes every reports.sweep_interval and
+// with every report.
+type ConservationStats struct {
+	// CurrentAt is when the result was last known to hold: the sweep, or
+	// a later check that found the tip where the sweep read it.
+	CurrentAt time.Time `json:"current_at"`
+	// TipHeight is the tip the sweep read.
+	TipHeight uint32                 `json:"tip_height"`
+	Protocols []ProtocolConservation `json:"protocols"`
+}
+
+// ProtocolConservation is what the sweep found of one protocol.
+type ProtocolConservation struct {
+	Protocol        string `json:"protocol"`
+	Lineages        int    `json:"lineages"`         // lineages checked
+	FailingLineages int    `json:"failing_lineages"` // of them, those that break conservation
+	// MisplacedBoxes counts the live boxes holding participant tokens
+	// where none may be; MisplacedTokens how many they hold.
+	MisplacedBoxes  int    `json:"misplaced_participant_boxes"`
+	MisplacedTokens uint64 `json:"misplaced_participant_tokens"`
+}
+
 // Config configures the server. Store is required; a nil callback leaves
 // out what it would give (its metrics and its part of the status).
 type Config struct {
@@ -107,6 +130,9 @@ type Config struct {
 	// counters.
 	Publish func() PublishStats
 	Reports func() ReportStats
+	// Conservation returns the last conservation sweep; ok is false before
+	// the first.
+	Conservation func() (stats ConservationStats, ok bool)
 
 	// Latency, when set, are the latency histograms /metrics serves.
 	Latency *Latency
@@ -353,6 +379,11 @@ func (h *Handler) Status(ctx context.Context) (Status, error) {
 	if h.cfg.Reports != nil {
 		r := h.cfg.Reports()
 		out.Reports = &r
+	}
+	if h.cfg.Conservation != nil {
+		if c, ok := h.cfg.Conservation(); ok {
+			out.Conservation = &c
+		}
 	}
 	return out, nil
 }

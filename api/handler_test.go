@@ -71,6 +71,11 @@ var (
 		LastAck: time.Date(2025, 3, 4, 5, 6, 7, 800_000_000, time.UTC)}
 	reportStats = api.ReportStats{Runs: 5, Skipped: 6, Failures: 7, Running: true,
 		LastSuccess: time.Date(2025, 3, 4, 0, 0, 0, 0, time.UTC)}
+	conservationStats = api.ConservationStats{CurrentAt: time.Date(2025, 3, 4, 5, 6, 0, 0, time.UTC), TipHeight: 58,
+		Protocols: []api.ProtocolConservation{
+			{Protocol: "demo", Lineages: 12, FailingLineages: 2, MisplacedBoxes: 3, MisplacedTokens: 5},
+			{Protocol: "tree", Lineages: 9},
+		}}
 )
 
 func testHealthz(t *testing.T, c *chain) {
@@ -271,10 +276,11 @@ func testMetrics(t *testing.T, c *chain) {
 	lat.EventAcknowledged(at.Add(time.Millisecond), at) // a write time in milliseconds, read after the ack: 0
 	lat.EventAcknowledged(time.Time{}, at)              // a row of unknown write time: not observed
 	srv, _, _ := newServer(t, api.Config{Store: c.store,
-		Chain:   func() api.ChainStats { chainCalls.Add(1); return cs },
-		Publish: func() api.PublishStats { publishCalls.Add(1); return publishStats },
-		Reports: func() api.ReportStats { reportCalls.Add(1); return reportStats },
-		Latency: lat,
+		Chain:        func() api.ChainStats { chainCalls.Add(1); return cs },
+		Publish:      func() api.PublishStats { publishCalls.Add(1); return publishStats },
+		Reports:      func() api.ReportStats { reportCalls.Add(1); return reportStats },
+		Latency:      lat,
+		Conservation: func() (api.ConservationStats, bool) { return conservationStats, true },
 	})
 	m := scrape(t, srv.Client(), srv.URL)
 	m.lint(t)
@@ -296,6 +302,8 @@ func testMetrics(t *testing.T, c *chain) {
 		"auditor_publish_last_ack_timestamp_seconds":     float64(publishStats.LastAck.UnixNano()) / 1e9,
 		"auditor_report_last_success_timestamp_seconds":  float64(reportStats.LastSuccess.Unix()),
 		"auditor_last_block_connected_timestamp_seconds": float64(cs.LastConnectedAt.UnixNano()) / 1e9,
+		"auditor_conservation_tip_height":                58,
+		"auditor_conservation_current_timestamp_seconds": float64(conservationStats.CurrentAt.Unix()),
 	}
 	counters := map[string]float64{
 		"auditor_outbox_events_written_total": float64(c.written),
@@ -355,6 +363,17 @@ func testMetrics(t *testing.T, c *chain) {
 		}
 	}
 
+	for name, want := range map[string]map[string]float64{
+		"auditor_conservation_lineages":                     {"demo": 12, "tree": 9},
+		"auditor_conservation_failing_lineages":             {"demo": 2, "tree": 0},
+		"auditor_conservation_misplaced_participant_boxes":  {"demo": 3, "tree": 0},
+		"auditor_conservation_misplaced_participant_tokens": {"demo": 5, "tree": 0},
+	} {
+		if got := m.labelled(t, name, "protocol"); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s %v, want %v", name, got, want)
+		}
+	}
+
 	// Without Config.Protocols, what the store holds.
 	want, wantReasons := expectedVerdicts(c.exp)
 	if got := m.verdicts(t); !reflect.DeepEqual(got, want) {
@@ -391,13 +410,24 @@ func testMetrics(t *testing.T, c *chain) {
 			t.Errorf("auditor_tip_height = %v, want %d", got, tip.Height)
 		}
 		for _, name := range []string{"auditor_node_height", "auditor_lag_blocks", "auditor_blocks_connected_total",
-			"auditor_events_published_total", "auditor_report_runs_total", "auditor_block_connect_delay_seconds"} {
+			"auditor_events_published_total", "auditor_report_runs_total", "auditor_block_connect_delay_seconds",
+			"auditor_conservation_failing_lineages", "auditor_conservation_tip_height"} {
 			if _, ok := m[name]; ok {
 				t.Errorf("%s served without its callback", name)
 			}
 		}
 		if _, ok := m["go_goroutines"]; !ok {
 			t.Error("no Go collector metrics")
+		}
+	})
+	t.Run("no conservation sweep yet", func(t *testing.T) {
+		srv, _, _ := newServer(t, api.Config{Store: c.store,
+			Conservation: func() (api.ConservationStats, bool) { return api.ConservationStats{}, false }})
+		m := scrape(t, srv.Client(), srv.URL)
+		for name := range m {
+			if strings.HasPrefix(name, "auditor_conservation_") {
+				t.Errorf("%s served before the first sweep", name)
+			}
 		}
 	})
 	t.Run("node height unknown", func(t *testing.T) {
@@ -471,9 +501,10 @@ func testStatus(t *testing.T, c *chain) {
 	cs := chainStats(c)
 	cs.NodeHeight = st.TipHeight + 2
 	srv, h, _ := newServer(t, api.Config{Store: c.store,
-		Chain:   func() api.ChainStats { return cs },
-		Publish: func() api.PublishStats { return publishStats },
-		Reports: func() api.ReportStats { return reportStats },
+		Chain:        func() api.ChainStats { return cs },
+		Publish:      func() api.PublishStats { return publishStats },
+		Reports:      func() api.ReportStats { return reportStats },
+		Conservation: func() (api.ConservationStats, bool) { return conservationStats, true },
 	})
 	r := get(t, srv.Client(), srv.URL+"/api/v1/status")
 	r.wantCode(t, "GET /api/v1/status", http.StatusOK)
@@ -485,7 +516,7 @@ func testStatus(t *testing.T, c *chain) {
 	want.Chain = &api.ChainStatus{NodeHeight: &node, Lag: &lag, BlocksConnected: cs.Connected,
 		BlocksDisconnected: cs.Disconnected, Reorgs: cs.Reorgs, DeepestReorg: cs.DeepestReorg,
 		NodeErrors: cs.NodeErrors, LastConnectedAt: &last, Refusals: cs.Refusals, Withheld: cs.Withheld}
-	want.Publish, want.Reports = &publishStats, &reportStats
+	want.Publish, want.Reports, want.Conservation = &publishStats, &reportStats, &conservationStats
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("GET /api/v1/status:\n got %s\nwant %+v", r.body, want)
 	}

@@ -66,6 +66,19 @@ var (
 	descLastAck = prometheus.NewDesc("auditor_publish_last_ack_timestamp_seconds",
 		"When JetStream last acknowledged an event, Unix time.", nil, nil)
 
+	descConsLineages = prometheus.NewDesc("auditor_conservation_lineages",
+		"Lineages the last conservation sweep checked, by protocol.", []string{"protocol"}, nil)
+	descConsFailing = prometheus.NewDesc("auditor_conservation_failing_lineages",
+		"Lineages that break conservation (held + burnt is not the async supply) at the last conservation sweep, by protocol.", []string{"protocol"}, nil)
+	descConsMisplacedBoxes = prometheus.NewDesc("auditor_conservation_misplaced_participant_boxes",
+		"Live boxes holding participant tokens where none may be (not the funnel, a participant box or an emission box holding exactly one) at the last conservation sweep, by protocol.", []string{"protocol"}, nil)
+	descConsMisplacedTokens = prometheus.NewDesc("auditor_conservation_misplaced_participant_tokens",
+		"Participant tokens those boxes hold, by protocol.", []string{"protocol"}, nil)
+	descConsHeight = prometheus.NewDesc("auditor_conservation_tip_height",
+		"The tip height the last conservation sweep read.", nil, nil)
+	descConsCurrent = prometheus.NewDesc("auditor_conservation_current_timestamp_seconds",
+		"When the last conservation sweep's result was last known to hold (the sweep, or a later check that the tip had not moved), Unix time.", nil, nil)
+
 	descReportRuns = prometheus.NewDesc("auditor_report_runs_total",
 		"Scheduled reports made.", nil, nil)
 	descReportSkipped = prometheus.NewDesc("auditor_report_skipped_total",
@@ -81,6 +94,7 @@ var (
 	chainDescs   = []*prometheus.Desc{descNodeHeight, descLag, descConnected, descDisconnected, descReorgs, descDeepestReorg, descNodeErrors, descLastConnected, descRefusals, descWithheld}
 	publishDescs = []*prometheus.Desc{descPublished, descDuplicates, descPublishErrors, descInFlight, descLastAck}
 	reportDescs  = []*prometheus.Desc{descReportRuns, descReportSkipped, descReportFailures, descReportLastSuccess}
+	consDescs    = []*prometheus.Desc{descConsLineages, descConsFailing, descConsMisplacedBoxes, descConsMisplacedTokens, descConsHeight, descConsCurrent}
 )
 
 // collector makes the auditor's metrics at each scrape: the store's
@@ -93,7 +107,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, part := range []struct {
 		on    bool
 		descs []*prometheus.Desc
-	}{{true, storeDescs}, {cfg.Chain != nil, chainDescs}, {cfg.Publish != nil, publishDescs}, {cfg.Reports != nil, reportDescs}} {
+	}{{true, storeDescs}, {cfg.Chain != nil, chainDescs}, {cfg.Publish != nil, publishDescs}, {cfg.Reports != nil, reportDescs},
+		{cfg.Conservation != nil, consDescs}} {
 		if part.on {
 			for _, d := range part.descs {
 				ch <- d
@@ -181,6 +196,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descReportSkipped, s.Skipped)
 		counter(descReportFailures, s.Failures)
 		timestamp(descReportLastSuccess, s.LastSuccess)
+	}
+	if h.cfg.Conservation != nil {
+		if s, ok := h.cfg.Conservation(); ok {
+			for _, p := range s.Protocols {
+				gauge(descConsLineages, float64(p.Lineages), p.Protocol)
+				gauge(descConsFailing, float64(p.FailingLineages), p.Protocol)
+				gauge(descConsMisplacedBoxes, float64(p.MisplacedBoxes), p.Protocol)
+				gauge(descConsMisplacedTokens, float64(p.MisplacedTokens), p.Protocol)
+			}
+			gauge(descConsHeight, float64(s.TipHeight))
+			timestamp(descConsCurrent, s.CurrentAt)
+		}
 	}
 }
 

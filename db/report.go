@@ -134,7 +134,20 @@ type Holding struct {
 
 // ReportData reads what a report needs, from one read snapshot.
 func (s *Store) ReportData(ctx context.Context, q ReportQuery) (*ReportData, error) {
-	const op = "report data"
+	return s.reportData(ctx, "report data", q, true)
+}
+
+// ConservationData reads what the conservation sweep alone needs, from one
+// read snapshot: the tip, the lineages and the live boxes holding the
+// protocols' participant tokens (ReportData without the verdict counts,
+// the invalid verdicts and the histogram).
+func (s *Store) ConservationData(ctx context.Context, protocols []ReportProtocol) (*ReportData, error) {
+	return s.reportData(ctx, "conservation data", ReportQuery{Protocols: protocols}, false)
+}
+
+// reportData reads a report's data; all false reads the conservation
+// sweep's part only.
+func (s *Store) reportData(ctx context.Context, op string, q ReportQuery, all bool) (*ReportData, error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, storageError(ctx, op, "begin", err)
@@ -159,17 +172,21 @@ func (s *Store) ReportData(ctx context.Context, q ReportQuery) (*ReportData, err
 	}
 	r := reportReader{ctx: ctx, tx: tx, q: q, d: d}
 	for _, step := range []struct {
-		what string
-		read func() error
+		what  string
+		read  func() error
+		sweep bool // a step of the conservation sweep
 	}{
-		{"count verdicts", r.counts},
-		{"count reasons", r.reasons},
-		{"count verdicts by action", r.actions},
-		{"list invalid verdicts", r.invalid},
-		{"histogram", r.histogram},
-		{"read lineages", r.lineages},
-		{"read participant tokens", r.holdings},
+		{"count verdicts", r.counts, false},
+		{"count reasons", r.reasons, false},
+		{"count verdicts by action", r.actions, false},
+		{"list invalid verdicts", r.invalid, false},
+		{"histogram", r.histogram, false},
+		{"read lineages", r.lineages, true},
+		{"read participant tokens", r.holdings, true},
 	} {
+		if !all && !step.sweep {
+			continue
+		}
 		if err := step.read(); err != nil {
 			return nil, storageError(ctx, op, step.what, err)
 		}

@@ -144,6 +144,8 @@ type sample struct {
 	failing   map[ergo.Digest][]string
 	misplaced map[ergo.Digest]string
 	lineages  int
+	// builder connects more blocks (it holds the next one open).
+	builder *chainBuilder
 }
 
 // newSample builds the sample history (about 120 blocks): a funnel and a
@@ -263,5 +265,6 @@ func newSample(t testing.TB) *sample {
 		}
 	}
 	c.next()
+	s.builder = c
 	return s
 }

@@ -49,6 +49,9 @@ type Config struct {
 	Buckets int
 	// Clock is the time reports are stamped with; nil is the real clock.
 	Clock Clock
+	// Sweeper, when set, takes every report's conservation sweep as its
+	// last result.
+	Sweeper *Sweeper
 }
 
 // Defaults of Config.
@@ -164,6 +167,10 @@ func (u *run) make(ctx context.Context, chain Chain) (*Result, error) {
 	for i, p := range r.cfg.Protocols {
 		protocols[i] = db.ReportProtocol{Name: p.Name, ParticipantToken: p.ParticipantTokenID}
 	}
+	var read time.Time // for the Sweeper, on its clock
+	if r.cfg.Sweeper != nil {
+		read = r.cfg.Sweeper.now()
+	}
 	data, err := r.store.ReportData(ctx, db.ReportQuery{
 		Since: u.since, Protocols: protocols, MaxInvalid: r.cfg.MaxInvalid, Buckets: r.cfg.Buckets,
 	})
@@ -172,6 +179,9 @@ func (u *run) make(ctx context.Context, chain Chain) (*Result, error) {
 	}
 	u.tip = data.Tip.Height
 	rep := build(data, input{now: u.now, last: u.last, since: u.since, chain: chain, protocols: r.cfg.Protocols})
+	if r.cfg.Sweeper != nil {
+		r.cfg.Sweeper.report(read, rep)
+	}
 
 	if err := os.MkdirAll(r.cfg.Dir, 0o755); err != nil {
 		return nil, err

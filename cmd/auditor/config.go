@@ -132,6 +132,10 @@ type ReportsConfig struct {
 	// ShutdownTimeout bounds how long a stop waits for a running report
 	// before recording it interrupted.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// SweepInterval is how often the daemon runs the conservation sweep
+	// for the metrics, when the tip moved (each report runs it too); 0:
+	// with the reports only.
+	SweepInterval Duration `toml:"sweep_interval"`
 }
 
 // reportsDir is where the reports go.
@@ -195,6 +199,7 @@ func DefaultConfig() Config {
 			TimeZone:        "UTC",
 			Retention:       30,
 			ShutdownTimeout: Duration(30 * time.Second),
+			SweepInterval:   Duration(time.Minute),
 		},
 	}
 }
@@ -391,6 +396,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Reports.ShutdownTimeout <= 0 {
 		bad("reports.shutdown_timeout", "must be positive")
+	}
+	if c.Reports.SweepInterval < 0 {
+		bad("reports.sweep_interval", "must not be negative (0: the conservation metrics change with the reports only)")
 	}
 	return errors.Join(errs...)
 }

@@ -109,6 +109,7 @@ func TestBadConfigs(t *testing.T) {
 		"reports_schedule.bad.toml":         {"reports.schedule", "every day at 3"},
 		"reports_time_zone.bad.toml":        {"reports.time_zone", "Mars/Olympus"},
 		"reports_retention.bad.toml":        {"reports.retention"},
+		"reports_sweep_interval.bad.toml":   {"reports.sweep_interval"},
 		"nats_listen_any.bad.toml":          {"nats.listen", "0.0.0.0:4222", "nats.user", "nats.listen_any"},
 		"http_listen_any.bad.toml":          {"http.listen", "0.0.0.0:8080", "http.listen_any"},
 		"nats_token_embedded.bad.toml":      {"nats.token", "nats.url"},

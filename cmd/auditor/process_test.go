@@ -26,6 +26,8 @@ import (
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/internal/testlog"
+	"github.com/async-emission/auditor/report"
+	"github.com/async-emission/auditor/rules"
 )
 
 // logged reports whether the process logged a line with this message
@@ -296,6 +298,36 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 		if !ok || n != want || n == 0 {
 			t.Errorf("/metrics: %s_count = %v (present %v), want %s = %v", histogram, n, ok, counter, want)
 		}
+	}
+	// The conservation gauges: what a sweep of the store finds, once the
+	// daemon's sweep has read the tip.
+	protocols, _ := rules.ParseProtocols(cfg.Protocols)
+	sweeper, err := report.NewSweeper(watch, protocols, 0, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sweeper.SweepNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sweep, _ := sweeper.Last()
+	pollUntil(t, 15*time.Second, "/metrics swept at the tip", func() (bool, string) {
+		_, metrics = get("/metrics")
+		h, _ := metricValue(metrics, "auditor_conservation_tip_height")
+		return h == initial, fmt.Sprintf("swept at %v", h)
+	})
+	for _, p := range sweep.Protocols {
+		for name, want := range map[string]int{
+			"auditor_conservation_lineages":                    p.Lineages,
+			"auditor_conservation_failing_lineages":            p.FailingLineages,
+			"auditor_conservation_misplaced_participant_boxes": p.MisplacedBoxes,
+		} {
+			if v, ok := metricValue(metrics, fmt.Sprintf("%s{protocol=%q}", name, p.Name)); !ok || v != float64(want) {
+				t.Errorf("/metrics: %s{protocol=%q} = %v (present %v), want %d", name, p.Name, v, ok, want)
+			}
+		}
+	}
+	if len(sweep.Protocols) == 0 || sweep.Protocols[0].Lineages == 0 {
+		t.Errorf("the scenario's sweep found no lineage: %+v", sweep)
 	}
 	if t.Failed() {
 		t.FailNow()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"net"
 	"os"
 	"os/signal"
@@ -139,7 +141,8 @@ type daemon struct {
 	follower *scan.Follower
 	sched    *report.Scheduler // nil: no schedule
 	reporter *report.Reporter
-	http     net.Listener // nil: no HTTP server
+	sweeper  *report.Sweeper // the conservation sweep of the metrics
+	http     net.Listener    // nil: no HTTP server
 	handler  *api.Handler
 	latency  *api.Latency // fed by the follower and the relay, served by the handler
 	started  time.Time
@@ -217,7 +220,11 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 	d.follower = scan.NewFollower(client, gated, newEngine(cfg, component(log, "rules")), fc, scanLog)
 
 	reportLog := component(log, "report")
-	if d.reporter, err = newReporter(cfg, d.store, reportLog); err != nil {
+	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated
+	if d.sweeper, err = report.NewSweeper(d.store, protocols, time.Duration(cfg.Reports.SweepInterval), reportLog); err != nil {
+		return nil, err
+	}
+	if d.reporter, err = newReporter(cfg, d.store, d.sweeper, reportLog); err != nil {
 		return nil, err
 	}
 	if cfg.Reports.Schedule != "" {
@@ -310,6 +317,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	goRun("relay", d.relay.Run, components)
 	goRun("nats", d.link.run, components)
+	goRun("sweep", d.sweeper.Run, components)
 	if d.handler != nil {
 		ln := d.http
 		goRun("http", func(ctx context.Context) error {
@@ -392,6 +400,10 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 		},
 		Latency:    d.latency,
 		ReportsDir: d.cfg.reportsDir(),
+		Conservation: func() (api.ConservationStats, bool) {
+			sw, ok := d.sweeper.Last()
+			return conservationStats(sw), ok
+		},
 	}
 	if d.sched != nil {
 		cfg.Reports = func() api.ReportStats {
@@ -400,6 +412,28 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 		}
 	}
 	return api.NewHandler(cfg, component(d.log, "http"))
+}
+
+// conservationStats is a conservation sweep as the HTTP server shows it.
+func conservationStats(sw report.Sweep) api.ConservationStats {
+	out := api.ConservationStats{CurrentAt: sw.Current, TipHeight: sw.Tip.Height, Protocols: []api.ProtocolConservation{}}
+	for _, p := range sw.Protocols {
+		tokens, _ := p.Misplaced.Big() // the sweep's own sum
+		out.Protocols = append(out.Protocols, api.ProtocolConservation{Protocol: p.Name, Lineages: p.Lineages,
+			FailingLineages: p.FailingLineages, MisplacedBoxes: p.MisplacedBoxes, MisplacedTokens: clampUint64(tokens)})
+	}
+	return out
+}
+
+// clampUint64 is v as a uint64: 0 below, the largest uint64 above.
+func clampUint64(v *big.Int) uint64 {
+	switch {
+	case v == nil || v.Sign() <= 0:
+		return 0
+	case !v.IsUint64():
+		return math.MaxUint64
+	}
+	return v.Uint64()
 }
 
 // protocolNames are the names of the configured protocols.
