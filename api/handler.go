@@ -296,14 +296,19 @@ const (
 // Readiness runs the checks: the handler's own (chain, store, lag,
 // publish), then Config.Checks in order.
 func (h *Handler) Readiness(ctx context.Context) Readiness {
+	return h.readiness(ctx, h.cfg.Chain)
+}
+
+// readiness runs the checks, with chain for Config.Chain.
+func (h *Handler) readiness(ctx context.Context, chain func() ChainStats) Readiness {
 	out := Readiness{MaxLag: h.cfg.MaxLag, Problems: []Problem{}}
 	problem := func(check, format string, args ...any) {
 		out.Problems = append(out.Problems, Problem{Check: check, Reason: fmt.Sprintf(format, args...)})
 	}
 	var node uint32
-	if h.cfg.Chain == nil {
+	if chain == nil {
 		problem(CheckChain, "the chain is not followed")
-	} else if node = h.cfg.Chain().NodeHeight; node == 0 {
+	} else if node = chain().NodeHeight; node == 0 {
 		problem(CheckChain, "the node's height is not known yet")
 	} else {
 		out.NodeHeight = &node

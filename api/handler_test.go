@@ -229,6 +229,18 @@ func testReadyz(t *testing.T, c *chain) {
 			if tc.cfg.Store == faulty && !strings.Contains(logs.String(), errStore.Error()) {
 				t.Errorf("the store's error is not logged: %s", logs)
 			}
+			// The metric counts the same problems by check, every check
+			// there, zero included.
+			want := map[string]float64{api.CheckChain: 0, api.CheckStore: 0, api.CheckLag: 0, api.CheckPublish: 0}
+			for _, c := range tc.cfg.Checks {
+				want[c.Name] = 0
+			}
+			for _, p := range tc.problems {
+				want[p.Check]++
+			}
+			if got := scrape(t, srv.Client(), srv.URL).labelled(t, "auditor_readiness_problems", "check"); !reflect.DeepEqual(got, want) {
+				t.Errorf("auditor_readiness_problems %v, want %v", got, want)
+			}
 		})
 	}
 }

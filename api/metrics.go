@@ -28,6 +28,9 @@ var (
 	descReasons = prometheus.NewDesc("auditor_verdict_reasons",
 		"Stored invalid verdicts carrying a reason code, by protocol and code (a verdict with two codes counts under each); every code of a configured protocol, zero included.",
 		[]string{"protocol", "code"}, nil)
+	descReadiness = prometheus.NewDesc("auditor_readiness_problems",
+		"Problems each readiness check finds now, as /readyz lists them (0 for a check that passes): the auditor is ready when all are 0.",
+		[]string{"check"}, nil)
 	descOutboxPending = prometheus.NewDesc("auditor_outbox_pending_events",
 		"Events in the outbox not yet acknowledged by NATS.", nil, nil)
 	descEventsWritten = prometheus.NewDesc("auditor_outbox_events_written_total",
@@ -90,7 +93,7 @@ var (
 )
 
 var (
-	storeDescs   = []*prometheus.Desc{descStoreUp, descTipHeight, descVerdicts, descReasons, descOutboxPending, descEventsWritten}
+	storeDescs   = []*prometheus.Desc{descStoreUp, descTipHeight, descVerdicts, descReasons, descOutboxPending, descEventsWritten, descReadiness}
 	chainDescs   = []*prometheus.Desc{descNodeHeight, descLag, descConnected, descDisconnected, descReorgs, descDeepestReorg, descNodeErrors, descLastConnected, descRefusals, descWithheld}
 	publishDescs = []*prometheus.Desc{descPublished, descDuplicates, descPublishErrors, descInFlight, descLastAck}
 	reportDescs  = []*prometheus.Desc{descReportRuns, descReportSkipped, descReportFailures, descReportLastSuccess}
@@ -163,8 +166,24 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descStoreUp, up)
 
+	var chain func() ChainStats // the follower's counters, read once
 	if h.cfg.Chain != nil {
 		s := h.cfg.Chain()
+		chain = func() ChainStats { return s }
+	}
+	problems := map[string]int{CheckChain: 0, CheckStore: 0, CheckLag: 0, CheckPublish: 0}
+	for _, c := range h.cfg.Checks {
+		problems[c.Name] += 0
+	}
+	for _, p := range h.readiness(ctx, chain).Problems {
+		problems[p.Check]++
+	}
+	for check, n := range problems {
+		gauge(descReadiness, float64(n), check)
+	}
+
+	if chain != nil {
+		s := chain()
 		if s.NodeHeight > 0 {
 			gauge(descNodeHeight, float64(s.NodeHeight))
 			if tipErr == nil {
