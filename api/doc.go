@@ -19,7 +19,9 @@
 //	GET /reports/...          the reports directory (404 without one)
 //
 // Every endpoint answers GET and HEAD; other methods get 405. Errors of
-// the JSON endpoints are {"error": "..."}.
+// the JSON endpoints are {"error": "..."}. docs/openapi.yaml describes
+// every answer; the tests check the real ones against it (a field added to
+// an answer goes there too).
 //
 // The package reads the store through the small Store interface and the
 // rest of the daemon through plain callbacks (Config.Chain, Publish,
