@@ -16,6 +16,7 @@
 //	                          relay's and report scheduler's counters when the daemon has them
 //	GET /api/v1/boxes/{id}    Explanation: what `auditor verify --json` prints; 400 for a
 //	                          malformed id, 404 for a box not stored
+//	GET /boxes/{id}           the same explanation as an HTML page, linking the boxes it names
 //	GET /reports/...          the reports directory (404 without one)
 //
 // Every endpoint answers GET and HEAD; other methods get 405. Errors of

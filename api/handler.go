@@ -231,6 +231,7 @@ func NewHandler(cfg Config, log zerolog.Logger) (*Handler, error) {
 	}))
 	h.mux.HandleFunc("GET /api/v1/status", h.apiStatus)
 	h.mux.HandleFunc("GET /api/v1/boxes/{id}", h.apiBox)
+	h.mux.HandleFunc("GET /boxes/{id}", h.boxPage)
 	h.mux.Handle("GET /reports/", reportsHandler(cfg.ReportsDir))
 	return h, nil
 }

@@ -46,6 +46,7 @@ func TestAPI(t *testing.T) {
 	t.Run("metrics", func(t *testing.T) { testMetrics(t, c) })
 	t.Run("deploy files", func(t *testing.T) { testDeployFiles(t, c) })
 	t.Run("OpenAPI", func(t *testing.T) { testOpenAPI(t, c) })
+	t.Run("box pages", func(t *testing.T) { testBoxPage(t, c) })
 	t.Run("status", func(t *testing.T) { testStatus(t, c) })
 	t.Run("boxes", func(t *testing.T) { testBoxes(t, c) })
 	t.Run("reports", func(t *testing.T) { testReports(t, c) })

@@ -198,6 +198,13 @@ func testOpenAPI(t *testing.T, c *chain) {
 	}
 	ct.check(t, h, "/api/v1/boxes/"+ergo.Hash([]byte("not stored")).String())
 	ct.check(t, broken, "/api/v1/boxes/"+c.exp[0].BoxID.String())
+	// The same boxes' pages for people.
+	for _, e := range c.exp[:40] {
+		ct.check(t, h, "/boxes/"+e.BoxID.String())
+	}
+	ct.check(t, h, "/boxes/nothex")
+	ct.check(t, h, "/boxes/"+ergo.Hash([]byte("not stored")).String())
+	ct.check(t, broken, "/boxes/"+c.exp[0].BoxID.String())
 	ct.check(t, h, "/reports/")
 	ct.check(t, h, "/reports/report-20261124T030000Z.json")
 	ct.check(t, h, "/reports/report-20261124T030000Z.html")
@@ -262,7 +269,7 @@ func testOpenAPI(t *testing.T, c *chain) {
 		paths = append(paths, p)
 	}
 	slices.Sort(paths)
-	want := []string{"/api/v1/boxes/{id}", "/api/v1/status", "/healthz", "/metrics", "/readyz", "/reports/", "/reports/{file}"}
+	want := []string{"/api/v1/boxes/{id}", "/api/v1/status", "/boxes/{id}", "/healthz", "/metrics", "/readyz", "/reports/", "/reports/{file}"}
 	if !slices.Equal(paths, want) {
 		t.Errorf("docs/openapi.yaml documents %v, want the handler's routes %v", paths, want)
 	}

@@ -262,15 +262,3 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
-
-func TestERG(t *testing.T) {
-	for in, want := range map[Amount]string{
-		"0": "0 ERG", "1000000": "0.001 ERG", "1": "0.000000001 ERG", "1500000000000": "1,500 ERG",
-		"123456789012": "123.456789012 ERG", "9223372036854775807": "9,223,372,036.854775807 ERG", "-2500000000": "-2.5 ERG",
-		"nonsense": "nonsense",
-	} {
-		if got := erg(in); got != want {
-			t.Errorf("erg(%s) = %q, want %q", in, got, want)
-		}
-	}
-}

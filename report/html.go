@@ -5,13 +5,13 @@ import (
 	_ "embed"
 	"fmt"
 	"html/template"
-	"math/big"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/readable"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -267,25 +267,8 @@ func worstMisplaced(ms []MisplacedBox) []MisplacedBox {
 	return rows
 }
 
-// erg writes an amount of nanoERG in ERG, with as many decimals as it
-// needs (up to 9) and thousands separators: "1,234.5 ERG", "0.002 ERG".
-func erg(a Amount) string {
-	v, err := a.Big()
-	if err != nil {
-		return string(a)
-	}
-	neg := v.Sign() < 0
-	v.Abs(v)
-	whole, frac := new(big.Int).QuoRem(v, big.NewInt(1_000_000_000), new(big.Int))
-	out := groupAmount(Amount(whole.String()))
-	if frac.Sign() != 0 {
-		out += "." + strings.TrimRight(fmt.Sprintf("%09d", frac.Int64()), "0")
-	}
-	if neg {
-		out = "-" + out
-	}
-	return out + " ERG"
-}
+// erg writes an amount of nanoERG in ERG: "0.002 ERG".
+func erg(a Amount) string { return readable.ERG(string(a)) }
 
 // classOrder and reasonOrder put PROTOCOL.md's names in its order, any
 // other after them by name.
@@ -334,29 +317,7 @@ func num(v any) string {
 func groupDigits(n int64) string { return groupAmount(Amount(fmt.Sprint(n))) }
 
 // groupAmount writes an amount with thousands separators.
-func groupAmount(a Amount) string {
-	s := string(a)
-	sign := ""
-	if strings.HasPrefix(s, "-") {
-		sign, s = "-", s[1:]
-	}
-	if len(s) <= 3 {
-		return sign + s
-	}
-	var b strings.Builder
-	b.WriteString(sign)
-	head := len(s) % 3
-	if head > 0 {
-		b.WriteString(s[:head])
-	}
-	for i := head; i < len(s); i += 3 {
-		if b.Len() > len(sign) {
-			b.WriteByte(',')
-		}
-		b.WriteString(s[i : i+3])
-	}
-	return b.String()
-}
+func groupAmount(a Amount) string { return readable.Group(string(a)) }
 
 // when writes a time for people, in its own zone.
 func when(t any) string {

@@ -136,6 +136,9 @@ type ReportsConfig struct {
 	// for the metrics, when the tip moved (each report runs it too); 0:
 	// with the reports only.
 	SweepInterval Duration `toml:"sweep_interval"`
+	// ExplorerURL is a block explorer's page of a box, {box} where the id
+	// goes: the HTML report links every box there. "": no such links.
+	ExplorerURL string `toml:"explorer_url"`
 }
 
 // reportsDir is where the reports go.
@@ -396,6 +399,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Reports.ShutdownTimeout <= 0 {
 		bad("reports.shutdown_timeout", "must be positive")
+	}
+	if u := c.Reports.ExplorerURL; u != "" {
+		parsed, err := url.Parse(strings.ReplaceAll(u, report.BoxPlaceholder, strings.Repeat("0", 64)))
+		switch {
+		case strings.Count(u, report.BoxPlaceholder) != 1:
+			bad("reports.explorer_url", "%q must hold %s once, where the box id goes (\"https://explorer.example/boxes/{box}\")", u, report.BoxPlaceholder)
+		case err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "":
+			bad("reports.explorer_url", "%q is not an http or https URL", u)
+		}
 	}
 	if c.Reports.SweepInterval < 0 {
 		bad("reports.sweep_interval", "must not be negative (0: the conservation metrics change with the reports only)")

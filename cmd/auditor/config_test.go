@@ -110,6 +110,8 @@ func TestBadConfigs(t *testing.T) {
 		"reports_time_zone.bad.toml":        {"reports.time_zone", "Mars/Olympus"},
 		"reports_retention.bad.toml":        {"reports.retention"},
 		"reports_sweep_interval.bad.toml":   {"reports.sweep_interval"},
+		"reports_explorer_url.bad.toml":     {"reports.explorer_url", "{box}"},
+		"reports_explorer_scheme.bad.toml":  {"reports.explorer_url", "http or https"},
 		"nats_listen_any.bad.toml":          {"nats.listen", "0.0.0.0:4222", "nats.user", "nats.listen_any"},
 		"http_listen_any.bad.toml":          {"http.listen", "0.0.0.0:8080", "http.listen_any"},
 		"nats_token_embedded.bad.toml":      {"nats.token", "nats.url"},

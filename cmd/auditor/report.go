@@ -76,7 +76,7 @@ func newReporter(cfg Config, store *db.Store, sweeper *report.Sweeper, log zerol
 	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated
 	return report.NewReporter(store, outboxAnnouncer{store: store, enc: encoder(cfg.NATS)}, report.Config{
 		Dir: cfg.reportsDir(), Retention: cfg.Reports.Retention, Protocols: protocols, Location: loc,
-		Sweeper: sweeper,
+		Sweeper: sweeper, ExplorerURL: cfg.Reports.ExplorerURL,
 	}, log)
 }
 
