@@ -8,7 +8,7 @@
 #
 # promtool is built from the Go module proxy at the pinned version below, so
 # nothing but Go is needed. The first run on a machine downloads its modules
-# (about 1.8 GB) and builds it (about 10 minutes on 2 cores); later runs reuse
+# (about 1.8 GB) and builds it (9 minutes of CPU on 2 cores); later runs reuse
 # Go's module and build caches (seconds). PROMTOOL=/path/to/promtool uses
 # another build instead.
 set -euo pipefail

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -210,6 +211,15 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 	}
 	ns := natsServer(t, t.TempDir(), 0)
 	cfgPath, cfg := scenarioConfig(t, d, nodeURL, ns.ClientURL())
+	// The conservation sweep every 100 ms (the other tests sweep once, at
+	// start): the gauges reach the tip.
+	text, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, bytes.Replace(text, []byte(`sweep_interval = "0s"`), []byte(`sweep_interval = "100ms"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	watch := openWatch(t, cfg.DataDir)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	base := "http://" + addr
@@ -302,7 +312,8 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 	// The conservation gauges: what a sweep of the store finds, once the
 	// daemon's sweep has read the tip.
 	protocols, _ := rules.ParseProtocols(cfg.Protocols)
-	sweeper, err := report.NewSweeper(watch, protocols, 0, zerolog.Nop())
+	var sweeper *report.Sweeper
+	sweeper, err = report.NewSweeper(watch, protocols, 0, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
