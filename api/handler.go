@@ -78,10 +78,39 @@ type ReportStats struct {
 	LastSuccess time.Time `json:"last_success,omitzero"`
 }
 
+// ConservationStats is the last conservation sweep of PROTOCOL.md §5
+// (report.Sweep), which the daemon makes every reports.sweep_interval and
+// with every report.
+type ConservationStats struct {
+	// CurrentAt is when the result was last known to hold: the sweep, or
+	// a later check that found the tip where the sweep read it.
+	CurrentAt time.Time `json:"current_at"`
+	// TipHeight is the tip the sweep read.
+	TipHeight uint32                 `json:"tip_height"`
+	Protocols []ProtocolConservation `json:"protocols"`
+}
+
+// ProtocolConservation is what the sweep found of one protocol.
+type ProtocolConservation struct {
+	Protocol        string `json:"protocol"`
+	Lineages        int    `json:"lineages"`         // lineages checked
+	FailingLineages int    `json:"failing_lineages"` // of them, those that break conservation
+	// MisplacedBoxes counts the live boxes holding participant tokens
+	// where none may be; MisplacedTokens how many they hold.
+	MisplacedBoxes  int    `json:"misplaced_participant_boxes"`
+	MisplacedTokens uint64 `json:"misplaced_participant_tokens"`
+}
+
 // Config configures the server. Store is required; a nil callback leaves
 // out what it would give (its metrics and its part of the status).
 type Config struct {
 	Store Store
+
+	// Protocols are the names of the watched protocols: the verdict
+	// metrics have a sample of every class, verdict and reason code of
+	// each, zero included (a protocol only in the store shows what it
+	// has).
+	Protocols []string
 
 	// MaxLag is how many blocks the store's tip may be below the node's
 	// height for /readyz to answer 200. With scan.confirmations C the
@@ -102,6 +131,12 @@ type Config struct {
 	// counters.
 	Publish func() PublishStats
 	Reports func() ReportStats
+	// Conservation returns the last conservation sweep; ok is false before
+	// the first.
+	Conservation func() (stats ConservationStats, ok bool)
+
+	// Latency, when set, are the latency histograms /metrics serves.
+	Latency *Latency
 
 	// ReportsDir is served under /reports/; "" answers 404 there.
 	ReportsDir string
@@ -182,6 +217,13 @@ func NewHandler(cfg Config, log zerolog.Logger) (*Handler, error) {
 	if err := h.reg.Register(&collector{h: h}); err != nil {
 		return nil, fmt.Errorf("api: register the auditor's metrics: %w", err)
 	}
+	if cfg.Latency != nil {
+		for _, c := range cfg.Latency.collectors() {
+			if err := h.reg.Register(c); err != nil {
+				return nil, fmt.Errorf("api: register the latency histograms: %w", err)
+			}
+		}
+	}
 
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.HandleFunc("GET /readyz", h.readyz)
@@ -193,6 +235,7 @@ func NewHandler(cfg Config, log zerolog.Logger) (*Handler, error) {
 	}))
 	h.mux.HandleFunc("GET /api/v1/status", h.apiStatus)
 	h.mux.HandleFunc("GET /api/v1/boxes/{id}", h.apiBox)
+	h.mux.HandleFunc("GET /boxes/{id}", h.boxPage)
 	h.mux.Handle("GET /reports/", reportsHandler(cfg.ReportsDir))
 	return h, nil
 }
@@ -258,14 +301,19 @@ const (
 // Readiness runs the checks: the handler's own (chain, store, lag,
 // publish), then Config.Checks in order.
 func (h *Handler) Readiness(ctx context.Context) Readiness {
+	return h.readiness(ctx, h.cfg.Chain)
+}
+
+// readiness runs the checks, with chain for Config.Chain.
+func (h *Handler) readiness(ctx context.Context, chain func() ChainStats) Readiness {
 	out := Readiness{MaxLag: h.cfg.MaxLag, Problems: []Problem{}}
 	problem := func(check, format string, args ...any) {
 		out.Problems = append(out.Problems, Problem{Check: check, Reason: fmt.Sprintf(format, args...)})
 	}
 	var node uint32
-	if h.cfg.Chain == nil {
+	if chain == nil {
 		problem(CheckChain, "the chain is not followed")
-	} else if node = h.cfg.Chain().NodeHeight; node == 0 {
+	} else if node = chain().NodeHeight; node == 0 {
 		problem(CheckChain, "the node's height is not known yet")
 	} else {
 		out.NodeHeight = &node
@@ -343,6 +391,11 @@ func (h *Handler) Status(ctx context.Context) (Status, error) {
 	if h.cfg.Reports != nil {
 		r := h.cfg.Reports()
 		out.Reports = &r
+	}
+	if h.cfg.Conservation != nil {
+		if c, ok := h.cfg.Conservation(); ok {
+			out.Conservation = &c
+		}
 	}
 	return out, nil
 }

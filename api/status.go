@@ -39,6 +39,9 @@ type Status struct {
 	Chain   *ChainStatus  `json:"chain,omitempty"`
 	Publish *PublishStats `json:"publish,omitempty"`
 	Reports *ReportStats  `json:"reports,omitempty"`
+	// Conservation is the daemon's last conservation sweep, once it made
+	// one.
+	Conservation *ConservationStats `json:"conservation,omitempty"`
 }
 
 // TrustRoot is the store's trust root in a Status: the configured

@@ -27,6 +27,9 @@ type Message struct {
 type OutboxRow struct {
 	Seq int64
 	Message
+	// Written is when the row was written, in its block's transaction
+	// (millisecond precision).
+	Written time.Time
 }
 
 // BlockRef is the block an event comes from.
@@ -209,7 +212,7 @@ func (s *Store) AppendEvent(ctx context.Context, kind string, m Message) error {
 // OutboxPending returns up to limit unpublished rows after seq after, in
 // publish order.
 func (s *Store) OutboxPending(ctx context.Context, after int64, limit int) ([]OutboxRow, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, msg_id, subject, payload FROM outbox
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, msg_id, subject, payload, written FROM outbox
 		WHERE published IS NULL AND seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, storageError(ctx, "read the outbox", "", err)
@@ -217,10 +220,14 @@ func (s *Store) OutboxPending(ctx context.Context, after int64, limit int) ([]Ou
 	defer rows.Close()
 	var out []OutboxRow
 	for rows.Next() {
-		var r OutboxRow
-		if err := rows.Scan(&r.Seq, &r.ID, &r.Subject, &r.Payload); err != nil {
+		var (
+			r       OutboxRow
+			written int64
+		)
+		if err := rows.Scan(&r.Seq, &r.ID, &r.Subject, &r.Payload, &written); err != nil {
 			return nil, storageError(ctx, "read the outbox", "", err)
 		}
+		r.Written = time.UnixMilli(written)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

@@ -99,6 +99,7 @@ type ledger struct {
 type ledgerBox struct {
 	id     ergo.Digest
 	height uint32
+	value  uint64 // nanoERG
 	tokens map[ergo.Digest]*big.Int
 }
 
@@ -149,7 +150,7 @@ func (l *ledger) apply(t *testing.T, tx *ergo.Transaction, height uint32) {
 		if len(o.Tokens) == 0 {
 			continue
 		}
-		b := &ledgerBox{id: o.TrustedID(), height: height, tokens: map[ergo.Digest]*big.Int{}}
+		b := &ledgerBox{id: o.TrustedID(), height: height, value: o.Value, tokens: map[ergo.Digest]*big.Int{}}
 		for _, tok := range o.Tokens {
 			n := new(big.Int).SetUint64(tok.Amount)
 			addAmount(b.tokens, tok.ID, n)
@@ -350,7 +351,7 @@ func (s *devnetScenario) plantedAt(t *testing.T) *planted {
 		}
 		pl.astray.Add(pl.astray, n)
 		verdict := class[b.id].Verdict
-		pl.misplaced[b.id] = MisplacedBox{BoxID: b.id, Height: b.height, Amount: amount(n), Class: c, Verdict: verdict, Problem: problem}
+		pl.misplaced[b.id] = MisplacedBox{BoxID: b.id, Height: b.height, Value: amount(new(big.Int).SetUint64(b.value)), Amount: amount(n), Class: c, Verdict: verdict, Problem: problem}
 	}
 
 	// The scenario must have planted what the test is about (the demo

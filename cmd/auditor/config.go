@@ -131,6 +131,13 @@ type ReportsConfig struct {
 	// ShutdownTimeout bounds how long a stop waits for a running report
 	// before recording it interrupted.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// SweepInterval is how often the daemon runs the conservation sweep
+	// for the metrics, when the tip moved (each report runs it too); 0:
+	// with the reports only.
+	SweepInterval Duration `toml:"sweep_interval"`
+	// ExplorerURL is a block explorer's page of a box, {box} where the id
+	// goes: the HTML report links every box there. "": no such links.
+	ExplorerURL string `toml:"explorer_url"`
 }
 
 // reportsDir is where the reports go.
@@ -202,6 +209,7 @@ func DefaultConfig() Config {
 			TimeZone:        "UTC",
 			Retention:       30,
 			ShutdownTimeout: Duration(30 * time.Second),
+			SweepInterval:   Duration(time.Minute),
 		},
 	}
 }
@@ -495,6 +503,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Reports.ShutdownTimeout <= 0 {
 		bad("reports.shutdown_timeout", "must be positive")
+	}
+	if u := c.Reports.ExplorerURL; u != "" {
+		parsed, err := url.Parse(strings.ReplaceAll(u, report.BoxPlaceholder, strings.Repeat("0", 64)))
+		switch {
+		case strings.Count(u, report.BoxPlaceholder) != 1:
+			bad("reports.explorer_url", "%q must hold %s once, where the box id goes (\"https://explorer.example/boxes/{box}\")", u, report.BoxPlaceholder)
+		case err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "":
+			bad("reports.explorer_url", "%q is not an http or https URL", u)
+		}
+	}
+	if c.Reports.SweepInterval < 0 {
+		bad("reports.sweep_interval", "must not be negative (0: the conservation metrics change with the reports only)")
 	}
 	return errors.Join(errs...)
 }

@@ -47,7 +47,7 @@ func (o outboxSource) Pending(ctx context.Context, after int64, limit int) ([]pu
 	}
 	out := make([]publish.Pending, len(rows))
 	for i, r := range rows {
-		out[i] = publish.Pending{Seq: r.Seq, Message: publish.Message(r.Message)}
+		out[i] = publish.Pending{Seq: r.Seq, Message: publish.Message(r.Message), Written: r.Written}
 	}
 	return out, nil
 }

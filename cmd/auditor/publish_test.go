@@ -71,7 +71,7 @@ func scenarioConfig(t *testing.T, d *devnet.Devnet, nodeURL, natsURL string) (st
 	if natsURL != "" {
 		nats = fmt.Sprintf("[nats]\nurl = [%q]\n", natsURL)
 	}
-	nats += "[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n"
+	nats += "[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\nsweep_interval = \"0s\"\n"
 	text := "data_dir = " + strconv.Quote(t.TempDir()) + "\n[scan]\nnetwork = \"devnet\"\npoll_interval = \"1ms\"\n" + nats + devnet.ProtocolsTOML(pcs)
 	path := filepath.Join(t.TempDir(), "auditor.toml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {

@@ -49,7 +49,7 @@ func runReport(e *env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	rep, err := newReporter(cfg, store, fs.quietLogger(cfg.Log))
+	rep, err := newReporter(cfg, store, nil, fs.quietLogger(cfg.Log))
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func runReport(e *env, args []string) error {
 
 // newReporter builds the reporter of the configuration, announcing each
 // report through the store's outbox.
-func newReporter(cfg Config, store *db.Store, log zerolog.Logger) (*report.Reporter, error) {
+func newReporter(cfg Config, store *db.Store, sweeper *report.Sweeper, log zerolog.Logger) (*report.Reporter, error) {
 	loc, err := time.LoadLocation(cfg.Reports.TimeZone) // validated
 	if err != nil {
 		return nil, err
@@ -76,6 +76,7 @@ func newReporter(cfg Config, store *db.Store, log zerolog.Logger) (*report.Repor
 	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated
 	return report.NewReporter(store, outboxAnnouncer{store: store, enc: encoder(cfg.NATS)}, report.Config{
 		Dir: cfg.reportsDir(), Retention: cfg.Reports.Retention, Protocols: protocols, Location: loc,
+		Sweeper: sweeper, ExplorerURL: cfg.Reports.ExplorerURL,
 	}, log)
 }
 

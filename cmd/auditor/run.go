@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"net"
 	"os"
 	"os/signal"
@@ -139,8 +141,10 @@ type daemon struct {
 	follower *scan.Follower
 	sched    *report.Scheduler // nil: no schedule
 	reporter *report.Reporter
-	http     net.Listener // nil: no HTTP server
+	sweeper  *report.Sweeper // the conservation sweep of the metrics
+	http     net.Listener    // nil: no HTTP server
 	handler  *api.Handler
+	latency  *api.Latency // fed by the follower and the relay, served by the handler
 	started  time.Time
 
 	// drainTimeout bounds the wait for the outbox to drain at a stop
@@ -156,7 +160,7 @@ type daemon struct {
 // openDaemon opens the store, NATS and the HTTP listener, and builds the
 // rest; close releases what it opened.
 func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog.Logger) (_ *daemon, err error) {
-	d := &daemon{cfg: cfg, log: log, started: time.Now(), drainTimeout: shutdownTimeout}
+	d := &daemon{cfg: cfg, log: log, started: time.Now(), drainTimeout: shutdownTimeout, latency: api.NewLatency()}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -201,7 +205,9 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 	if d.link, err = openNATS(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	d.relay = publish.NewRelay(outboxSource{d.store}, d.link.JS, relayConfig(cfg.NATS), component(log, "relay"))
+	rc := relayConfig(cfg.NATS)
+	rc.OnAck = d.latency.EventAcknowledged
+	d.relay = publish.NewRelay(outboxSource{d.store}, d.link.JS, rc, component(log, "relay"))
 	d.store.SetEvents(eventEncoder{encoder(cfg.NATS)}, d.relay.Notify)
 
 	scanLog := component(log, "scan")
@@ -209,10 +215,16 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 		scanLog.Warn().Int64("outbox_pending", pending).Int("outbox_max", cfg.NATS.OutboxMax).
 			Msg("the outbox is full: indexing waits for NATS to acknowledge events")
 	}}
-	d.follower = scan.NewFollower(client, gated, newEngine(cfg, component(log, "rules")), followerConfig(cfg, untilHeight), scanLog)
+	fc := followerConfig(cfg, untilHeight)
+	fc.OnConnect = d.latency.BlockConnected
+	d.follower = scan.NewFollower(client, gated, newEngine(cfg, component(log, "rules")), fc, scanLog)
 
 	reportLog := component(log, "report")
-	if d.reporter, err = newReporter(cfg, d.store, reportLog); err != nil {
+	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated
+	if d.sweeper, err = report.NewSweeper(d.store, protocols, time.Duration(cfg.Reports.SweepInterval), reportLog); err != nil {
+		return nil, err
+	}
+	if d.reporter, err = newReporter(cfg, d.store, d.sweeper, reportLog); err != nil {
 		return nil, err
 	}
 	if cfg.Reports.Schedule != "" {
@@ -305,6 +317,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	goRun("relay", d.relay.Run, components)
 	goRun("nats", d.link.run, components)
+	goRun("sweep", d.sweeper.Run, components)
 	if d.handler != nil {
 		ln := d.http
 		goRun("http", func(ctx context.Context) error {
@@ -376,6 +389,7 @@ func (d *daemon) chain() report.Chain {
 func (d *daemon) newHandler() (*api.Handler, error) {
 	cfg := api.Config{
 		Store:           d.store,
+		Protocols:       protocolNames(d.cfg),
 		MaxLag:          d.cfg.HTTP.MaxLag,
 		MaxPublishDelay: time.Duration(d.cfg.HTTP.MaxPublishDelay),
 		Chain:           func() api.ChainStats { return chainStats(d.follower.Stats()) },
@@ -384,7 +398,12 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 			st := d.relay.Stats()
 			return api.PublishStats{Published: st.Published, Duplicates: st.Duplicates, Errors: st.Errors, InFlight: st.InFlight, LastAck: st.LastAck}
 		},
+		Latency:    d.latency,
 		ReportsDir: d.cfg.reportsDir(),
+		Conservation: func() (api.ConservationStats, bool) {
+			sw, ok := d.sweeper.Last()
+			return conservationStats(sw), ok
+		},
 	}
 	if d.sched != nil {
 		cfg.Reports = func() api.ReportStats {
@@ -393,6 +412,37 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 		}
 	}
 	return api.NewHandler(cfg, component(d.log, "http"))
+}
+
+// conservationStats is a conservation sweep as the HTTP server shows it.
+func conservationStats(sw report.Sweep) api.ConservationStats {
+	out := api.ConservationStats{CurrentAt: sw.Current, TipHeight: sw.Tip.Height, Protocols: []api.ProtocolConservation{}}
+	for _, p := range sw.Protocols {
+		tokens, _ := p.Misplaced.Big() // the sweep's own sum
+		out.Protocols = append(out.Protocols, api.ProtocolConservation{Protocol: p.Name, Lineages: p.Lineages,
+			FailingLineages: p.FailingLineages, MisplacedBoxes: p.MisplacedBoxes, MisplacedTokens: clampUint64(tokens)})
+	}
+	return out
+}
+
+// clampUint64 is v as a uint64: 0 below, the largest uint64 above.
+func clampUint64(v *big.Int) uint64 {
+	switch {
+	case v == nil || v.Sign() <= 0:
+		return 0
+	case !v.IsUint64():
+		return math.MaxUint64
+	}
+	return v.Uint64()
+}
+
+// protocolNames are the names of the configured protocols.
+func protocolNames(cfg Config) []string {
+	var names []string
+	for _, p := range cfg.Protocols {
+		names = append(names, p.Name)
+	}
+	return names
 }
 
 // chainStats is the follower's view of the chain as the HTTP server shows
