@@ -28,6 +28,11 @@ func (e eventEncoder) Retraction(orig db.Message, b db.BlockRef) (db.Message, er
 	return db.Message(m), err
 }
 
+func (e eventEncoder) Rescinded(orig db.Message, b db.BlockRef, r db.Rescan) (db.Message, error) {
+	m, err := e.enc.Rescinded(publish.Message(orig), publish.BlockRef(b), publish.RescanData(r))
+	return db.Message(m), err
+}
+
 func (e eventEncoder) Rollback(r db.Reorg, b db.BlockRef) (db.Message, error) {
 	m, err := e.enc.Rollback(publish.Rollback{
 		ForkID: r.ForkID, ForkHeight: r.ForkHeight, Depth: int(r.Depth),
