@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/async-emission/auditor/consensus"
+	"github.com/async-emission/auditor/db"
 )
 
 // The auditor's metrics. Those of a nil Config callback are left out; the
@@ -58,6 +59,15 @@ var (
 	descLastAck = prometheus.NewDesc("auditor_publish_last_ack_timestamp_seconds",
 		"When JetStream last acknowledged an event, Unix time.", nil, nil)
 
+	descProtocolCursor = prometheus.NewDesc("auditor_protocol_cursor_height",
+		"Height each protocol's history (verdicts, lineages) is complete to, by protocol and state (active, inactive, pruned).",
+		[]string{"protocol", "state"}, nil)
+	descProtocolRemaining = prometheus.NewDesc("auditor_protocol_backfill_remaining_blocks",
+		"Blocks below the tip an active protocol's history still lacks (added later, or rescanned): 0 once the follower judges it.",
+		[]string{"protocol"}, nil)
+	descProtocolBackfillRate = prometheus.NewDesc("auditor_protocol_backfill_blocks_per_second",
+		"Pace of a protocol's backfill under way since it began.", []string{"protocol"}, nil)
+
 	descReportRuns = prometheus.NewDesc("auditor_report_runs_total",
 		"Scheduled reports made.", nil, nil)
 	descReportSkipped = prometheus.NewDesc("auditor_report_skipped_total",
@@ -73,6 +83,9 @@ var (
 	chainDescs   = []*prometheus.Desc{descNodeHeight, descLag, descConnected, descDisconnected, descReorgs, descDeepestReorg, descNodeErrors, descLastConnected, descRefusals, descWithheld}
 	publishDescs = []*prometheus.Desc{descPublished, descDuplicates, descPublishErrors, descInFlight, descLastAck}
 	reportDescs  = []*prometheus.Desc{descReportRuns, descReportSkipped, descReportFailures, descReportLastSuccess}
+	// protocolDescs are there when the store reads the histories
+	// (ProtocolHistorian); the rate, with Config.Backfill.
+	protocolDescs = []*prometheus.Desc{descProtocolCursor, descProtocolRemaining, descProtocolBackfillRate}
 )
 
 // collector makes the auditor's metrics at each scrape: the store's
@@ -85,7 +98,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, part := range []struct {
 		on    bool
 		descs []*prometheus.Desc
-	}{{true, storeDescs}, {cfg.Chain != nil, chainDescs}, {cfg.Publish != nil, publishDescs}, {cfg.Reports != nil, reportDescs}} {
+	}{{true, storeDescs}, {cfg.Chain != nil, chainDescs}, {cfg.Publish != nil, publishDescs}, {cfg.Reports != nil, reportDescs},
+		{c.h.histories != nil, protocolDescs}} {
 		if part.on {
 			for _, d := range part.descs {
 				ch <- d
@@ -134,6 +148,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descOutboxPending, float64(ob.pending))
 		counter(descEventsWritten, uint64(ob.written))
 	}
+	if h.histories != nil && tipErr == nil {
+		if hs, err := h.histories.get(ctx); err != nil {
+			failed("reading the protocols' histories", err)
+		} else {
+			c.protocols(hs, tip.tip.Height, gauge)
+		}
+	}
 	gauge(descStoreUp, up)
 
 	if h.cfg.Chain != nil {
@@ -169,5 +190,29 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descReportSkipped, s.Skipped)
 		counter(descReportFailures, s.Failures)
 		timestamp(descReportLastSuccess, s.LastSuccess)
+	}
+}
+
+// protocols makes the metrics of the protocols' histories, of a store at
+// tip: each one's cursor, the blocks each active one lacks, and the pace of
+// the daemon's backfills under way.
+func (c *collector) protocols(hs []db.ProtocolHistory, tip uint32, gauge func(*prometheus.Desc, float64, ...string)) {
+	var backfills map[string]BackfillStats
+	if c.h.cfg.Backfill != nil {
+		backfills = c.h.cfg.Backfill()
+	}
+	for _, p := range hs {
+		gauge(descProtocolCursor, float64(p.Cursor), p.Name, string(p.State))
+		if p.State != db.ProtocolActive {
+			continue
+		}
+		remaining := 0.0
+		if p.Backfilling(tip) {
+			remaining = float64(tip - p.Cursor)
+			if b, ok := backfills[p.Name]; ok && !b.Done {
+				gauge(descProtocolBackfillRate, b.BlocksPerSecond, p.Name)
+			}
+		}
+		gauge(descProtocolRemaining, remaining, p.Name)
 	}
 }

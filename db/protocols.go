@@ -689,8 +689,8 @@ type PruneResult struct {
 	Events              int64 // its verdict events, marked retracted (none is published)
 }
 
-// PruneProtocol deletes the history of protocol name, which must be
-// inactive (no longer configured), in one transaction: its verdicts and
+// PruneProtocol deletes the history of protocol name, which the caller
+// has made sure is no longer configured, in one transaction: its verdicts and
 // lineage steps, then the boxes no other history needs (see
 // RescanProtocol; keep is the [watch] section's filter) and the
 // transactions left with nothing stored. No event is published: its
@@ -704,13 +704,8 @@ func (s *Store) PruneProtocol(ctx context.Context, name string, keep func(*ergo.
 		return nil, storageError(ctx, op, "begin", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	h, err := protocolRow(ctx, tx, op, name)
-	if err != nil {
+	if _, err := protocolRow(ctx, tx, op, name); err != nil {
 		return nil, err
-	}
-	if h.State == ProtocolActive {
-		return nil, newError(op, ErrConflict, "protocol %s is active: remove its [[protocol]] section and run the daemon once "+
-			"(it marks it inactive), or rescan it instead", name)
 	}
 	res := &PruneResult{Protocol: name}
 	for _, del := range []struct {

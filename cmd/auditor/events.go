@@ -82,17 +82,32 @@ func (g *gatedStore) ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge 
 	return g.ConnectBlocks(ctx, []*ergo.FullBlock{b}, judge)
 }
 
-// ConnectBlocks waits, every gateEvery blocks or while the outbox is half
-// full, until the outbox holds fewer than max events, then connects.
+// ConnectBlocks waits (gate), then connects.
 func (g *gatedStore) ConnectBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge db.Judge) error {
-	after := g.blocks.Add(int64(len(blocks)))
-	crossed := (after-int64(len(blocks)))/gateEvery != after/gateEvery
-	if g.max > 0 && (crossed || g.pending.Load() >= g.max/2) {
-		if err := g.wait(ctx); err != nil {
-			return err
-		}
+	if err := g.gate(ctx, len(blocks)); err != nil {
+		return err
 	}
 	return g.Store.ConnectBlocks(ctx, blocks, judge)
+}
+
+// BackfillBlocks waits, as ConnectBlocks does, then backfills: a backfill
+// writes events too.
+func (g *gatedStore) BackfillBlocks(ctx context.Context, blocks []*ergo.FullBlock, eng *rules.Engine) error {
+	if err := g.gate(ctx, len(blocks)); err != nil {
+		return err
+	}
+	return g.Store.BackfillBlocks(ctx, blocks, eng)
+}
+
+// gate waits, every gateEvery blocks or while the outbox is half full,
+// until the outbox holds fewer than max events.
+func (g *gatedStore) gate(ctx context.Context, blocks int) error {
+	after := g.blocks.Add(int64(blocks))
+	crossed := (after-int64(blocks))/gateEvery != after/gateEvery
+	if g.max > 0 && (crossed || g.pending.Load() >= g.max/2) {
+		return g.wait(ctx)
+	}
+	return nil
 }
 
 // wait returns once the outbox holds fewer than max unacknowledged events.
@@ -120,4 +135,7 @@ func (g *gatedStore) wait(ctx context.Context) error {
 	}
 }
 
-var _ scan.Store = (*gatedStore)(nil)
+var (
+	_ scan.Store         = (*gatedStore)(nil)
+	_ scan.BackfillStore = (*gatedStore)(nil)
+)
