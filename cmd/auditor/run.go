@@ -137,7 +137,7 @@ type daemon struct {
 	relay    *publish.Relay
 	client   *scan.Client
 	follower *scan.Follower
-	backfill *scan.Backfill // the histories of protocols added later (or rescanned)
+	backfill *scan.Backfill    // the histories of protocols added later (or rescanned)
 	sched    *report.Scheduler // nil: no schedule
 	reporter *report.Reporter
 	http     net.Listener // nil: no HTTP server
