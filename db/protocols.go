@@ -154,15 +154,14 @@ func (s *Store) readHistories(ctx context.Context, tx *sql.Tx, op string, eng *r
 // section's boxes when watch is true, and their generations (nil when all
 // are 0). It is the whole engine when that is every protocol.
 func (h *histories) judge(height uint32, watch bool) (*rules.Engine, map[string]int) {
-	var names []string
-	all := true
+	all := h.eng.Names()
+	n := 0
 	var gens map[string]int
-	for _, name := range h.eng.Names() {
+	for _, name := range all {
 		if h.cursor[name] != height-1 {
-			all = false
 			continue
 		}
-		names = append(names, name)
+		n++
 		if g := h.generation[name]; g != 0 {
 			if gens == nil {
 				gens = map[string]int{}
@@ -170,8 +169,14 @@ func (h *histories) judge(height uint32, watch bool) (*rules.Engine, map[string]
 			gens[name] = g
 		}
 	}
-	if all {
-		return h.eng.Subset(h.eng.Names(), watch), gens
+	if n == len(all) { // the usual case: every history reaches the tip
+		return h.eng.Subset(all, watch), gens
+	}
+	names := make([]string, 0, n)
+	for _, name := range all {
+		if h.cursor[name] == height-1 {
+			names = append(names, name)
+		}
 	}
 	return h.eng.Subset(names, watch), gens
 }
@@ -198,7 +203,7 @@ func (h *histories) write(ctx context.Context, tx *sql.Tx) error {
 
 // BackfillBlocks judges blocks the store has connected, each the main
 // chain's block at its height and each the child of the one before, for
-// the protocols of eng whose history ends just below it, in one SQLite
+// the protocols of judge (a *rules.Engine) whose history ends just below it, in one SQLite
 // transaction that moves their cursors (a block no protocol's history
 // needs, or one no longer on the main chain, is ErrStale and rolls the
 // whole call back). Each block is judged as ConnectBlock judges a new one,
@@ -212,12 +217,16 @@ func (h *histories) write(ctx context.Context, tx *sql.Tx) error {
 // start, and its verdicts, lineage steps and events are written, in block
 // order, as the follower would have written them (its events in the
 // block's current connection).
-func (s *Store) BackfillBlocks(ctx context.Context, blocks []*ergo.FullBlock, eng *rules.Engine) error {
+func (s *Store) BackfillBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge Judge) error {
 	if len(blocks) == 0 {
 		return nil
 	}
 	start := time.Now()
 	op := "backfill blocks"
+	eng, ok := judge.(*rules.Engine)
+	if !ok {
+		return newError(op, ErrInvalidBlock, "a backfill judges with the rules engine, not a %T", judge)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return storageError(ctx, op, "begin", err)
@@ -278,6 +287,15 @@ func (s *Store) BackfillBlocks(ctx context.Context, blocks []*ergo.FullBlock, en
 	}
 	s.log.Debug().Uint32("from", blocks[0].Header.Height).Uint32("to", prev.Height).Int("events", events).
 		Dur("took", time.Since(start)).Msg("backfilled blocks")
+	return nil
+}
+
+// ProtocolsOf returns the names of the protocols judge judges for: a
+// *rules.Engine's; none for another Judge.
+func ProtocolsOf(judge Judge) []string {
+	if eng, ok := judge.(*rules.Engine); ok {
+		return eng.Names()
+	}
 	return nil
 }
 

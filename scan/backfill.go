@@ -13,7 +13,6 @@ import (
 
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
-	"github.com/async-emission/auditor/rules"
 )
 
 // BackfillStore is what the backfill needs of the database. *db.Store
@@ -27,7 +26,7 @@ type BackfillStore interface {
 	// BackfillBlocks judges connected blocks for the protocols whose
 	// history ends just below each, in one transaction; db.ErrStale when
 	// the chain or the histories moved.
-	BackfillBlocks(ctx context.Context, blocks []*ergo.FullBlock, eng *rules.Engine) error
+	BackfillBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge db.Judge) error
 }
 
 // BackfillConfig tunes a Backfill. Zero fields take the defaults noted.
@@ -79,11 +78,12 @@ func (c *BackfillConfig) setDefaults() {
 // cursors back with the blocks it disconnects: the backfill reads them
 // again and goes on from there.
 type Backfill struct {
-	node  Node
-	store BackfillStore
-	judge *rules.Engine
-	cfg   BackfillConfig
-	log   zerolog.Logger
+	node      Node
+	store     BackfillStore
+	judge     db.Judge
+	protocols []string // the judge's
+	cfg       BackfillConfig
+	log       zerolog.Logger
 
 	mu    sync.Mutex
 	stats BackfillStats
@@ -113,11 +113,11 @@ type BackfillProgress struct {
 	started         time.Time
 }
 
-// NewBackfill returns a Backfill that judges with judge, whose protocols
-// are the configured ones.
-func NewBackfill(node Node, store BackfillStore, judge *rules.Engine, cfg BackfillConfig, log zerolog.Logger) *Backfill {
+// NewBackfill returns a Backfill that judges with judge, the follower's
+// rules engine, whose protocols are the configured ones.
+func NewBackfill(node Node, store BackfillStore, judge db.Judge, cfg BackfillConfig, log zerolog.Logger) *Backfill {
 	cfg.setDefaults()
-	return &Backfill{node: node, store: store, judge: judge, cfg: cfg, log: log}
+	return &Backfill{node: node, store: store, judge: judge, protocols: db.ProtocolsOf(judge), cfg: cfg, log: log}
 }
 
 // Stats returns a snapshot of the backfill's counters.
@@ -134,6 +134,10 @@ func (b *Backfill) count(update func(*BackfillStats)) {
 	update(&b.stats)
 	b.mu.Unlock()
 }
+
+// staleWait is the pause after a batch found stale, before the cursors are
+// read again: a reorg under way disconnects and connects block by block.
+const staleWait = 20 * time.Millisecond
 
 // Run backfills until every configured protocol's history reaches the tip
 // (returning nil), until ctx is done (ctx.Err()), or until a store error.
@@ -160,6 +164,11 @@ func (b *Backfill) Run(ctx context.Context) error {
 		case errors.Is(err, db.ErrStale):
 			b.count(func(s *BackfillStats) { s.Stale++ })
 			b.log.Info().Err(err).Msg("the chain or the histories moved under the backfill: resuming from the cursors")
+			select { // a reorg under way settles
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(staleWait):
+			}
 		case errors.As(err, &nerr):
 			b.count(func(s *BackfillStats) { s.NodeErrors++ })
 			b.log.Warn().Err(err).Dur("retry_in", b.cfg.RetryInterval).Msg("node failed during the backfill; will retry")
@@ -187,7 +196,7 @@ func (b *Backfill) behind(ctx context.Context) ([]db.ProtocolHistory, db.Tip, er
 	}
 	var out []db.ProtocolHistory
 	for _, h := range hs {
-		if h.Backfilling(tip.Height) && slices.Contains(b.judge.Names(), h.Name) {
+		if h.Backfilling(tip.Height) && slices.Contains(b.protocols, h.Name) {
 			out = append(out, h)
 		}
 	}
@@ -199,7 +208,7 @@ func (b *Backfill) behind(ctx context.Context) ([]db.ProtocolHistory, db.Tip, er
 		for _, h := range hs {
 			p, seen := s.Protocols[h.Name]
 			switch {
-			case h.Backfilling(tip.Height) && slices.Contains(b.judge.Names(), h.Name):
+			case h.Backfilling(tip.Height) && slices.Contains(b.protocols, h.Name):
 				if !seen || p.Done || h.Cursor+1 < p.From {
 					p = BackfillProgress{From: h.Cursor + 1, started: now}
 				}

@@ -86,17 +86,17 @@ type permitStore struct {
 	done    chan struct{}
 }
 
-func (p *permitStore) BackfillBlocks(ctx context.Context, blocks []*ergo.FullBlock, eng *rules.Engine) error {
+func (p *permitStore) BackfillBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge db.Judge) error {
 	select {
 	case _, open := <-p.permits:
 		if !open {
-			return p.Store.BackfillBlocks(ctx, blocks, eng)
+			return p.Store.BackfillBlocks(ctx, blocks, judge)
 		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { p.done <- struct{}{} }()
-	return p.Store.BackfillBlocks(ctx, blocks, eng)
+	return p.Store.BackfillBlocks(ctx, blocks, judge)
 }
 
 // rewindWatch counts the disconnects that bring back the cursor of a

@@ -92,11 +92,11 @@ func (g *gatedStore) ConnectBlocks(ctx context.Context, blocks []*ergo.FullBlock
 
 // BackfillBlocks waits, as ConnectBlocks does, then backfills: a backfill
 // writes events too.
-func (g *gatedStore) BackfillBlocks(ctx context.Context, blocks []*ergo.FullBlock, eng *rules.Engine) error {
+func (g *gatedStore) BackfillBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge db.Judge) error {
 	if err := g.gate(ctx, len(blocks)); err != nil {
 		return err
 	}
-	return g.Store.BackfillBlocks(ctx, blocks, eng)
+	return g.Store.BackfillBlocks(ctx, blocks, judge)
 }
 
 // gate waits, every gateEvery blocks or while the outbox is half full,
