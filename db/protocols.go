@@ -395,7 +395,7 @@ func (s *Store) RegisterProtocols(ctx context.Context, configured []ProtocolStar
 			if r.State == ProtocolActive {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE protocols SET state = 'active', changed_at = ?,
+			if _, err := tx.ExecContext(ctx, `UPDATE protocols SET state = 'active', changed_at = ?1,
 				backfill_from = CASE WHEN cursor < ?3 THEN cursor + 1 ELSE backfill_from END WHERE name = ?2`, now, p.Name, tip.Height); err != nil {
 				return nil, storageError(ctx, op, "reactivate protocol "+p.Name, err)
 			}

@@ -87,6 +87,8 @@ type Backfill struct {
 
 	mu    sync.Mutex
 	stats BackfillStats
+
+	lastLog time.Time // of the last progress line; Run's goroutine only
 }
 
 // BackfillStats is what a Backfill has done, for the status and metrics.
@@ -211,6 +213,8 @@ func (b *Backfill) behind(ctx context.Context) ([]db.ProtocolHistory, db.Tip, er
 			case h.Backfilling(tip.Height) && slices.Contains(b.protocols, h.Name):
 				if !seen || p.Done || h.Cursor+1 < p.From {
 					p = BackfillProgress{From: h.Cursor + 1, started: now}
+					b.log.Info().Str("protocol", h.Name).Uint32("from", p.From).Uint32("tip", tip.Height).
+						Msg("backfilling the protocol's history while the follower goes on at the tip")
 				}
 				p.Cursor, p.Tip, p.Done = h.Cursor, tip.Height, false
 			case seen && !p.Done:
@@ -231,7 +235,9 @@ func (b *Backfill) behind(ctx context.Context) ([]db.ProtocolHistory, db.Tip, er
 func (b *Backfill) pass(ctx context.Context, lo, hi uint32) error {
 	var pending []*ergo.FullBlock
 	var since time.Time
-	lastLog := time.Now()
+	if b.lastLog.IsZero() {
+		b.lastLog = time.Now()
+	}
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
@@ -243,8 +249,8 @@ func (b *Backfill) pass(ctx context.Context, lo, hi uint32) error {
 		}
 		last := blocks[len(blocks)-1].Header.Height
 		b.progressed(uint32(len(blocks)), last)
-		if time.Since(lastLog) >= b.cfg.ProgressEvery {
-			lastLog = time.Now()
+		if time.Since(b.lastLog) >= b.cfg.ProgressEvery {
+			b.lastLog = time.Now()
 			b.logProgress()
 		}
 		return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/internal/testchain"
+	"github.com/async-emission/auditor/internal/testlog"
 	"github.com/async-emission/auditor/rules"
 	"github.com/async-emission/auditor/scan"
 )
@@ -245,7 +246,9 @@ func TestProtocolAddedLaterIsBackfilled(t *testing.T) {
 	watched := &rewindWatch{Store: store, protocol: tree.Name}
 	stop = runFollower(t, scan.NewFollower(c.Client(t), watched, both, cfg, zerolog.Nop()))
 	permits := &permitStore{Store: store, permits: make(chan struct{}), done: make(chan struct{})}
-	bf := scan.NewBackfill(c.Client(t), permits, both, scan.BackfillConfig{Batch: 1, Ahead: 2, CommitBlocks: 1}, zerolog.Nop())
+	logs := &testlog.Buffer{}
+	bf := scan.NewBackfill(c.Client(t), permits, both, scan.BackfillConfig{Batch: 1, Ahead: 2, CommitBlocks: 1, ProgressEvery: time.Millisecond},
+		zerolog.New(logs))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	backfilled := make(chan error, 1)
@@ -298,6 +301,22 @@ func TestProtocolAddedLaterIsBackfilled(t *testing.T) {
 		"%d disconnects brought its cursor back", steps, st.Blocks, st.Stale, joinedAt, watched.rewound.Load())
 	if watched.rewound.Load() == 0 {
 		t.Error("no reorg brought the backfill's cursor back")
+	}
+	progress := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var l struct {
+			Msg             string   `json:"message"`
+			Protocol        string   `json:"protocol"`
+			BlocksPerSecond *float64 `json:"blocks_per_second"`
+			TimeLeft        *float64 `json:"time_left"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "backfilling" && l.Protocol == tree.Name &&
+			l.BlocksPerSecond != nil && l.TimeLeft != nil {
+			progress++
+		}
+	}
+	if progress == 0 {
+		t.Errorf("no progress line with a rate and the time left:\n%s", logs.String())
 	}
 	if joinedAt >= blocks-5 {
 		t.Errorf("the backfill joined at %d: the tip did not keep moving after it", joinedAt)

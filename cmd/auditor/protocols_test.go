@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -158,37 +157,14 @@ func TestProtocolsOverTime(t *testing.T) {
 // subject.
 func streamEvents(t *testing.T, url string) []streamEvent {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, publish.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []streamEvent
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("message %d: %v", seq, err)
-		}
+	eachStreamMessage(t, url, func(m *jetstream.RawStreamMsg) {
 		ev, err := publish.DecodeEvent(m.Data)
 		if err != nil {
-			t.Fatalf("message %d: %v", seq, err)
+			t.Fatalf("message %d: %v", m.Sequence, err)
 		}
 		out = append(out, streamEvent{Subject: m.Subject, Event: ev})
-	}
+	})
 	return out
 }
 
