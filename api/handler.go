@@ -43,6 +43,20 @@ type VerdictCounter interface {
 	VerdictCounts(ctx context.Context) ([]db.VerdictCount, error)
 }
 
+// ProtocolHistorian is a Store that reads the protocols' histories without
+// computing the whole Status; the protocol metrics use it.
+type ProtocolHistorian interface {
+	ProtocolHistories(ctx context.Context) ([]db.ProtocolHistory, error)
+}
+
+// BackfillStats is the daemon's backfill of one protocol
+// (scan.BackfillProgress): its pace, and the time left at that pace.
+type BackfillStats struct {
+	BlocksPerSecond float64
+	Remaining       time.Duration
+	Done            bool
+}
+
 // ChainStats is the follower's view of the chain (scan.FollowerStats).
 type ChainStats struct {
 	NodeHeight      uint32 // the node's full height at the last check; 0: not known yet
@@ -138,6 +152,9 @@ type Config struct {
 	// Latency, when set, are the latency histograms /metrics serves.
 	Latency *Latency
 
+	// Backfill returns the daemon's backfills, by protocol.
+	Backfill func() map[string]BackfillStats
+
 	// ReportsDir is served under /reports/; "" answers 404 there.
 	ReportsDir string
 
@@ -165,6 +182,8 @@ type Handler struct {
 	verdicts *cache[[]db.VerdictCount]
 	outbox   *cache[outboxCounts]
 	tip      *cache[tipState]
+	// histories is nil when the store is no ProtocolHistorian.
+	histories *cache[[]db.ProtocolHistory]
 }
 
 type outboxCounts struct{ written, pending int64 }
@@ -196,6 +215,9 @@ func NewHandler(cfg Config, log zerolog.Logger) (*Handler, error) {
 		t, ok, err := s.Tip(ctx)
 		return tipState{t, ok}, err
 	})
+	if ph, ok := s.(ProtocolHistorian); ok {
+		h.histories = newCache(cfg.CacheTTL, ph.ProtocolHistories)
+	}
 	if vc, ok := s.(VerdictCounter); ok {
 		h.verdicts = newCache(cfg.CacheTTL, vc.VerdictCounts)
 	} else {
@@ -395,6 +417,16 @@ func (h *Handler) Status(ctx context.Context) (Status, error) {
 	if h.cfg.Conservation != nil {
 		if c, ok := h.cfg.Conservation(); ok {
 			out.Conservation = &c
+		}
+	}
+	if h.cfg.Backfill != nil {
+		bs := h.cfg.Backfill()
+		for i := range out.Protocols {
+			p := &out.Protocols[i]
+			if b, ok := bs[p.Name]; ok && p.Backfilling && !b.Done {
+				rate, left := b.BlocksPerSecond, b.Remaining.Seconds()
+				p.BlocksPerSecond, p.TimeLeftSeconds = &rate, &left
+			}
 		}
 	}
 	return out, nil

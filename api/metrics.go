@@ -83,6 +83,14 @@ var (
 		"The tip height the last conservation sweep read.", nil, nil)
 	descConsCurrent = prometheus.NewDesc("auditor_conservation_current_timestamp_seconds",
 		"When the last conservation sweep's result was last known to hold (the sweep, or a later check that the tip had not moved), Unix time.", nil, nil)
+	descProtocolCursor = prometheus.NewDesc("auditor_protocol_cursor_height",
+		"Height each protocol's history (verdicts, lineages) is complete to, by protocol and state (active, inactive, pruned).",
+		[]string{"protocol", "state"}, nil)
+	descProtocolRemaining = prometheus.NewDesc("auditor_protocol_backfill_remaining_blocks",
+		"Blocks below the tip an active protocol's history still lacks (added later, or rescanned): 0 once the follower judges it.",
+		[]string{"protocol"}, nil)
+	descProtocolBackfillRate = prometheus.NewDesc("auditor_protocol_backfill_blocks_per_second",
+		"Pace of a protocol's backfill under way since it began.", []string{"protocol"}, nil)
 
 	descReportRuns = prometheus.NewDesc("auditor_report_runs_total",
 		"Scheduled reports made.", nil, nil)
@@ -100,6 +108,9 @@ var (
 	publishDescs = []*prometheus.Desc{descPublished, descDuplicates, descPublishErrors, descInFlight, descLastAck}
 	reportDescs  = []*prometheus.Desc{descReportRuns, descReportSkipped, descReportFailures, descReportLastSuccess}
 	consDescs    = []*prometheus.Desc{descConsLineages, descConsFailing, descConsMisplacedBoxes, descConsMisplacedTokens, descConsHeight, descConsCurrent}
+	// protocolDescs are there when the store reads the histories
+	// (ProtocolHistorian); the rate, with Config.Backfill.
+	protocolDescs = []*prometheus.Desc{descProtocolCursor, descProtocolRemaining, descProtocolBackfillRate}
 )
 
 // buildInfo is auditor_build_info: 1, with the build in its labels (join
@@ -127,7 +138,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		on    bool
 		descs []*prometheus.Desc
 	}{{true, storeDescs}, {cfg.Chain != nil, chainDescs}, {cfg.Publish != nil, publishDescs}, {cfg.Reports != nil, reportDescs},
-		{cfg.Conservation != nil, consDescs}} {
+		{cfg.Conservation != nil, consDescs}, {c.h.histories != nil, protocolDescs}} {
 		if part.on {
 			for _, d := range part.descs {
 				ch <- d
@@ -179,6 +190,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		gauge(descOutboxPending, float64(ob.pending))
 		counter(descEventsWritten, uint64(ob.written))
+	}
+	if h.histories != nil && tipErr == nil {
+		if hs, err := h.histories.get(ctx); err != nil {
+			failed("reading the protocols' histories", err)
+		} else {
+			c.protocols(hs, tip.tip.Height, gauge)
+		}
 	}
 	gauge(descStoreUp, up)
 
@@ -290,4 +308,28 @@ func (s samples) sorted() []sample {
 		out = append(out, sample{strings.Split(k, "\x00"), s[k]})
 	}
 	return out
+}
+
+// protocols makes the metrics of the protocols' histories, of a store at
+// tip: each one's cursor, the blocks each active one lacks, and the pace of
+// the daemon's backfills under way.
+func (c *collector) protocols(hs []db.ProtocolHistory, tip uint32, gauge func(*prometheus.Desc, float64, ...string)) {
+	var backfills map[string]BackfillStats
+	if c.h.cfg.Backfill != nil {
+		backfills = c.h.cfg.Backfill()
+	}
+	for _, p := range hs {
+		gauge(descProtocolCursor, float64(p.Cursor), p.Name, string(p.State))
+		if p.State != db.ProtocolActive {
+			continue
+		}
+		remaining := 0.0
+		if p.Backfilling(tip) {
+			remaining = float64(tip - p.Cursor)
+			if b, ok := backfills[p.Name]; ok && !b.Done {
+				gauge(descProtocolBackfillRate, b.BlocksPerSecond, p.Name)
+			}
+		}
+		gauge(descProtocolRemaining, remaining, p.Name)
+	}
 }

@@ -104,6 +104,10 @@ func protocolReport(d *db.ReportData, p *rules.Protocol, since uint32) ProtocolR
 		Invalid:            []InvalidBox{},
 		Lineages:           []Lineage{},
 		Heights:            []HeightRange{},
+		Templates:          map[string]string{},
+	}
+	for _, t := range p.Templates() {
+		pr.Templates[t.Key] = t.Template.String()
 	}
 	for _, c := range d.Counts {
 		if c.Protocol != p.Name {

@@ -102,6 +102,11 @@ type ProtocolReport struct {
 	Name               string      `json:"name"`
 	ParticipantTokenID ergo.Digest `json:"participant_token_id"`
 	AsyncSupply        Amount      `json:"async_supply"`
+	// Templates are the protocol's template keys with their hashes, each
+	// in the convention the configuration writes it in (PROTOCOL.md §2.2):
+	// {"emission_template": "sha256:<hex>", "action[0].emitted_template":
+	// "blake2b256:<hex>", …}.
+	Templates map[string]string `json:"templates"`
 	// Actions are the protocol's [[protocol.action]] names, in the
 	// configuration's order; empty for a protocol without actions.
 	Actions []string `json:"actions"`

@@ -662,6 +662,11 @@ func TestReportCountsByAction(t *testing.T) {
 	if !slices.Equal(tree.Actions, want) {
 		t.Errorf("actions %v, want %v", tree.Actions, want)
 	}
+	// Each template key with its hash, saying its convention.
+	if got, want := tree.Templates["action[2].emitted_template"], c.Protocols[1].Actions[2].EmittedTemplate.String(); got != want ||
+		!strings.HasPrefix(got, "sha256:") || len(tree.Templates) != 2+len(tree.Actions) {
+		t.Errorf("the tree's templates %v: action[2]'s %q, want %q", tree.Templates, got, want)
+	}
 
 	conn, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
 	if err != nil {

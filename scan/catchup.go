@@ -232,17 +232,23 @@ func (f *Follower) fetch(ctx context.Context, lo, hi uint32) ([]*ergo.FullBlock,
 // blocksFor fetches the blocks of headers in one request, or, when the
 // answer is larger than the client accepts, in halves.
 func (f *Follower) blocksFor(ctx context.Context, headers []*ergo.Header) ([]*ergo.FullBlock, error) {
-	blocks, err := f.node.BlocksFor(ctx, headers)
+	return blocksFor(ctx, f.node, headers)
+}
+
+// blocksFor fetches the blocks of headers from node in one request, or,
+// when the answer is larger than the client accepts, in halves.
+func blocksFor(ctx context.Context, node Node, headers []*ergo.Header) ([]*ergo.FullBlock, error) {
+	blocks, err := node.BlocksFor(ctx, headers)
 	if err == nil {
 		return blocks, nil
 	}
 	if len(headers) > 1 && isTooLarge(err) {
 		half := len(headers) / 2
-		a, err := f.blocksFor(ctx, headers[:half])
+		a, err := blocksFor(ctx, node, headers[:half])
 		if err != nil {
 			return nil, err
 		}
-		b, err := f.blocksFor(ctx, headers[half:])
+		b, err := blocksFor(ctx, node, headers[half:])
 		if err != nil {
 			return nil, err
 		}

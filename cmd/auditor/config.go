@@ -65,7 +65,7 @@ type ScanConfig struct {
 
 // WatchConfig lists what makes a box relevant until protocol rules do:
 // boxes holding one of the tokens, or whose ErgoTree has one of the
-// template hashes, are stored.
+// template hashes (bare hex or sha256:, or blake2b256:), are stored.
 type WatchConfig struct {
 	Tokens    []string `toml:"tokens"`
 	Templates []string `toml:"templates"`
@@ -455,8 +455,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, s := range c.Watch.Templates {
-		if _, err := ergo.ParseDigest(s); err != nil {
-			bad(fmt.Sprintf("watch.templates[%d]", i), "%q is not a template hash (32 bytes of hex)", s)
+		if _, err := rules.ParseTemplate(s); err != nil {
+			bad(fmt.Sprintf("watch.templates[%d]", i), "%v", err)
 		}
 	}
 	if _, perrs := rules.ParseProtocols(c.Protocols); len(perrs) > 0 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -43,6 +44,54 @@ func TestProtocolActions(t *testing.T) {
 	var out strings.Builder
 	if code := run([]string{"check-config", "--config", path}, &env{stdout: &out, stderr: &out}); code != exitOK ||
 		!strings.Contains(out.String(), "valid (1 protocols with 4 actions") {
+		t.Fatalf("check-config: exit %d: %s", code, out.String())
+	}
+}
+
+// TestTemplateConventions: template keys take bare hex (sha256), sha256:
+// or blake2b256: (PROTOCOL.md §2); the same bytes in two conventions are
+// two templates, which check-config cannot tell apart from one shared, and
+// says so.
+func TestTemplateConventions(t *testing.T) {
+	const path = "testdata/config/protocol_conventions.good.toml"
+	cfg, err := loadConfig(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, errs := rules.ParseProtocols(cfg.Protocols)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	h := func(s string) ergo.Digest {
+		d, err := ergo.ParseDigest(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	demo, other := ps[0], ps[1]
+	for _, c := range []struct {
+		key       string
+		got, want rules.Template
+	}{
+		{"bare emission_template", demo.EmissionTemplate, rules.Template{Convention: rules.SHA256, Hash: h("682db8df7a2a5aab16bfb90542fb796fa56d99ff056883b9293834ac0543c0f2")}},
+		{"sha256: funnel_template", *demo.FunnelTemplate, rules.Template{Convention: rules.SHA256, Hash: h("b73f6c7c6eafdb7d891cdaede018ce8250c3bd9774c7901ec98f756b86c742de")}},
+		{"blake2b256: emitted_template", *demo.EmittedTemplate, rules.Template{Convention: rules.Blake2b256, Hash: h("74e892c91130daa5e9c5ccdfa4555be059066ec373c5299559679abc05bbf304")}},
+		{"the other's sha256: emission_template", other.EmissionTemplate, rules.Template{Convention: rules.SHA256, Hash: h("74e892c91130daa5e9c5ccdfa4555be059066ec373c5299559679abc05bbf304")}},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %v, want %v", c.key, c.got, c.want)
+		}
+	}
+	if !demo.UsesBlake2b() || other.UsesBlake2b() || !rules.MixedConventions(ps) || rules.MixedConventions(ps[1:]) {
+		t.Error("conventions not told apart")
+	}
+	if f := watchFilter(cfg); f == nil {
+		t.Fatal("no watch filter")
+	}
+	var out strings.Builder
+	if code := run([]string{"check-config", "--config", path}, &env{stdout: &out, stderr: &out}); code != exitOK ||
+		!strings.Contains(out.String(), "valid (2 protocols") || !strings.Contains(out.String(), "both conventions") {
 		t.Fatalf("check-config: exit %d: %s", code, out.String())
 	}
 }
@@ -97,6 +146,13 @@ func TestBadConfigs(t *testing.T) {
 		"protocol_action_cycle.bad.toml": {"protocol tree", "action[0].requires[0]", "action[1].requires[0]",
 			"cycle with no leaf"},
 		"protocol_shared_template.bad.toml": {"protocol other", "action[0].emitted_template", "of protocol tree"},
+		"protocol_shared_template_prefixed.bad.toml": {"protocol other", "emitted_template",
+			"sha256:74e892c91130daa5e9c5ccdfa4555be059066ec373c5299559679abc05bbf304", "action[0].emitted_template of protocol tree"},
+		"protocol_shared_template_blake2b.bad.toml": {"protocol other", "emission_template",
+			"blake2b256:5f0a4ab6a8c53d1b5ba0e3b3f1ef8c1d22a1e4cfd3f0b8b1b0cc49f03c54a8f2", "emission_template of protocol tree"},
+		"protocol_template_prefix.bad.toml": {"protocol demo", "emission_template", `"blake2b"`, "sha256:", "blake2b256:"},
+		"protocol_template_short.bad.toml":  {"protocol demo", "emission_template", "32 bytes of hex"},
+		"watch_template.bad.toml":           {"watch.templates[0]", `"md5"`},
 		"nats_url.bad.toml":                 {"nats.url[0]", "http://"},
 		"nats_listen.bad.toml":              {"nats.listen", "4222"},
 		"nats_auth.bad.toml":                {"nats.token", "not both"},

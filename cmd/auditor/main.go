@@ -58,6 +58,8 @@ func commands() []command {
 		{"verify", "explain one box: its class, verdict, reasons and lineage", runVerify},
 		{"check-config", "validate a configuration file and exit", runCheckConfig},
 		{"report", "make an audit report now (JSON and HTML) from the stored state", runReport},
+		{"rescan", "judge one protocol again from a height (after an upgrade); the next run backfills it", runRescan},
+		{"prune", "delete the history of a protocol removed from the configuration", runPrune},
 		{"tail", "print the auditor's events from NATS as they arrive", runTail},
 		{"inspect", "decode Ergo node JSON and re-derive every id, root and PoW", runInspect},
 		{"check-node", "verify a range of a node's chain as the daemon does, storing nothing; report its speed", runCheckNode},

@@ -102,6 +102,18 @@ func newScenarioDevnet(t *testing.T, cfg devnet.Config) (*devnet.Devnet, string)
 // in stream order, and the subjects by id.
 func streamMessages(t *testing.T, url string) (ids []string, subjects map[string]string) {
 	t.Helper()
+	subjects = map[string]string{}
+	eachStreamMessage(t, url, func(m *jetstream.RawStreamMsg) {
+		id := m.Header.Get(nats.MsgIdHdr)
+		ids = append(ids, id)
+		subjects[id] = m.Subject
+	})
+	return ids, subjects
+}
+
+// eachStreamMessage calls each for every message in the stream, in order.
+func eachStreamMessage(t *testing.T, url string, each func(*jetstream.RawStreamMsg)) {
+	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
@@ -121,17 +133,13 @@ func streamMessages(t *testing.T, url string) (ids []string, subjects map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	subjects = map[string]string{}
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := st.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatalf("message %d: %v", seq, err)
 		}
-		id := m.Header.Get(nats.MsgIdHdr)
-		ids = append(ids, id)
-		subjects[id] = m.Subject
+		each(m)
 	}
-	return ids, subjects
 }
 
 // outboxRows returns the message ids the store's outbox holds, in seq

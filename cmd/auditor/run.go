@@ -139,6 +139,7 @@ type daemon struct {
 	relay    *publish.Relay
 	client   *scan.Client
 	follower *scan.Follower
+	backfill *scan.Backfill    // the histories of protocols added later (or rescanned)
 	sched    *report.Scheduler // nil: no schedule
 	reporter *report.Reporter
 	sweeper  *report.Sweeper // the conservation sweep of the metrics
@@ -211,13 +212,19 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 	d.store.SetEvents(eventEncoder{encoder(cfg.NATS)}, d.relay.Notify)
 
 	scanLog := component(log, "scan")
+	if err := registerProtocols(ctx, d.store, cfg, scanLog); err != nil {
+		return nil, err
+	}
 	gated := &gatedStore{Store: d.store, max: int64(cfg.NATS.OutboxMax), onWait: func(pending int64) {
 		scanLog.Warn().Int64("outbox_pending", pending).Int("outbox_max", cfg.NATS.OutboxMax).
 			Msg("the outbox is full: indexing waits for NATS to acknowledge events")
 	}}
+	engine := newEngine(cfg, component(log, "rules"))
 	fc := followerConfig(cfg, untilHeight)
 	fc.OnConnect = d.latency.BlockConnected
-	d.follower = scan.NewFollower(client, gated, newEngine(cfg, component(log, "rules")), fc, scanLog)
+	d.follower = scan.NewFollower(client, gated, engine, fc, scanLog)
+	d.backfill = scan.NewBackfill(client, gated, engine, scan.BackfillConfig{Batch: cfg.Scan.FetchBatch, Ahead: cfg.Scan.FetchAhead},
+		component(log, "backfill"))
 
 	reportLog := component(log, "report")
 	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated
@@ -351,7 +358,7 @@ func (d *daemon) run(ctx context.Context) error {
 		started = started.Str("trust_root", "the first block to be connected")
 	}
 	started.Msg("auditor started")
-	err := d.follower.Run(ctx)
+	err := d.follow(ctx)
 	switch {
 	case err == nil:
 		st := d.follower.Stats()
@@ -369,6 +376,75 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}
 	drainOutbox(d.store, d.relay, d.drainTimeout, log)
+	return nil
+}
+
+// follow runs the follower and, beside it, the backfill of the protocols
+// whose history lacks blocks below the tip, until ctx is done or the
+// follower ends. When the follower reaches --until-height (nil), it waits
+// for the backfill to bring every history there too. A backfill that
+// fails (a store error) stops the follower: the daemon does not go on with
+// a history it cannot complete.
+func (d *daemon) follow(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var backfillErr error
+	backfilled := make(chan struct{})
+	go func() {
+		defer close(backfilled)
+		if err := d.backfill.Run(ctx); err != nil && ctx.Err() == nil {
+			backfillErr = err
+			stop()
+		}
+	}()
+	err := d.follower.Run(ctx)
+	if err != nil {
+		stop()
+	}
+	<-backfilled
+	if backfillErr != nil {
+		return backfillErr
+	}
+	return err
+}
+
+// registerProtocols makes the store's protocols agree with the
+// configuration (db.Store.RegisterProtocols) and logs what that changed:
+// a protocol added to a store with blocks is backfilled from its
+// start_height, one whose start_height changed begins its history again,
+// one removed is kept, inactive, until auditor prune.
+func registerProtocols(ctx context.Context, store *db.Store, cfg Config, log zerolog.Logger) error {
+	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated
+	starts := make([]db.ProtocolStart, len(protocols))
+	for i, p := range protocols {
+		starts[i] = db.ProtocolStart{Name: p.Name, StartHeight: p.StartHeight}
+	}
+	changes, err := store.RegisterProtocols(ctx, starts, keepFunc(cfg))
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		ev := log.Info().Str("protocol", c.Name)
+		if c.BackfillFrom > 0 {
+			ev = ev.Uint32("backfill_from", c.BackfillFrom)
+		}
+		switch c.What {
+		case "added":
+			if c.BackfillFrom > 0 {
+				ev.Msg("protocol added: its history is backfilled from its start height while the others follow the tip")
+			} else {
+				ev.Msg("protocol added")
+			}
+		case "restarted":
+			log.Warn().Str("protocol", c.Name).Uint32("backfill_from", c.BackfillFrom).Int64("retracted", c.Rescan.Retracted).
+				Int("generation", c.Rescan.Generation).
+				Msg("the protocol's start_height changed: its history begins again there (its verdicts above are retracted and judged again)")
+		case "reactivated":
+			ev.Msg("protocol configured again: its history is backfilled from where it stopped")
+		case "deactivated":
+			ev.Msg("protocol no longer configured: its verdicts and lineages are kept, not judged; auditor prune --protocol deletes them")
+		}
+	}
 	return nil
 }
 
@@ -404,6 +480,13 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 			sw, ok := d.sweeper.Last()
 			return conservationStats(sw), ok
 		},
+	}
+	cfg.Backfill = func() map[string]api.BackfillStats {
+		out := map[string]api.BackfillStats{}
+		for name, p := range d.backfill.Stats().Protocols {
+			out[name] = api.BackfillStats{BlocksPerSecond: p.BlocksPerSecond, Remaining: p.Remaining, Done: p.Done}
+		}
+		return out
 	}
 	if d.sched != nil {
 		cfg.Reports = func() api.ReportStats {
@@ -515,19 +598,37 @@ func drainOutbox(store *db.Store, relay *publish.Relay, timeout time.Duration, l
 // each [[protocol]] is judged as PROTOCOL.md says, and the boxes [watch]
 // names are kept besides.
 func newEngine(cfg Config, log zerolog.Logger) *rules.Engine {
-	var tokens, templates []ergo.Digest
+	var watch rules.Watcher
+	if f := watchFilter(cfg); f != nil {
+		watch = f
+	}
+	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated too
+	return rules.NewEngine(protocols, watch, log)
+}
+
+// watchFilter is the [watch] section's filter; nil when it names nothing.
+func watchFilter(cfg Config) *db.Filter {
+	var tokens []ergo.Digest
+	var templates []rules.Template
 	for _, s := range cfg.Watch.Tokens {
 		d, _ := ergo.ParseDigest(s) // Validate has checked every entry
 		tokens = append(tokens, d)
 	}
 	for _, s := range cfg.Watch.Templates {
-		d, _ := ergo.ParseDigest(s)
-		templates = append(templates, d)
+		t, _ := rules.ParseTemplate(s)
+		templates = append(templates, t)
 	}
-	var watch rules.Watcher
-	if len(tokens)+len(templates) > 0 {
-		watch = db.NewFilter(tokens, templates)
+	if len(tokens)+len(templates) == 0 {
+		return nil
 	}
-	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated too
-	return rules.NewEngine(protocols, watch, log)
+	return db.NewFilter(tokens, templates)
+}
+
+// keepFunc is the [watch] section's filter as the store's rescan and prune
+// take it (nil for none).
+func keepFunc(cfg Config) func(*ergo.Box) bool {
+	if f := watchFilter(cfg); f != nil {
+		return f.KeepBox
+	}
+	return nil
 }

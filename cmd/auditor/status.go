@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -64,6 +65,13 @@ func runStatus(e *env, args []string) error {
 	if r := out.TrustRoot; r != nil {
 		fmt.Fprintf(e.stdout, "trust root    %s: %s at %d (%s, since %s)\n", r.Kind, r.ID, r.Height, r.Network, r.SetAt.Format(time.RFC3339))
 	}
+	for i, p := range out.Protocols {
+		label := ""
+		if i == 0 {
+			label = "protocols"
+		}
+		fmt.Fprintf(e.stdout, "%-13s %s\n", label, protocolLine(p, out.TipHeight))
+	}
 	for _, p := range slices.Sorted(maps.Keys(out.Verdicts)) {
 		for _, c := range rules.Classes() {
 			vc := out.Verdicts[p][c]
@@ -101,4 +109,28 @@ func openStoreIn(ctx context.Context, dataDir string, log zerolog.Logger) (*db.S
 		return nil, badInput{fmt.Errorf("no auditor database in %s: %w", dataDir, err)}
 	}
 	return db.Open(ctx, path, log)
+}
+
+// protocolLine says how far a protocol's history reaches.
+func protocolLine(p api.ProtocolStatus, tip uint32) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", p.Name, p.State)
+	switch {
+	case p.State == string(db.ProtocolPruned):
+		b.WriteString(" (its history deleted)")
+	case p.Backfilling:
+		fmt.Fprintf(&b, ", backfilling: history complete to %d of %d (%.0f%% of its backfill from %d, %d blocks left)",
+			p.Cursor, tip, 100*p.Progress, p.BackfillFrom, p.RemainingBlocks)
+	case p.State == string(db.ProtocolActive):
+		fmt.Fprintf(&b, ", history complete to the tip")
+	default:
+		fmt.Fprintf(&b, ", not judged: history kept up to %d", p.Cursor)
+	}
+	if p.StartHeight > 0 {
+		fmt.Fprintf(&b, ", start_height %d", p.StartHeight)
+	}
+	if p.Generation > 0 {
+		fmt.Fprintf(&b, ", generation %d (judged again %d times)", p.Generation, p.Generation)
+	}
+	return b.String()
 }

@@ -82,6 +82,9 @@ func printExplanation(w io.Writer, ex *api.Explanation) {
 		fmt.Fprintf(w, ", address %s", b.Address)
 	}
 	fmt.Fprintln(w)
+	if b.TemplateHash != nil {
+		fmt.Fprintf(w, "  template %s\n", b.TemplateHash)
+	}
 	for _, t := range b.Tokens {
 		fmt.Fprintf(w, "  token %s × %d\n", t.ID, t.Amount)
 	}
