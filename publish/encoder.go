@@ -90,7 +90,7 @@ func (e *Encoder) Verdict(v *rules.Verdict, box *ergo.Box, b BlockRef) (Message,
 	for _, r := range v.Reasons {
 		data.Reasons = append(data.Reasons, ReasonData{Code: string(r), Sentence: r.Sentence()})
 	}
-	id := fmt.Sprintf("%s-%s-%s-%s-%d", b.ID, v.BoxID, v.Protocol, v.Kind, b.Connects)
+	id := VerdictID(b.ID, v.BoxID, v.Protocol, string(v.Kind), b.Connects)
 	subject := e.prefix() + "." + v.Protocol + "." + v.Status() + "." + string(v.Class)
 	return e.message(op, b, id, subject, TypeVerdict, v.BoxID.String(), data)
 }
@@ -125,7 +125,7 @@ func (e *Encoder) Retraction(original Message, b BlockRef) (Message, error) {
 		Retracts:          ev.ID,
 		DisconnectedBlock: BlockData{ID: b.ID, Height: b.Height, Connects: b.Connects},
 	}
-	id := fmt.Sprintf("%s-%s-%s-%s-retracted-%d", b.ID, vd.Box.ID, vd.Protocol, vd.Kind, b.Connects)
+	id := RetractionID(b.ID, vd.Box.ID, vd.Protocol, vd.Kind, b.Connects)
 	subject := e.prefix() + "." + vd.Protocol + ".retracted." + vd.Class
 	return e.message(op, b, id, subject, TypeRetracted, vd.Box.ID.String(), data)
 }
@@ -140,7 +140,7 @@ func (e *Encoder) Rollback(r Rollback) (Message, error) {
 		OldTip: r.OldTip, OldHeight: r.OldHeight, NewTip: r.NewTip, NewHeight: r.NewHeight,
 		Block: BlockData{ID: r.Block.ID, Height: r.Block.Height, Connects: r.Block.Connects},
 	}
-	id := fmt.Sprintf("%s-rollback-%d", r.Block.ID, r.Block.Connects)
+	id := RollbackID(r.Block.ID, r.Block.Connects)
 	return e.message(op, r.Block, id, e.prefix()+".chain.rollback", TypeRollback, r.Block.ID.String(), data)
 }
 
