@@ -1,0 +1,160 @@
+package ha
+
+import (
+	"encoding/hex"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/publish"
+	"github.com/async-emission/auditor/rules"
+)
+
+// p2pkTree pays to the secp256k1 generator's public key.
+const p2pkTree = "0008cd0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+
+func digest(b byte) ergo.Digest {
+	var d ergo.Digest
+	for i := range d {
+		d[i] = b
+	}
+	return d
+}
+
+// chainFixture makes blocks with verdict events, as a store makes them:
+// block n (a byte) at height h holds a verdict on each of its boxes.
+type chainFixture struct {
+	t   testing.TB
+	enc *publish.Encoder
+}
+
+func newFixture(t testing.TB) *chainFixture {
+	return &chainFixture{t: t, enc: &publish.Encoder{}}
+}
+
+// box is the box named b: its value and transaction are b's.
+func (f *chainFixture) box(b byte) *ergo.Box {
+	tree, err := hex.DecodeString(p2pkTree)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return &ergo.Box{Box: sigma.Box{BoxCandidate: sigma.BoxCandidate{Value: 1000 + uint64(b), ErgoTree: tree, CreationHeight: 1}, TxID: digest(b)}}
+}
+
+// verdict is the event of box b's verdict made by block id at height, in
+// generation gen; invalid ones carry a reason.
+func (f *chainFixture) verdict(id byte, height uint32, b byte, gen int, invalid bool) publish.Message {
+	box := f.box(b)
+	v := &rules.Verdict{Protocol: "demo", Kind: rules.KindCreated, Class: rules.ClassEmitted, BoxID: box.ComputeID(), TxID: box.TxID}
+	if invalid {
+		v.Reasons = []rules.Reason{rules.ReasonStaleState}
+	}
+	m, err := f.enc.Verdict(v, box, publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: gen})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return m
+}
+
+// block is block id at height with a verdict on each box, as the store
+// holds it (its own first connection).
+func (f *chainFixture) block(id byte, height uint32, boxes ...byte) Block {
+	blk := Block{ID: digest(id), Parent: digest(id - 1), Height: height, Timestamp: 1_600_000_000_000 + uint64(height)}
+	for _, b := range boxes {
+		blk.Verdicts = append(blk.Verdicts, f.verdict(id, height, b, 1, false))
+	}
+	return blk
+}
+
+// rollback is the rollback event of block id at height, generation gen.
+func (f *chainFixture) rollback(id byte, height uint32, gen int) publish.Message {
+	m, err := f.enc.Rollback(publish.Rollback{ForkID: digest(id - 1), ForkHeight: height - 1, Depth: 1,
+		Block: publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: gen}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return m
+}
+
+// retraction is the retraction of the verdict event m of block id at
+// height, generation gen.
+func (f *chainFixture) retraction(m publish.Message, id byte, height uint32, gen int) publish.Message {
+	r, err := f.enc.Retraction(m, publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: gen})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+// stream applies messages to a new ledger as a stream holding them would
+// be read, and fails the test on a message the ledger does not take.
+func (f *chainFixture) stream(window uint32, msgs ...publish.Message) *Ledger {
+	l := NewLedger(window)
+	for _, m := range msgs {
+		f.apply(l, m)
+	}
+	return l
+}
+
+func (f *chainFixture) apply(l *Ledger, m publish.Message) {
+	f.t.Helper()
+	before := l.Counts()
+	l.Apply(l.LastSeq()+1, m)
+	if after := l.Counts(); after.Anomalies != before.Anomalies || after.Foreign != before.Foreign {
+		f.t.Fatalf("the ledger does not take %s: %+v", m.ID, after)
+	}
+}
+
+// snapshot is a snapshot of a chain of blocks (ascending), its tip at
+// tip, asked about ids.
+func snapshot(tip uint32, blocks []Block, main map[ergo.Digest]bool) *Snapshot {
+	var tipID ergo.Digest
+	for _, b := range blocks {
+		if b.Height == tip {
+			tipID = b.ID
+		}
+	}
+	return &Snapshot{Tip: Point{tipID, tip}, HasTip: true, Blocks: blocks, To: tip, Complete: true, Main: main}
+}
+
+// plan runs the planner as a member's reconciliation does, with fork as
+// the fork point, and returns the messages' ids.
+func plan(t *testing.T, l *Ledger, snap *Snapshot, fork Point) ([]string, *planner) {
+	t.Helper()
+	st, behind, err := stale(l, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if behind > 0 {
+		t.Fatalf("behind at %d", behind)
+	}
+	p := &planner{enc: &publish.Encoder{}, id: "a1", epoch: 7, l: l}
+	if err := p.retract(st, fork, snap.Tip); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.publishChain(snap); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, pl := range p.out {
+		ids = append(ids, pl.msg.ID)
+	}
+	return ids, p
+}
+
+// connect connects to the NATS server at url with a JetStream context.
+func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}

@@ -1,0 +1,285 @@
+package ha
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/publish"
+)
+
+// Ledger is what the stream holds, as far as a leader needs to know it to
+// publish exactly what subscribers have not seen: for each block of the
+// last Window heights the stream has events of, its generation (how many
+// times the stream connected it) and its verdict events not retracted,
+// each with its payload (a retraction is built from it). Every auditor
+// keeps one by reading the stream in order (Apply), so that a standby
+// taking the lease knows, once it has read up to the stream's last
+// message, exactly what the stream holds; the leader plans on a copy
+// (Clone) to which it applies each message as it plans it.
+//
+// Messages that are not the auditor's events are skipped (counted as
+// foreign); events that contradict what came before (a retraction of an
+// event not live, say) are skipped too, and counted as anomalies.
+type Ledger struct {
+	window    uint32
+	firstSeq  uint64 // the first message applied; 0: none
+	lastSeq   uint64 // the last message applied (or skipped)
+	seen      bool   // a chain event was applied
+	maxHeight uint32 // the highest block height of a chain event
+	minHeight uint32 // the lowest, once seen
+	maxEpoch  uint64 // the highest lease epoch of an event
+	pruneAt   uint32
+	blocks    map[ergo.Digest]*blockState
+	counts    LedgerCounts
+}
+
+// LedgerCounts counts the messages a Ledger was given, by what they were.
+type LedgerCounts struct {
+	Verdicts, Retractions, Rollbacks, Reports uint64
+	Foreign                                   uint64 // not an event of this schema, or an id that does not match it
+	Anomalies                                 uint64 // an event that contradicts those before it
+}
+
+// blockState is what the stream holds about one block.
+type blockState struct {
+	id     ergo.Digest
+	height uint32
+	at     uint64 // the block's timestamp (Unix ms): its events' time
+	// gen is the generation of the last verdict, retraction or rollback
+	// of the block; rolled the highest generation rolled back. The block
+	// is connected in the stream (open) while gen > rolled.
+	gen, rolled int
+	live        []liveEvent // verdicts of generation gen not retracted, in stream order
+	retracting  bool        // a retraction of generation gen was applied
+}
+
+func (b *blockState) open() bool { return b.gen > b.rolled }
+
+// next is the generation of the block's next connection.
+func (b *blockState) next() int { return b.rolled + 1 }
+
+// liveEvent is a verdict event the stream holds and has not retracted.
+type liveEvent struct {
+	key  eventKey
+	msg  publish.Message // as stored in the stream
+	data []byte          // its data, to compare with a verdict made again
+}
+
+// eventKey names a verdict within its block: one per box, protocol and
+// kind.
+type eventKey struct {
+	box      ergo.Digest
+	protocol string
+	kind     string
+}
+
+// NewLedger returns an empty ledger that keeps the blocks of the last
+// window heights the stream has events of (at least 1): a leader never
+// compares its chain with the stream deeper than that.
+func NewLedger(window uint32) *Ledger {
+	return &Ledger{window: max(window, 1), blocks: map[ergo.Digest]*blockState{}}
+}
+
+// LastSeq is the stream sequence of the last message applied.
+func (l *Ledger) LastSeq() uint64 { return l.lastSeq }
+
+// MaxEpoch is the highest lease epoch an event carried.
+func (l *Ledger) MaxEpoch() uint64 { return l.maxEpoch }
+
+// Counts returns what the ledger was given.
+func (l *Ledger) Counts() LedgerCounts { return l.counts }
+
+// MaxHeight is the highest block height of an event in the stream; ok is
+// false before the first.
+func (l *Ledger) MaxHeight() (height uint32, ok bool) { return l.maxHeight, l.seen }
+
+// Floor is the lowest height at which the leader compares its main chain
+// with the stream: below it, the blocks of the main chain are taken as
+// published. It is 0 for a stream with no chain event (everything is to be
+// published), else the lowest of the last window heights, raised to the
+// lowest height the stream still holds events of when its first messages
+// are gone (aged out or purged: they were published, once).
+func (l *Ledger) Floor() uint32 {
+	if !l.seen {
+		return 0
+	}
+	var f uint32
+	if l.maxHeight >= l.window {
+		f = l.maxHeight - l.window + 1
+	}
+	if l.firstSeq > 1 {
+		f = max(f, l.minHeight)
+	}
+	return f
+}
+
+// Clone returns a copy that changes independently (payloads are shared:
+// they are never changed).
+func (l *Ledger) Clone() *Ledger {
+	c := *l
+	c.blocks = make(map[ergo.Digest]*blockState, len(l.blocks))
+	for id, b := range l.blocks {
+		bc := *b
+		bc.live = slices.Clone(b.live)
+		c.blocks[id] = &bc
+	}
+	return &c
+}
+
+// Skip records that the stream's messages up to seq, not applied, are not
+// there (deleted).
+func (l *Ledger) Skip(seq uint64) {
+	if seq > l.lastSeq {
+		if l.firstSeq == 0 {
+			l.firstSeq = seq + 1
+		}
+		l.lastSeq = seq
+	}
+}
+
+// Apply applies the stream's message at seq, whose Nats-Msg-Id header is
+// m.ID. A message at or below the last one applied is ignored.
+func (l *Ledger) Apply(seq uint64, m publish.Message) {
+	if seq <= l.lastSeq {
+		return
+	}
+	if l.firstSeq == 0 {
+		l.firstSeq = seq
+	}
+	l.lastSeq = seq
+	ev, err := publish.DecodeEvent(m.Payload)
+	if err != nil || (m.ID != "" && ev.ID != m.ID) {
+		l.counts.Foreign++
+		return
+	}
+	at, err := ev.At()
+	if err != nil {
+		l.counts.Foreign++
+		return
+	}
+	ms := uint64(max(at.UnixMilli(), 0))
+	switch ev.Type {
+	case publish.TypeVerdict:
+		d, err := ev.Verdict()
+		gen, ok := publish.Generation(ev.ID)
+		if err != nil || !ok || ev.ID != publish.VerdictID(d.BlockID, d.Box.ID, d.Protocol, d.Kind, gen) {
+			l.counts.Foreign++
+			return
+		}
+		l.counts.Verdicts++
+		b := l.block(d.BlockID, d.Height, ms)
+		switch {
+		case gen <= b.rolled || gen < b.gen || (gen > b.gen && b.open()):
+			// A generation rolled back, an older one, or a new one while
+			// the block is still connected: not a step the stream can take.
+			l.counts.Anomalies++
+			return
+		case gen > b.gen:
+			b.gen, b.live, b.retracting = gen, nil, false
+		case b.retracting:
+			l.counts.Anomalies++ // a verdict after a retraction of its connection
+			return
+		}
+		key := eventKey{d.Box.ID, d.Protocol, d.Kind}
+		if slices.ContainsFunc(b.live, func(e liveEvent) bool { return e.key == key }) {
+			l.counts.Anomalies++ // the same verdict twice in one connection
+			return
+		}
+		b.live = append(b.live, liveEvent{key: key, msg: m, data: ev.Data})
+	case publish.TypeRetracted:
+		d, err := ev.Retraction()
+		if err != nil || ev.ID != publish.RetractionID(d.DisconnectedBlock.ID, d.Box.ID, d.Protocol, d.Kind, d.DisconnectedBlock.Connects) {
+			l.counts.Foreign++
+			return
+		}
+		l.counts.Retractions++
+		b := l.block(d.DisconnectedBlock.ID, d.DisconnectedBlock.Height, ms)
+		i := slices.IndexFunc(b.live, func(e liveEvent) bool { return e.msg.ID == d.Retracts })
+		if !b.open() || d.DisconnectedBlock.Connects != b.gen || i < 0 {
+			l.counts.Anomalies++
+			return
+		}
+		b.live = slices.Delete(b.live, i, i+1)
+		b.retracting = true
+	case publish.TypeRollback:
+		d, err := ev.Rollback()
+		if err != nil || d.Block.Connects < 1 || ev.ID != publish.RollbackID(d.Block.ID, d.Block.Connects) {
+			l.counts.Foreign++
+			return
+		}
+		l.counts.Rollbacks++
+		b := l.block(d.Block.ID, d.Block.Height, ms)
+		g := d.Block.Connects
+		if g <= b.rolled || g < b.gen || len(b.live) > 0 {
+			// Rolled back already, an older connection, or verdicts of
+			// the connection not retracted first: the stream holds it as
+			// it says all the same.
+			l.counts.Anomalies++
+		}
+		b.rolled = max(b.rolled, g)
+		if g >= b.gen {
+			b.gen, b.live, b.retracting = g, nil, false
+		}
+	case publish.TypeReportReady:
+		l.counts.Reports++
+	default:
+		l.counts.Foreign++
+	}
+	l.maxEpoch = max(l.maxEpoch, ev.LeaseEpoch)
+}
+
+// block returns the state of block id at height, made if need be, and
+// notes the height.
+func (l *Ledger) block(id ergo.Digest, height uint32, at uint64) *blockState {
+	if !l.seen || height < l.minHeight {
+		l.minHeight = height
+	}
+	l.seen = true
+	l.maxHeight = max(l.maxHeight, height)
+	b := l.blocks[id]
+	if b == nil {
+		b = &blockState{id: id, height: height, at: at}
+		l.blocks[id] = b
+	}
+	if l.maxHeight >= l.pruneAt {
+		l.prune()
+	}
+	return b
+}
+
+// prune forgets the blocks below the floor (keeping the one being
+// applied, which is at or above it unless the stream goes back further
+// than the window), every quarter window.
+func (l *Ledger) prune() {
+	floor := l.Floor()
+	maps.DeleteFunc(l.blocks, func(_ ergo.Digest, b *blockState) bool { return b.height < floor })
+	l.pruneAt = l.maxHeight + max(l.window/4, 1)
+}
+
+// openBlocks returns the blocks the stream holds connected, highest
+// first.
+func (l *Ledger) openBlocks() []*blockState {
+	var out []*blockState
+	for _, b := range l.blocks {
+		if b.open() {
+			out = append(out, b)
+		}
+	}
+	slices.SortFunc(out, func(a, b *blockState) int {
+		if a.height != b.height {
+			return int(b.height) - int(a.height)
+		}
+		return compareDigest(a.id, b.id)
+	})
+	return out
+}
+
+func compareDigest(a, b ergo.Digest) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return int(a[i]) - int(b[i])
+		}
+	}
+	return 0
+}

@@ -1,0 +1,121 @@
+package ha
+
+import (
+	"testing"
+
+	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/publish"
+)
+
+// TestLedgerCountsWhatItCannotTake: messages that are not the auditor's
+// events, or whose id header is not their event's, are foreign; events
+// that cannot follow what came before are anomalies; neither changes what
+// the ledger holds, and a message at or below the last sequence applied
+// is not applied again.
+func TestLedgerCountsWhatItCannotTake(t *testing.T) {
+	f := newFixture(t)
+	b1 := f.block(1, 1, 1, 2)
+	v1, v2 := b1.Verdicts[0], b1.Verdicts[1]
+	l := f.stream(100, v1)
+	steps := []struct {
+		msg              publish.Message
+		foreign, anomaly uint64
+	}{
+		{publish.Message{ID: "x", Payload: []byte(`{"not":"an event"}`)}, 1, 0},
+		{publish.Message{ID: "another id", Payload: v2.Payload}, 1, 0},
+		{v1, 0, 1},                           // the same verdict twice in one connection
+		{f.retraction(v2, 1, 1, 1), 0, 1},    // of a verdict not live
+		{f.verdict(1, 1, 3, 2, false), 0, 1}, // a new generation while the block is connected
+		{f.retraction(v1, 1, 1, 1), 0, 0},    // fine
+		{f.verdict(1, 1, 2, 1, false), 0, 1}, // a verdict after a retraction of its connection
+		{f.rollback(1, 1, 1), 0, 0},          // fine
+		{f.verdict(1, 1, 2, 1, false), 0, 1}, // of a generation rolled back
+		{f.verdict(1, 1, 2, 2, false), 0, 0}, // the block connected again
+	}
+	for i, s := range steps {
+		before := l.Counts()
+		l.Apply(l.LastSeq()+1, s.msg)
+		after := l.Counts()
+		if after.Foreign-before.Foreign != s.foreign || after.Anomalies-before.Anomalies != s.anomaly {
+			t.Fatalf("step %d (%s): %+v after %+v", i, s.msg.ID, after, before)
+		}
+	}
+	b := l.blocks[digest(1)]
+	if b == nil || b.gen != 2 || b.rolled != 1 || len(b.live) != 1 || b.live[0].msg.ID != publish.VerdictID(digest(1), f.box(2).ComputeID(), "demo", "created", 2) {
+		t.Fatalf("block 1: %+v", b)
+	}
+	seq := l.LastSeq()
+	l.Apply(seq, f.rollback(1, 1, 2))
+	if l.LastSeq() != seq || !l.blocks[digest(1)].open() {
+		t.Fatal("a message at the last sequence was applied again")
+	}
+}
+
+// TestLedgerFloor: the ledger keeps the last window heights; below them
+// the chain is taken as published. When the stream's first messages are
+// gone, the lowest height it holds events of is the floor too; a stream
+// without chain events has floor 0 (everything is to be published).
+func TestLedgerFloor(t *testing.T) {
+	f := newFixture(t)
+	l := NewLedger(10)
+	if l.Floor() != 0 {
+		t.Fatalf("empty: floor %d", l.Floor())
+	}
+	for h := uint32(1); h <= 30; h++ {
+		f.apply(l, f.verdict(byte(h), h, byte(h), 1, false))
+	}
+	if l.Floor() != 21 {
+		t.Fatalf("floor %d, want 21", l.Floor())
+	}
+	for id, b := range l.blocks {
+		if b.height < 18 { // pruned every quarter window
+			t.Fatalf("block %s at %d kept below the floor", id, b.height)
+		}
+	}
+	gone := NewLedger(100)
+	gone.Apply(40, f.verdict(1, 50, 1, 1, false)) // the stream's messages 1 to 39 aged out
+	if gone.Floor() != 50 {
+		t.Fatalf("front gone: floor %d, want 50", gone.Floor())
+	}
+	empty := NewLedger(100)
+	empty.Skip(12)
+	if empty.Floor() != 0 || empty.LastSeq() != 12 {
+		t.Fatalf("no chain event: floor %d, last %d", empty.Floor(), empty.LastSeq())
+	}
+}
+
+// FuzzLedgerApply: whatever the stream holds, Apply never panics, and the
+// ledger stays coherent: a block's live verdicts are of a connected block,
+// one per box, protocol and kind, each carrying its block's generation.
+func FuzzLedgerApply(f *testing.F) {
+	fx := newFixture(f)
+	b1 := fx.block(1, 1, 1, 2)
+	for _, m := range []publish.Message{b1.Verdicts[0], b1.Verdicts[1], fx.retraction(b1.Verdicts[0], 1, 1, 1), fx.rollback(1, 1, 1), fx.verdict(1, 1, 1, 2, true)} {
+		f.Add(m.ID, m.Payload, uint8(1))
+	}
+	f.Add("x", []byte(`{"specversion":"1.0","id":"x","source":"s","type":"org.ergoplatform.auditor.chain.rollback.v1","time":"2020-01-01T00:00:00Z","datacontenttype":"application/json","data":{"block":{"connects":-1}}}`), uint8(3))
+	f.Fuzz(func(t *testing.T, id string, payload []byte, step uint8) {
+		l := NewLedger(100)
+		l.Apply(1, b1.Verdicts[0])
+		l.Apply(l.LastSeq()+uint64(step), publish.Message{ID: id, Payload: payload})
+		l.Apply(l.LastSeq()+1, publish.Message{ID: id, Payload: payload})
+		for bid, b := range l.blocks {
+			if len(b.live) > 0 && !b.open() {
+				t.Fatalf("block %s: live verdicts in a closed block %+v", bid, b)
+			}
+			keys := map[eventKey]bool{}
+			for _, e := range b.live {
+				if keys[e.key] {
+					t.Fatalf("block %s: two live verdicts on %+v", bid, e.key)
+				}
+				keys[e.key] = true
+				if g, ok := publish.Generation(e.msg.ID); !ok || g != b.gen {
+					t.Fatalf("block %s: live %s in generation %d", bid, e.msg.ID, b.gen)
+				}
+				if e.key.box == (ergo.Digest{}) && len(payload) == 0 {
+					t.Fatal("a live verdict from nothing")
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,260 @@
+package ha
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/natstest"
+	"github.com/async-emission/auditor/publish"
+)
+
+// memChain is a main chain and its outbox in memory, as the store keeps
+// them: blocks connect one after another, each writing its verdict events
+// to the outbox.
+type memChain struct {
+	mu       sync.Mutex
+	blocks   []Block
+	outbox   []publish.Pending
+	done     map[int64]bool
+	replaced int // rows superseded
+}
+
+func (c *memChain) add(b Block) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.blocks = append(c.blocks, b)
+	for _, m := range b.Verdicts {
+		c.outbox = append(c.outbox, publish.Pending{Seq: int64(len(c.outbox) + 1), Message: m})
+	}
+}
+
+func (c *memChain) Snapshot(_ context.Context, from, _ uint32, _ int, ids []ergo.Digest) (*Snapshot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &Snapshot{OutboxSeq: int64(len(c.outbox)), From: from, Complete: true, Main: map[ergo.Digest]bool{}}
+	for _, b := range c.blocks {
+		if b.Height >= from && len(b.Verdicts) > 0 {
+			s.Blocks = append(s.Blocks, b)
+		}
+	}
+	if n := len(c.blocks); n > 0 {
+		s.Tip, s.HasTip, s.To = Point{c.blocks[n-1].ID, c.blocks[n-1].Height}, true, c.blocks[n-1].Height
+	}
+	for _, id := range ids {
+		s.Main[id] = slices.ContainsFunc(c.blocks, func(b Block) bool { return b.ID == id })
+	}
+	return s, nil
+}
+
+func (c *memChain) Header(_ context.Context, id ergo.Digest) (Header, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range c.blocks {
+		if b.ID == id {
+			return Header{ID: b.ID, Parent: b.Parent, Height: b.Height, Main: true}, true, nil
+		}
+	}
+	return Header{}, false, nil
+}
+
+func (c *memChain) MainChainID(_ context.Context, h uint32) (ergo.Digest, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range c.blocks {
+		if b.Height == h {
+			return b.ID, true, nil
+		}
+	}
+	return ergo.Digest{}, false, nil
+}
+
+func (c *memChain) Pending(_ context.Context, after int64, limit int) ([]publish.Pending, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []publish.Pending
+	for _, r := range c.outbox {
+		if r.Seq > after && !c.done[r.Seq] && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (c *memChain) Published(_ context.Context, seqs []int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range seqs {
+		c.done[s] = true
+	}
+	return nil
+}
+
+func (c *memChain) Supersede(_ context.Context, seqs []int64, through int64) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for _, r := range c.outbox {
+		if !c.done[r.Seq] && (r.Seq <= through || slices.Contains(seqs, r.Seq)) {
+			c.done[r.Seq] = true
+			n++
+		}
+	}
+	c.replaced += int(n)
+	return n, nil
+}
+
+func (c *memChain) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.outbox) - len(c.done)
+}
+
+// runMember runs a member of its own connection to url on chain.
+type runMember struct {
+	*Member
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func startMember(t *testing.T, url, id string, chain *memChain) *runMember {
+	t.Helper()
+	nc, js := connect(t, url)
+	m, err := New(js, chain, Config{Lease: LeaseConfig{ID: id, TTL: time.Second}, PollInterval: 20 * time.Millisecond}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	r := &runMember{Member: m, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		m.Run(ctx) //nolint:errcheck // its context's error
+	}()
+	t.Cleanup(func() { r.stop(); <-r.done; nc.Close() })
+	return r
+}
+
+// streamIDs reads the stream's message ids, in order.
+func streamIDs(t *testing.T, url string) []string {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	s, err := js.Stream(ctx, publish.DefaultStream)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for seq := uint64(1); seq <= s.CachedInfo().State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.Header.Get(nats.MsgIdHdr))
+	}
+	return ids
+}
+
+// TestMembersHandOverAndFence: two members on the same chain. One leads
+// and publishes the chain; the other stands by, superseding its outbox.
+// A message another publisher gets into the stream makes the leader's next
+// one refused: it reads the stream again and goes on. The leader stops:
+// the other takes over, finds the stream holding its chain, publishes
+// nothing again, and then the blocks that come. The stream holds every
+// verdict once.
+func TestMembersHandOverAndFence(t *testing.T) {
+	url := natstest.NewCluster(t, 1).URLs()[0]
+	f := newFixture(t)
+	chains := []*memChain{{done: map[int64]bool{}}, {done: map[int64]bool{}}}
+	add := func(b Block) {
+		for _, c := range chains {
+			c.add(b)
+		}
+	}
+	var want []string
+	for h := uint32(1); h <= 3; h++ {
+		b := f.block(byte(h), h, byte(2*h), byte(2*h+1))
+		add(b)
+		for _, m := range b.Verdicts {
+			want = append(want, m.ID)
+		}
+	}
+	ms := []*runMember{startMember(t, url, "a1", chains[0]), startMember(t, url, "a2", chains[1])}
+	var leader, standby int
+	published := func(n int) {
+		t.Helper()
+		poll(t, 20*time.Second, fmt.Sprintf("%d events in the stream", n), func() (bool, string) {
+			ids := streamIDs(t, url)
+			return len(ids) >= n, fmt.Sprintf("%d", len(ids))
+		})
+	}
+	published(len(want))
+	poll(t, 10*time.Second, "a leader and a standby", func() (bool, string) {
+		a, b := ms[0].Status(), ms[1].Status()
+		switch {
+		case a.Role == Leader && b.Holder == "a1":
+			leader, standby = 0, 1
+		case b.Role == Leader && a.Holder == "a2":
+			leader, standby = 1, 0
+		default:
+			return false, fmt.Sprintf("%+v / %+v", a.LeaseState, b.LeaseState)
+		}
+		return chains[standby].pending() == 0, fmt.Sprintf("%d pending on the standby", chains[standby].pending())
+	})
+
+	// Another publisher gets in.
+	nc, _ := nats.Connect(url)
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	rep, err := (&publish.Encoder{}).ReportReady(publish.Report{Name: "other", Time: time.UnixMilli(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: rep.Subject, Data: rep.Payload, Header: nats.Header{nats.MsgIdHdr: []string{rep.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, rep.ID)
+	errorsBefore := ms[leader].Status().Errors
+	b4 := f.block(4, 4, 8)
+	add(b4)
+	ms[leader].Notify()
+	want = append(want, b4.Verdicts[0].ID)
+	published(len(want))
+	if st := ms[leader].Status(); st.Errors <= errorsBefore || st.Role != Leader {
+		t.Fatalf("the leader's publish after the intruder's was not refused: %+v", st)
+	}
+
+	// The leader stops; the standby takes over.
+	ms[leader].stop()
+	<-ms[leader].done
+	poll(t, 10*time.Second, "the standby leading", func() (bool, string) {
+		st := ms[standby].Status()
+		return st.Role == Leader && st.Reconciliations > 0, fmt.Sprintf("%+v", st.LeaseState)
+	})
+	b5 := f.block(5, 5, 10, 11)
+	chains[standby].add(b5)
+	ms[standby].Notify()
+	for _, m := range b5.Verdicts {
+		want = append(want, m.ID)
+	}
+	published(len(want))
+	// Every row handled: nothing more comes, the stream is exactly want.
+	poll(t, 10*time.Second, "the outbox handled", func() (bool, string) {
+		return chains[standby].pending() == 0, fmt.Sprintf("%d pending", chains[standby].pending())
+	})
+	if got := streamIDs(t, url); !slices.Equal(got, want) {
+		t.Fatalf("the stream holds\n%v\nwant\n%v", got, want)
+	}
+}

@@ -1,0 +1,302 @@
+package ha
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/publish"
+)
+
+// Point is a block: its id and height.
+type Point struct {
+	ID     ergo.Digest
+	Height uint32
+}
+
+// Block is a main-chain block with its verdict events, as the leader's
+// own store made them.
+type Block struct {
+	ID, Parent ergo.Digest
+	Height     uint32
+	Timestamp  uint64 // Unix ms
+	Verdicts   []publish.Message
+}
+
+// Snapshot is the leader's main chain as it compares it with the stream:
+// the blocks with verdict events from From up, read at once with the tip
+// and the outbox row they correspond to.
+type Snapshot struct {
+	// OutboxSeq is the last outbox row the snapshot's chain includes: the
+	// rows after it are what changed since.
+	OutboxSeq int64
+	Tip       Point
+	HasTip    bool
+	Blocks    []Block // ascending height
+	// From and To are the heights read; Complete is true when they reach
+	// the tip.
+	From, To uint32
+	Complete bool
+	// Main tells, for each block id the snapshot was asked about, whether
+	// it is on the main chain.
+	Main map[ergo.Digest]bool
+}
+
+// planned is a message to publish: its stream sequence (the message
+// expects the one before it to be the stream's last), its payload as
+// stamped, and the outbox row it comes from (0: none).
+type planned struct {
+	seq uint64
+	msg publish.Message
+	row int64
+}
+
+// planner plans the messages that bring the stream to the leader's chain,
+// applying each to the ledger l (the leader's projection of the stream:
+// what it holds once the messages planned are stored).
+type planner struct {
+	enc   *publish.Encoder
+	id    string
+	epoch uint64
+	l     *Ledger
+	out   []planned
+}
+
+// errDiverged reports an outbox row that does not follow from what the
+// stream holds: the leader compares its chain with the stream again.
+var errDiverged = fmt.Errorf("the outbox and the stream diverge")
+
+// emit stamps m, applies it to the projection and plans it. A message the
+// ledger does not take as the step the planner meant is a bug: it is
+// refused rather than published.
+func (p *planner) emit(m publish.Message, row int64) error {
+	sm, err := publish.Stamp(m, p.id, p.epoch)
+	if err != nil {
+		return err
+	}
+	before := p.l.counts
+	seq := p.l.lastSeq + 1
+	p.l.Apply(seq, sm)
+	if after := p.l.counts; after.Foreign != before.Foreign || after.Anomalies != before.Anomalies {
+		return fmt.Errorf("planned message %s does not follow from the stream: %w", sm.ID, errDiverged)
+	}
+	p.out = append(p.out, planned{seq: seq, msg: sm, row: row})
+	return nil
+}
+
+// localVerdict is a verdict event of the leader's store.
+type localVerdict struct {
+	key  eventKey
+	data []byte
+	msg  publish.Message
+}
+
+func decodeLocal(m publish.Message) (localVerdict, error) {
+	ev, err := publish.DecodeEvent(m.Payload)
+	if err != nil {
+		return localVerdict{}, err
+	}
+	d, err := ev.Verdict()
+	if err != nil {
+		return localVerdict{}, err
+	}
+	return localVerdict{key: eventKey{d.Box.ID, d.Protocol, d.Kind}, data: ev.Data, msg: m}, nil
+}
+
+// stale returns the blocks the stream holds connected that the snapshot's
+// chain does not hold as the stream does — off the main chain, being
+// retracted, or with verdicts other than the leader's — highest first, and
+// behind, the highest height the stream holds a block connected at above
+// the snapshot's tip (0: none).
+func stale(l *Ledger, snap *Snapshot) (out []*blockState, behind uint32, err error) {
+	byID := make(map[ergo.Digest]*Block, len(snap.Blocks))
+	for i := range snap.Blocks {
+		byID[snap.Blocks[i].ID] = &snap.Blocks[i]
+	}
+	for _, b := range l.openBlocks() {
+		if !snap.HasTip || b.height > snap.Tip.Height {
+			behind = max(behind, b.height)
+			continue
+		}
+		switch {
+		case !snap.Main[b.id], b.retracting:
+			out = append(out, b)
+		case b.height >= snap.From && b.height <= snap.To:
+			same, err := sameVerdicts(b, byID[b.id])
+			if err != nil {
+				return nil, 0, err
+			}
+			if !same {
+				out = append(out, b)
+			}
+		}
+	}
+	return out, behind, nil
+}
+
+// sameVerdicts reports whether every verdict the stream holds live for b
+// is one of blk's (blk nil: none), with the same data.
+func sameVerdicts(b *blockState, blk *Block) (bool, error) {
+	local := map[eventKey][]byte{}
+	if blk != nil {
+		for _, m := range blk.Verdicts {
+			v, err := decodeLocal(m)
+			if err != nil {
+				return false, fmt.Errorf("block %s: %w", blk.ID, err)
+			}
+			local[v.key] = v.data
+		}
+	}
+	for _, e := range b.live {
+		if d, ok := local[e.key]; !ok || !bytes.Equal(d, e.data) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// retract plans the retraction of every verdict of the stale blocks
+// (highest first, each block's newest verdict first) and a rollback of
+// each: the stream leaves their branch for the one from fork to newTip.
+func (p *planner) retract(stale []*blockState, fork, newTip Point) error {
+	if len(stale) == 0 {
+		return nil
+	}
+	oldTip := Point{stale[0].id, stale[0].height}
+	for _, b := range stale {
+		ref := publish.BlockRef{ID: b.id, Height: b.height, Timestamp: b.at, Connects: b.gen}
+		for i := len(b.live) - 1; i >= 0; i-- {
+			m, err := p.enc.Retraction(b.live[i].msg, ref)
+			if err != nil {
+				return err
+			}
+			if err := p.emit(m, 0); err != nil {
+				return err
+			}
+		}
+		m, err := p.enc.Rollback(publish.Rollback{
+			ForkID: fork.ID, ForkHeight: fork.Height, Depth: int(oldTip.Height) - int(fork.Height),
+			OldTip: oldTip.ID, OldHeight: oldTip.Height, NewTip: newTip.ID, NewHeight: newTip.Height,
+			Block: ref,
+		})
+		if err != nil {
+			return err
+		}
+		if err := p.emit(m, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishChain plans every verdict of the snapshot's blocks the stream
+// does not hold live: all of a block the stream does not hold connected
+// (in its next generation), the missing ones of a block it holds
+// connected.
+func (p *planner) publishChain(snap *Snapshot) error {
+	for i := range snap.Blocks {
+		blk := &snap.Blocks[i]
+		for _, m := range blk.Verdicts {
+			v, err := decodeLocal(m)
+			if err != nil {
+				return fmt.Errorf("block %s: %w", blk.ID, err)
+			}
+			gen := 1
+			if b := p.l.blocks[blk.ID]; b != nil && b.open() {
+				if slices.ContainsFunc(b.live, func(e liveEvent) bool { return e.key == v.key }) {
+					continue
+				}
+				gen = b.gen
+			} else if b != nil {
+				gen = b.next()
+			}
+			gm, err := publish.WithGeneration(m, gen)
+			if err != nil {
+				return err
+			}
+			if err := p.emit(gm, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// translate plans the event of an outbox row written after the snapshot
+// the stream was brought to: the same event, in the generation the stream
+// counts. It plans nothing (the row is superseded) for a verdict the
+// stream holds already and for a retraction of a verdict it does not hold;
+// a row that cannot follow from the stream is errDiverged.
+func (p *planner) translate(row publish.Pending) (bool, error) {
+	ev, err := publish.DecodeEvent(row.Payload)
+	if err != nil {
+		return false, nil // not an event this leader publishes
+	}
+	switch ev.Type {
+	case publish.TypeVerdict:
+		d, err := ev.Verdict()
+		if err != nil {
+			return false, nil
+		}
+		key := eventKey{d.Box.ID, d.Protocol, d.Kind}
+		gen := 1
+		switch b := p.l.blocks[d.BlockID]; {
+		case b == nil:
+		case !b.open():
+			gen = b.next()
+		case b.retracting:
+			return false, fmt.Errorf("row %d: a verdict of block %s, which the stream is retracting: %w", row.Seq, d.BlockID, errDiverged)
+		case slices.ContainsFunc(b.live, func(e liveEvent) bool { return e.key == key }):
+			return false, nil
+		default:
+			gen = b.gen
+		}
+		m, err := publish.WithGeneration(row.Message, gen)
+		if err != nil {
+			return false, err
+		}
+		return true, p.emit(m, row.Seq)
+	case publish.TypeRetracted:
+		d, err := ev.Retraction()
+		if err != nil {
+			return false, nil
+		}
+		b := p.l.blocks[d.DisconnectedBlock.ID]
+		if b == nil || !b.open() {
+			return false, nil
+		}
+		key := eventKey{d.Box.ID, d.Protocol, d.Kind}
+		i := slices.IndexFunc(b.live, func(e liveEvent) bool { return e.key == key })
+		if i < 0 {
+			return false, nil
+		}
+		m, err := p.enc.Retraction(b.live[i].msg, publish.BlockRef{ID: b.id, Height: b.height, Timestamp: b.at, Connects: b.gen})
+		if err != nil {
+			return false, err
+		}
+		return true, p.emit(m, row.Seq)
+	case publish.TypeRollback:
+		d, err := ev.Rollback()
+		if err != nil {
+			return false, nil
+		}
+		gen := 1
+		if b := p.l.blocks[d.Block.ID]; b != nil && b.open() {
+			if len(b.live) > 0 {
+				return false, fmt.Errorf("row %d: a rollback of block %s, whose verdicts the stream holds: %w", row.Seq, d.Block.ID, errDiverged)
+			}
+			gen = b.gen
+		} else if b != nil {
+			gen = b.next()
+		}
+		m, err := publish.WithGeneration(row.Message, gen)
+		if err != nil {
+			return false, err
+		}
+		return true, p.emit(m, row.Seq)
+	case publish.TypeReportReady:
+		return true, p.emit(row.Message, row.Seq)
+	}
+	return false, nil
+}
