@@ -101,6 +101,8 @@ type Config struct {
 	// counters.
 	Publish func() PublishStats
 	Reports func() ReportStats
+	// HA returns this auditor's part in its group, when it runs with HA.
+	HA func() HAStatus
 
 	// ReportsDir is served under /reports/; "" answers 404 there.
 	ReportsDir string
@@ -337,6 +339,10 @@ func (h *Handler) Status(ctx context.Context) (Status, error) {
 	if h.cfg.Reports != nil {
 		r := h.cfg.Reports()
 		out.Reports = &r
+	}
+	if h.cfg.HA != nil {
+		s := h.cfg.HA()
+		out.HA = &s
 	}
 	return out, nil
 }

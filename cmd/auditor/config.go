@@ -17,6 +17,7 @@ import (
 	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/ha"
 	"github.com/async-emission/auditor/internal/redact"
 	"github.com/async-emission/auditor/publish"
 	"github.com/async-emission/auditor/report"
@@ -36,6 +37,7 @@ type Config struct {
 	NATS      NATSConfig           `toml:"nats"`
 	HTTP      HTTPConfig           `toml:"http"`
 	Reports   ReportsConfig        `toml:"reports"`
+	HA        HAConfig             `toml:"ha"`
 	Protocols []rules.ProtocolSpec `toml:"protocol"`
 }
 
@@ -196,6 +198,7 @@ func DefaultConfig() Config {
 			Retention:       30,
 			ShutdownTimeout: Duration(30 * time.Second),
 		},
+		HA: HAConfig{LeaseTTL: Duration(ha.DefaultLeaseTTL), Bucket: ha.DefaultBucket},
 	}
 }
 
@@ -392,5 +395,6 @@ func (c *Config) Validate() error {
 	if c.Reports.ShutdownTimeout <= 0 {
 		bad("reports.shutdown_timeout", "must be positive")
 	}
+	c.HA.validate(c, bad)
 	return errors.Join(errs...)
 }

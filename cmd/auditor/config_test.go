@@ -114,6 +114,8 @@ func TestBadConfigs(t *testing.T) {
 		"nats_token_embedded.bad.toml":      {"nats.token", "nats.url"},
 		"node_url_secret.bad.toml":          {"node.url", "user:xxxxx@node", "99999"},
 		"http_max_publish_delay.bad.toml":   {"http.max_publish_delay"},
+		"ha_embedded.bad.toml":              {"ha.enabled", "nats.url"},
+		"ha_keys.bad.toml":                  {"ha.id", "ha.lease_ttl", "ha.bucket"},
 	}
 	files, _ := filepath.Glob("testdata/config/*.bad.toml")
 	if len(files) != len(want) {

@@ -123,7 +123,7 @@ func watchingConfig(t *testing.T, url string) (path string, cfg Config) {
 	return path, cfg
 }
 
-func storeStatus(t *testing.T, dir string) db.Status {
+func storeStatus(t testing.TB, dir string) db.Status {
 	t.Helper()
 	s, err := db.Open(context.Background(), filepath.Join(dir, dbFile), zerolog.Nop())
 	if err != nil {

@@ -35,7 +35,15 @@ func runStatus(e *env, args []string) error {
 		return badInput{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
 	ctx := context.Background()
-	store, err := openExistingStore(ctx, *cfgPath, *dataDir)
+	cfg, err := loadConfig(*cfgPath, func(c *Config) {
+		if *dataDir != "" {
+			c.DataDir = *dataDir
+		}
+	})
+	if err != nil {
+		return badInput{err}
+	}
+	store, err := openStoreIn(ctx, cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -49,6 +57,10 @@ func runStatus(e *env, args []string) error {
 		return err
 	}
 	out := api.NewStatus(st, written, pending)
+	if cfg.HA.Enabled {
+		h := readHAStatus(cfg)
+		out.HA = &h
+	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -63,6 +75,17 @@ func runStatus(e *env, args []string) error {
 		out.EventsWritten, out.OutboxPending, out.StateDigest)
 	if r := out.TrustRoot; r != nil {
 		fmt.Fprintf(e.stdout, "trust root    %s: %s at %d (%s, since %s)\n", r.Kind, r.ID, r.Height, r.Network, r.SetAt.Format(time.RFC3339))
+	}
+	if h := out.HA; h != nil {
+		fmt.Fprintf(e.stdout, "ha            %s is %s", h.ID, h.Role)
+		switch {
+		case h.Error != "":
+			fmt.Fprintf(e.stdout, " (%s)\n", h.Error)
+		case h.Leader != nil:
+			fmt.Fprintf(e.stdout, "; %s holds the lease, epoch %d\n", *h.Leader, *h.Epoch)
+		default:
+			fmt.Fprintln(e.stdout, "; nobody holds the lease")
+		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(out.Verdicts)) {
 		for _, c := range rules.Classes() {

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/async-emission/auditor/api"
+	"github.com/async-emission/auditor/db"
+	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/ha"
+	"github.com/async-emission/auditor/publish"
+)
+
+// HAConfig makes the auditor one of a group sharing a NATS cluster: every
+// auditor of the group follows and judges the chain, and the one holding
+// the lease publishes (README.md, High availability).
+type HAConfig struct {
+	Enabled bool   `toml:"enabled"`
+	ID      string `toml:"id"` // "": the host name
+	// LeaseTTL is how long the lease outlives its holder's last renewal.
+	LeaseTTL Duration `toml:"lease_ttl"`
+	Bucket   string   `toml:"bucket"`
+}
+
+// validate checks the [ha] section, reporting each problem with bad.
+func (h *HAConfig) validate(c *Config, bad func(field, format string, args ...any)) {
+	if h.Enabled && len(c.NATS.URL) == 0 {
+		bad("ha.enabled", "HA needs the NATS servers the group shares: set nats.url (the embedded server serves this auditor alone)")
+	}
+	if h.ID != "" {
+		if err := ha.CheckID(h.ID); err != nil {
+			bad("ha.id", "%q is not 1 to 64 letters, digits, '.', '_', ':' or '-' starting with a letter or a digit", h.ID)
+		}
+	}
+	if d := time.Duration(h.LeaseTTL); d < ha.MinLeaseTTL || d > ha.MaxLeaseTTL {
+		bad("ha.lease_ttl", "%s is not %s to %s", d, ha.MinLeaseTTL, ha.MaxLeaseTTL)
+	}
+	if err := ha.CheckBucket(h.Bucket); err != nil {
+		bad("ha.bucket", "%q is not 1 to 64 of a-z, A-Z, 0-9, _ and -", h.Bucket)
+	}
+}
+
+// memberID is this auditor's id in its group: ha.id, else the host name.
+func (h *HAConfig) memberID() (string, error) {
+	if h.ID != "" {
+		return h.ID, nil
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("ha.id: not set, and the host name is not known (%w): set ha.id", err)
+	}
+	if err := ha.CheckID(host); err != nil {
+		return "", fmt.Errorf("ha.id: not set, and the host name %q cannot be an id: set ha.id", host)
+	}
+	return host, nil
+}
+
+// newMember builds the HA member that publishes in the relay's stead.
+// eligible tells whether this auditor is in sync to lead.
+func newMember(cfg Config, store *db.Store, js jetstream.JetStream, eligible func() bool, log zerolog.Logger) (*ha.Member, error) {
+	id, err := cfg.HA.memberID()
+	if err != nil {
+		return nil, badInput{err}
+	}
+	return ha.New(js, haChain{outboxSource{store}}, ha.Config{
+		Lease: ha.LeaseConfig{
+			Bucket: cfg.HA.Bucket, ID: id, TTL: time.Duration(cfg.HA.LeaseTTL),
+			Replicas: cfg.NATS.Replicas, Eligible: eligible,
+		},
+		Stream:     streamConfig(cfg.NATS),
+		Encoder:    encoder(cfg.NATS),
+		Window:     cfg.Scan.MaxReorgDepth + haWindowMargin,
+		AckTimeout: relayAckTimeout,
+		BackoffMax: relayBackoffMax,
+	}, log)
+}
+
+// haWindowMargin is how many heights beyond scan.max_reorg_depth the
+// members compare their chain with the stream.
+const haWindowMargin = 64
+
+// inSync is the lease's eligibility: the node's height is known and the
+// store's tip is at most max_lag blocks below it.
+func (d *daemon) inSync() bool {
+	st := d.follower.Stats()
+	if st.NodeHeight == 0 {
+		return false
+	}
+	tip, ok, err := d.store.Tip(context.Background())
+	return err == nil && ok && tip.Height+d.cfg.HTTP.MaxLag >= st.NodeHeight
+}
+
+// haChain is the store as an HA member reads and marks it.
+type haChain struct{ outboxSource }
+
+func (c haChain) Snapshot(ctx context.Context, from, newAbove uint32, limit int, ids []ergo.Digest) (*ha.Snapshot, error) {
+	ce, err := c.store.ChainEvents(ctx, from, newAbove, limit, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := &ha.Snapshot{OutboxSeq: ce.OutboxSeq, Tip: ha.Point{ID: ce.Tip.ID, Height: ce.Tip.Height}, HasTip: ce.HasTip,
+		From: ce.From, To: ce.To, Complete: ce.Complete, Main: ce.Main, Blocks: make([]ha.Block, len(ce.Blocks))}
+	for i, b := range ce.Blocks {
+		hb := ha.Block{ID: b.ID, Parent: b.ParentID, Height: b.Height, Timestamp: b.Timestamp, Verdicts: make([]publish.Message, len(b.Verdicts))}
+		for k, m := range b.Verdicts {
+			hb.Verdicts[k] = publish.Message(m)
+		}
+		out.Blocks[i] = hb
+	}
+	return out, nil
+}
+
+func (c haChain) Header(ctx context.Context, id ergo.Digest) (ha.Header, bool, error) {
+	r, main, ok, err := c.store.Header(ctx, id)
+	return ha.Header{ID: r.ID, Parent: r.ParentID, Height: r.Height, Main: main}, ok, err
+}
+
+func (c haChain) MainChainID(ctx context.Context, height uint32) (ergo.Digest, bool, error) {
+	return c.store.MainChainID(ctx, height)
+}
+
+func (c haChain) Supersede(ctx context.Context, seqs []int64, through int64) (int64, error) {
+	return c.store.SupersedeOutbox(ctx, seqs, through)
+}
+
+var _ ha.Chain = haChain{}
+
+// haStatus is the member's view as the status shows it.
+func haStatus(st ha.Status) api.HAStatus {
+	out := api.HAStatus{ID: st.ID, Role: string(st.Role), Takeovers: st.Takeovers, Losses: st.Losses,
+		StreamSeq: &st.StreamSeq, Superseded: &st.Superseded, Error: st.Err}
+	if st.Holder != "" {
+		out.Leader, out.Epoch = &st.Holder, &st.Epoch
+	}
+	if !st.Since.IsZero() {
+		since := st.Since.UTC()
+		out.Since = &since
+	}
+	return out
+}
+
+// readHAStatus reads the lease from NATS for auditor status: this
+// auditor's role is leader when the lease names its id. It waits at most
+// a few seconds for NATS; then the role is "unknown", with the error.
+func readHAStatus(cfg Config) api.HAStatus {
+	out := api.HAStatus{Role: "unknown"}
+	id, err := cfg.HA.memberID()
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	out.ID = id
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, err := publish.Connect(ctx, connConfig(cfg.NATS, cfg.NATS.URL), zerolog.Nop())
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err == nil {
+		var holder string
+		var epoch uint64
+		if holder, epoch, err = ha.ReadLease(ctx, js, cfg.HA.Bucket); err == nil {
+			out.Role = string(ha.Standby)
+			if holder == id {
+				out.Role = string(ha.Leader)
+			}
+			if holder != "" {
+				out.Leader, out.Epoch = &holder, &epoch
+			}
+			return out
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no answer from NATS within 5s: %w", err)
+	}
+	out.Error = err.Error()
+	return out
+}
+
+// haCollector makes the HA metrics at each scrape.
+type haCollector struct{ m *ha.Member }
+
+var (
+	descHALeader = prometheus.NewDesc("auditor_ha_leader",
+		"1 while this auditor holds the lease and publishes, 0 while it stands by.", nil, nil)
+	descHAEpoch = prometheus.NewDesc("auditor_ha_epoch",
+		"The epoch of the lease as this auditor last saw it (0: nobody holds it).", nil, nil)
+	descHALeaderInfo = prometheus.NewDesc("auditor_ha_leader_info",
+		"1, labelled with the id of the auditor holding the lease, while one does.", []string{"leader"}, nil)
+	descHATakeovers = prometheus.NewDesc("auditor_ha_takeovers_total",
+		"Times this auditor took the lease.", nil, nil)
+	descHALosses = prometheus.NewDesc("auditor_ha_lease_losses_total",
+		"Times this auditor lost the lease without giving it up (another took it, or it could not renew it in time).", nil, nil)
+	descHAStreamSeq = prometheus.NewDesc("auditor_ha_stream_sequence",
+		"The last message of the stream this auditor has read.", nil, nil)
+	descHASuperseded = prometheus.NewDesc("auditor_ha_superseded_events_total",
+		"Outbox events this auditor did not publish itself, since the start: a standby's, and those a leader found the stream to hold already.", nil, nil)
+	descHAReconciliations = prometheus.NewDesc("auditor_ha_reconciliations_total",
+		"Comparisons of this auditor's chain with the stream (at each takeover, and after each failure to publish).", nil, nil)
+)
+
+func (c haCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descHALeader, descHAEpoch, descHALeaderInfo, descHATakeovers, descHALosses, descHAStreamSeq, descHASuperseded, descHAReconciliations} {
+		ch <- d
+	}
+}
+
+func (c haCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.m.Status()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	leader := 0.0
+	if st.Role == ha.Leader {
+		leader = 1
+	}
+	gauge(descHALeader, leader)
+	gauge(descHAEpoch, float64(st.Epoch))
+	if st.Holder != "" {
+		gauge(descHALeaderInfo, 1, st.Holder)
+	}
+	counter(descHATakeovers, st.Takeovers)
+	counter(descHALosses, st.Losses)
+	gauge(descHAStreamSeq, float64(st.StreamSeq))
+	counter(descHASuperseded, st.Superseded)
+	counter(descHAReconciliations, st.Reconciliations)
+}
