@@ -49,7 +49,7 @@ func (r *runLease) crash() {
 	<-r.done
 }
 
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func poll(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -125,10 +125,11 @@ type runMember struct {
 	done chan struct{}
 }
 
-func startMember(t *testing.T, url, id string, chain *memChain) *runMember {
+func startMember(t testing.TB, url, id string, chain *memChain, replicas int) *runMember {
 	t.Helper()
 	nc, js := connect(t, url)
-	m, err := New(js, chain, Config{Lease: LeaseConfig{ID: id, TTL: time.Second}, PollInterval: 20 * time.Millisecond}, zerolog.Nop())
+	m, err := New(js, chain, Config{Lease: LeaseConfig{ID: id, TTL: time.Second, Replicas: replicas},
+		Stream: publish.StreamConfig{Replicas: replicas}, PollInterval: 20 * time.Millisecond}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestMembersHandOverAndFence(t *testing.T) {
 			want = append(want, m.ID)
 		}
 	}
-	ms := []*runMember{startMember(t, url, "a1", chains[0]), startMember(t, url, "a2", chains[1])}
+	ms := []*runMember{startMember(t, url, "a1", chains[0], 1), startMember(t, url, "a2", chains[1], 1)}
 	var leader, standby int
 	published := func(n int) {
 		t.Helper()

@@ -345,3 +345,46 @@ func TestHAClusterFailover(t *testing.T) {
 		len(g.rec.log()), r.verdicts, r.retractions, r.rollbacks, len(r.epochs), ttl,
 		failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 }
+
+// BenchmarkHAFailover measures, with the default lease TTL, the time from
+// the leader's death (SIGKILL) to the first event its successor
+// publishes, as a subscriber receives it: three auditor processes of a
+// group on a three-node NATS cluster, following a devnet that shows a
+// block every 50 ms (nearly every one with events). One op is one kill;
+// the median and the longest are reported.
+func BenchmarkHAFailover(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds and kills processes")
+	}
+	d, nodeURL := newScenarioDevnet(b, devnet.Config{Seed: 17, Blocks: 100000, TxsPerBlock: 2, BlockTime: time.Hour})
+	g := newHAGroup(b, d, nodeURL, 3, ha.DefaultLeaseTTL, "a1", "a2", "a3")
+	stop := stepper(d, 50*time.Millisecond, g.caught)
+	defer stop()
+	var (
+		epoch     uint64
+		failovers []time.Duration
+	)
+	b.ResetTimer()
+	for len(failovers) < b.N {
+		id, e := g.leader(epoch)
+		g.firstAfter(e-1, time.Minute)
+		if h, e2 := leaseHolder(b, g.nats.URLs()); h != id || e2 != e {
+			continue
+		}
+		m := g.members[id]
+		m.running.Store(false)
+		killed := time.Now()
+		m.p.signal(b, syscall.SIGKILL)
+		<-m.p.done
+		m.p = nil
+		at, _ := g.firstAfter(e, time.Minute)
+		failovers = append(failovers, at.Sub(killed))
+		epoch = e
+		g.start(id)
+	}
+	b.StopTimer()
+	slices.Sort(failovers)
+	b.ReportMetric(failovers[len(failovers)/2].Seconds(), "s/failover-median")
+	b.ReportMetric(failovers[len(failovers)-1].Seconds(), "s/failover-max")
+	b.ReportMetric(0, "ns/op")
+}
