@@ -358,8 +358,18 @@ func (l *Lease) take(ctx context.Context, kv jetstream.KeyValue) {
 	case errors.Is(err, jetstream.ErrKeyExists):
 		return // another took it: the next read says who
 	case err != nil:
-		l.failed(ctx, newError(ErrLease, "take key "+l.cfg.Key, err))
-		return
+		// A Create that timed out may have been written all the same:
+		// then the entry names this auditor's instance.
+		e, gerr := kv.Get(cctx, l.cfg.Key)
+		if gerr != nil {
+			l.failed(ctx, newError(ErrLease, "take key "+l.cfg.Key, err))
+			return
+		}
+		v, epoch := parseLease(e)
+		if v.Instance != l.instance || epoch != e.Revision() {
+			return
+		}
+		rev = e.Revision()
 	}
 	l.mu.Lock()
 	l.rev, l.validUntil = rev, sent.Add(l.cfg.TTL*4/5)

@@ -239,7 +239,7 @@ func (m *Member) count(f func(*Status)) {
 
 // Run runs the member until ctx is done: the lease, the stream reader and
 // the publisher. Once ctx is done it stops publishing, then gives the
-// lease up, then stops reading; it returns ctx's error. Failures are
+// lease up and stops reading; it returns ctx's error. Failures are
 // retried, never returned.
 func (m *Member) Run(ctx context.Context) error {
 	if !m.running.TryLock() {
@@ -253,8 +253,8 @@ func (m *Member) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); m.lease.Run(leaseCtx) }() //nolint:errcheck // returns its context's error
 	go func() { defer wg.Done(); m.reader.Run(readCtx) }() //nolint:errcheck // returns its context's error
 	m.loop(ctx)
+	// Publishing has stopped: the lease is given up, and the reader stops.
 	stopLease()
-	// The lease is given up before the reader stops: Run waits for both.
 	stopReading()
 	wg.Wait()
 	return ctx.Err()
@@ -299,7 +299,7 @@ func (m *Member) lead(ctx context.Context, epoch uint64) {
 	since := m.lease.State().Since
 	log := m.log.With().Uint64("epoch", epoch).Logger()
 	for failures := 0; ; failures++ {
-		err := m.session(ctx, epoch, since, log)
+		err := m.session(ctx, epoch, since, failures > 0, log)
 		m.count(func(s *Status) { s.InFlight, s.Behind = 0, 0 })
 		if ctx.Err() != nil {
 			return
@@ -337,21 +337,27 @@ func backoff(n int, most time.Duration) time.Duration {
 // outboxBatch is how many outbox rows a member reads at once.
 const outboxBatch = 256
 
-// session confirms the lease, brings the stream to the chain, then
-// publishes the outbox as it comes, until a failure, the loss of the
-// lease, or ctx.
-func (m *Member) session(ctx context.Context, epoch uint64, since time.Time, log zerolog.Logger) error {
+// session brings the stream to the chain, then publishes the outbox as it
+// comes, until a failure, the loss of the lease, or ctx. After a failure
+// (again), it first confirms the lease.
+func (m *Member) session(ctx context.Context, epoch uint64, since time.Time, again bool, log zerolog.Logger) error {
 	changed := m.lease.Changed()
-	// A compare-and-set on the lease before reading the stream: after a
-	// refused message, a leader whose clock says its lease is valid (it
-	// stood still while the machine was suspended) learns here that
-	// another took it.
-	if err := m.lease.Confirm(ctx, epoch); err != nil {
-		return err
+	// A compare-and-set on the lease before reading the stream again:
+	// after a refused message, a leader whose clock says its lease is
+	// valid (it stood still while the machine was suspended) learns here
+	// that another took it. The first session follows the write that took
+	// the lease.
+	if again {
+		if err := m.lease.Confirm(ctx, epoch); err != nil {
+			return err
+		}
 	}
-	s, err := publish.EnsureStream(ctx, m.js, m.cfg.Stream)
+	s, err := m.js.Stream(ctx, streamName(m.cfg.Stream))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = publish.EnsureStream(ctx, m.js, m.cfg.Stream)
+	}
 	if err != nil {
-		return newError(ErrStream, "ensure the stream", err)
+		return newError(ErrStream, "look up the stream", err)
 	}
 	last := s.CachedInfo().State.LastSeq
 	wctx, cancel := context.WithTimeout(ctx, m.cfg.AckTimeout)

@@ -343,11 +343,12 @@ type haProc struct {
 	running atomic.Bool // p is not nil (for the stepper's goroutine)
 }
 
-// newHAGroup starts a NATS cluster of nodes nodes and the auditors ids,
-// each as a process, following d at nodeURL with lease TTL ttl.
+// newHAGroup starts a NATS cluster of nodes nodes, each a nats-server
+// process, and the auditors ids, each as a process, following d at
+// nodeURL with lease TTL ttl.
 func newHAGroup(t testing.TB, d *devnet.Devnet, nodeURL string, nodes int, ttl time.Duration, ids ...string) *haGroup {
 	t.Helper()
-	g := &haGroup{t: t, bin: auditorBinary(t), nats: natstest.NewCluster(t, nodes), d: d, ttl: ttl, members: map[string]*haProc{}}
+	g := &haGroup{t: t, bin: auditorBinary(t), nats: natstest.NewProcessCluster(t, nodes), d: d, ttl: ttl, members: map[string]*haProc{}}
 	g.rec = record(t, g.nats.URLs())
 	t.Cleanup(func() {
 		if !t.Failed() {
