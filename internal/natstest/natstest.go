@@ -23,6 +23,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/async-emission/auditor/internal/testlog"
 )
 
 // Cluster is a NATS cluster with JetStream.
@@ -33,7 +35,7 @@ type Cluster struct {
 	opts  []*server.Options
 	nodes []*server.Server // in this process; nil while stopped
 	procs []*exec.Cmd      // as processes; nil while stopped
-	logs  []*logBuffer
+	logs  []*testlog.Buffer
 }
 
 // NewCluster starts an n-node cluster (n ≥ 1; one node is a plain
@@ -73,7 +75,7 @@ func newCluster(t testing.TB, n int, bin string) *Cluster {
 			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 		}
 		c.opts = append(c.opts, o)
-		c.logs = append(c.logs, &logBuffer{})
+		c.logs = append(c.logs, &testlog.Buffer{})
 	}
 	c.nodes, c.procs = make([]*server.Server, n), make([]*exec.Cmd, n)
 	for i := range n {
@@ -263,22 +265,4 @@ func Binary(t testing.TB) string {
 		t.Fatalf("build nats-server: %v", built.err)
 	}
 	return built.path
-}
-
-// logBuffer collects a process's output, safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
