@@ -112,7 +112,9 @@ type Status struct {
 	// JetStream); Superseded the outbox rows it did not publish (a
 	// standby's, and those a leader found the stream to hold already or
 	// to lack for good reason); Errors the failures it backed off from;
-	// Reconciliations the comparisons of its chain with the stream.
+	// Reconciliations the comparisons of its chain with the stream, one a
+	// session (each takeover, each failure), however many rounds of
+	// PlanEvents a comparison takes.
 	Published, Superseded, Errors, Reconciliations uint64
 	InFlight                                       int
 	LastAck                                        time.Time
@@ -402,7 +404,12 @@ func (m *Member) reconcile(ctx context.Context, p *planner, out *sender, changed
 			}
 			continue
 		}
-		m.count(func(s *Status) { s.Behind = 0; s.Reconciliations++ })
+		m.count(func(s *Status) {
+			s.Behind = 0
+			if above == 0 {
+				s.Reconciliations++ // once a session, however many rounds
+			}
+		})
 		fork, err := m.forkOf(ctx, p.l, snap, stale)
 		if err != nil {
 			return 0, err

@@ -37,17 +37,29 @@ func (c *memChain) add(b Block) {
 	}
 }
 
-func (c *memChain) Snapshot(_ context.Context, from, _ uint32, _ int, ids []ergo.Digest) (*Snapshot, error) {
+// Snapshot reads as the store's ChainEvents does: whole blocks from from
+// up, stopping after the block at which more than limit events above
+// newAbove were read.
+func (c *memChain) Snapshot(_ context.Context, from, newAbove uint32, limit int, ids []ergo.Digest) (*Snapshot, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := &Snapshot{OutboxSeq: int64(len(c.outbox)), From: from, Complete: true, Main: map[ergo.Digest]bool{}}
-	for _, b := range c.blocks {
-		if b.Height >= from && len(b.Verdicts) > 0 {
-			s.Blocks = append(s.Blocks, b)
-		}
-	}
 	if n := len(c.blocks); n > 0 {
 		s.Tip, s.HasTip, s.To = Point{c.blocks[n-1].ID, c.blocks[n-1].Height}, true, c.blocks[n-1].Height
+	}
+	read := 0
+	for _, b := range c.blocks {
+		if b.Height < from || len(b.Verdicts) == 0 {
+			continue
+		}
+		s.Blocks = append(s.Blocks, b)
+		if b.Height > newAbove {
+			read += len(b.Verdicts)
+		}
+		if limit > 0 && read > limit && b.Height < s.Tip.Height {
+			s.To, s.Complete = b.Height, false
+			break
+		}
 	}
 	for _, id := range ids {
 		s.Main[id] = slices.ContainsFunc(c.blocks, func(b Block) bool { return b.ID == id })
@@ -127,9 +139,14 @@ type runMember struct {
 
 func startMember(t testing.TB, url, id string, chain *memChain, replicas int) *runMember {
 	t.Helper()
+	return startMemberWith(t, url, chain, Config{Lease: LeaseConfig{ID: id, TTL: time.Second, Replicas: replicas},
+		Stream: publish.StreamConfig{Replicas: replicas}, PollInterval: 20 * time.Millisecond})
+}
+
+func startMemberWith(t testing.TB, url string, chain *memChain, cfg Config) *runMember {
+	t.Helper()
 	nc, js := connect(t, url)
-	m, err := New(js, chain, Config{Lease: LeaseConfig{ID: id, TTL: time.Second, Replicas: replicas},
-		Stream: publish.StreamConfig{Replicas: replicas}, PollInterval: 20 * time.Millisecond}, zerolog.Nop())
+	m, err := New(js, chain, cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,5 +274,34 @@ func TestMembersHandOverAndFence(t *testing.T) {
 	})
 	if got := streamIDs(t, url); !slices.Equal(got, want) {
 		t.Fatalf("the stream holds\n%v\nwant\n%v", got, want)
+	}
+}
+
+// TestReconciliationOncePerSession: a leader whose chain the stream lacks
+// publishes it in several rounds of at most PlanEvents events, and counts
+// one reconciliation (the metric counts takeovers and failures, not
+// rounds).
+func TestReconciliationOncePerSession(t *testing.T) {
+	url := natstest.NewCluster(t, 1).URLs()[0]
+	f := newFixture(t)
+	chain := &memChain{done: map[int64]bool{}}
+	var want []string
+	for h := uint32(1); h <= 6; h++ {
+		b := f.block(byte(h), h, byte(2*h), byte(2*h+1))
+		chain.add(b)
+		for _, m := range b.Verdicts {
+			want = append(want, m.ID)
+		}
+	}
+	m := startMemberWith(t, url, chain, Config{Lease: LeaseConfig{ID: "a1", TTL: time.Second, Replicas: 1},
+		Stream: publish.StreamConfig{Replicas: 1}, PollInterval: 20 * time.Millisecond, PlanEvents: 2})
+	poll(t, 20*time.Second, "the chain published", func() (bool, string) {
+		return chain.pending() == 0 && m.Status().Published == uint64(len(want)), fmt.Sprintf("%+v", m.Status())
+	})
+	if got := streamIDs(t, url); !slices.Equal(got, want) {
+		t.Fatalf("the stream holds\n%v\nwant\n%v", got, want)
+	}
+	if st := m.Status(); st.Reconciliations != 1 || st.Errors != 0 {
+		t.Fatalf("%d reconciliations and %d errors for one session in several rounds", st.Reconciliations, st.Errors)
 	}
 }
