@@ -16,14 +16,17 @@
 //	                          relay's and report scheduler's counters when the daemon has them
 //	GET /api/v1/boxes/{id}    Explanation: what `auditor verify --json` prints; 400 for a
 //	                          malformed id, 404 for a box not stored
+//	GET /boxes/{id}           the same explanation as an HTML page, linking the boxes it names
 //	GET /reports/...          the reports directory (404 without one)
 //
 // Every endpoint answers GET and HEAD; other methods get 405. Errors of
-// the JSON endpoints are {"error": "..."}.
+// the JSON endpoints are {"error": "..."}. docs/openapi.yaml describes
+// every answer; the tests check the real ones against it (a field added to
+// an answer goes there too).
 //
 // The package reads the store through the small Store interface and the
 // rest of the daemon through plain callbacks (Config.Chain, Publish,
-// Reports) returning structs defined here, so it depends on neither the
+// Reports, Conservation) returning structs defined here, so it depends on neither the
 // follower, the relay nor the report scheduler. Reads of the store that a
 // scrape or a status request makes are cached for Config.CacheTTL, and
 // concurrent requests share one read: the status reads every stored row

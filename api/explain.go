@@ -39,18 +39,18 @@ type Basis struct {
 
 // Box is a stored box.
 type Box struct {
-	ID             ergo.Digest  `json:"id"`
-	Height         uint32       `json:"height"`
-	BlockID        ergo.Digest  `json:"block_id"`
-	OutputIndex    int          `json:"output_index"`
-	Value          uint64       `json:"value"`
-	Address        string       `json:"address,omitempty"`
-	TemplateHash   *ergo.Digest `json:"template_hash"`
-	CreationHeight uint32       `json:"creation_height"`
-	Tokens         []Token      `json:"tokens"`
-	Registers      []string     `json:"registers"` // serialized, hex, R4 onwards
-	SpentTxID      *ergo.Digest `json:"spent_tx_id"`
-	SpentHeight    uint32       `json:"spent_height,omitempty"`
+	ID             ergo.Digest           `json:"id"`
+	Height         uint32                `json:"height"`
+	BlockID        ergo.Digest           `json:"block_id"`
+	OutputIndex    int                   `json:"output_index"`
+	Value          uint64                `json:"value"`
+	Address        string                `json:"address,omitempty"`
+	TemplateHash   *rules.TemplateHashes `json:"template_hash"` // {"sha256", "blake2b256"}; null for a tree without a template
+	CreationHeight uint32                `json:"creation_height"`
+	Tokens         []Token               `json:"tokens"`
+	Registers      []string              `json:"registers"` // serialized, hex, R4 onwards
+	SpentTxID      *ergo.Digest          `json:"spent_tx_id"`
+	SpentHeight    uint32                `json:"spent_height,omitempty"`
 }
 
 // Token is a token a box holds.
@@ -114,8 +114,11 @@ func Explain(ex *db.Explanation) Explanation {
 	var out Explanation
 	b := &ex.Box
 	out.Box = Box{ID: b.ID, Height: b.Height, BlockID: b.BlockID, OutputIndex: b.OutputIndex, Value: b.Value,
-		Address: address.Encode(b.ErgoTree, address.Mainnet), TemplateHash: b.Template, CreationHeight: b.CreationHeight,
+		Address: address.Encode(b.ErgoTree, address.Mainnet), CreationHeight: b.CreationHeight,
 		Tokens: []Token{}, Registers: []string{}, SpentTxID: b.SpentTxID, SpentHeight: b.SpentHeight}
+	if h, err := rules.HashTemplate(b.ErgoTree); err == nil {
+		out.Box.TemplateHash = &h
+	}
 	for _, t := range b.Tokens {
 		out.Box.Tokens = append(out.Box.Tokens, Token(t))
 	}

@@ -73,6 +73,10 @@ func (idEncoder) Retraction(orig db.Message, _ db.BlockRef) (db.Message, error) 
 	return event(orig.ID + "-retracted"), nil
 }
 
+func (idEncoder) Rescinded(orig db.Message, _ db.BlockRef, _ db.Rescan) (db.Message, error) {
+	return event(orig.ID + "-rescinded"), nil
+}
+
 func (idEncoder) Rollback(_ db.Reorg, b db.BlockRef) (db.Message, error) {
 	return event(b.ID.String() + "-rollback"), nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/version"
 )
 
 // Store is what the server reads of the database; *db.Store implements it.
@@ -40,6 +41,20 @@ type PendingAger interface {
 // Status().Verdicts otherwise.
 type VerdictCounter interface {
 	VerdictCounts(ctx context.Context) ([]db.VerdictCount, error)
+}
+
+// ProtocolHistorian is a Store that reads the protocols' histories without
+// computing the whole Status; the protocol metrics use it.
+type ProtocolHistorian interface {
+	ProtocolHistories(ctx context.Context) ([]db.ProtocolHistory, error)
+}
+
+// BackfillStats is the daemon's backfill of one protocol
+// (scan.BackfillProgress): its pace, and the time left at that pace.
+type BackfillStats struct {
+	BlocksPerSecond float64
+	Remaining       time.Duration
+	Done            bool
 }
 
 // ChainStats is the follower's view of the chain (scan.FollowerStats).
@@ -77,10 +92,39 @@ type ReportStats struct {
 	LastSuccess time.Time `json:"last_success,omitzero"`
 }
 
+// ConservationStats is the last conservation sweep of PROTOCOL.md §5
+// (report.Sweep), which the daemon makes every reports.sweep_interval and
+// with every report.
+type ConservationStats struct {
+	// CurrentAt is when the result was last known to hold: the sweep, or
+	// a later check that found the tip where the sweep read it.
+	CurrentAt time.Time `json:"current_at"`
+	// TipHeight is the tip the sweep read.
+	TipHeight uint32                 `json:"tip_height"`
+	Protocols []ProtocolConservation `json:"protocols"`
+}
+
+// ProtocolConservation is what the sweep found of one protocol.
+type ProtocolConservation struct {
+	Protocol        string `json:"protocol"`
+	Lineages        int    `json:"lineages"`         // lineages checked
+	FailingLineages int    `json:"failing_lineages"` // of them, those that break conservation
+	// MisplacedBoxes counts the live boxes holding participant tokens
+	// where none may be; MisplacedTokens how many they hold.
+	MisplacedBoxes  int    `json:"misplaced_participant_boxes"`
+	MisplacedTokens uint64 `json:"misplaced_participant_tokens"`
+}
+
 // Config configures the server. Store is required; a nil callback leaves
 // out what it would give (its metrics and its part of the status).
 type Config struct {
 	Store Store
+
+	// Protocols are the names of the watched protocols: the verdict
+	// metrics have a sample of every class, verdict and reason code of
+	// each, zero included (a protocol only in the store shows what it
+	// has).
+	Protocols []string
 
 	// MaxLag is how many blocks the store's tip may be below the node's
 	// height for /readyz to answer 200. With scan.confirmations C the
@@ -103,6 +147,16 @@ type Config struct {
 	Reports func() ReportStats
 	// HA returns this auditor's part in its group, when it runs with HA.
 	HA func() HAStatus
+
+	// Conservation returns the last conservation sweep; ok is false before
+	// the first.
+	Conservation func() (stats ConservationStats, ok bool)
+
+	// Latency, when set, are the latency histograms /metrics serves.
+	Latency *Latency
+
+	// Backfill returns the daemon's backfills, by protocol.
+	Backfill func() map[string]BackfillStats
 
 	// ReportsDir is served under /reports/; "" answers 404 there.
 	ReportsDir string
@@ -131,6 +185,8 @@ type Handler struct {
 	verdicts *cache[[]db.VerdictCount]
 	outbox   *cache[outboxCounts]
 	tip      *cache[tipState]
+	// histories is nil when the store is no ProtocolHistorian.
+	histories *cache[[]db.ProtocolHistory]
 }
 
 type outboxCounts struct{ written, pending int64 }
@@ -162,6 +218,9 @@ func NewHandler(cfg Config, log zerolog.Logger) (*Handler, error) {
 		t, ok, err := s.Tip(ctx)
 		return tipState{t, ok}, err
 	})
+	if ph, ok := s.(ProtocolHistorian); ok {
+		h.histories = newCache(cfg.CacheTTL, ph.ProtocolHistories)
+	}
 	if vc, ok := s.(VerdictCounter); ok {
 		h.verdicts = newCache(cfg.CacheTTL, vc.VerdictCounts)
 	} else {
@@ -177,8 +236,18 @@ func NewHandler(cfg Config, log zerolog.Logger) (*Handler, error) {
 	if err := h.reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, fmt.Errorf("api: register the process collector: %w", err)
 	}
+	if err := h.reg.Register(buildInfo(version.Get())); err != nil {
+		return nil, fmt.Errorf("api: register the build info: %w", err)
+	}
 	if err := h.reg.Register(&collector{h: h}); err != nil {
 		return nil, fmt.Errorf("api: register the auditor's metrics: %w", err)
+	}
+	if cfg.Latency != nil {
+		for _, c := range cfg.Latency.collectors() {
+			if err := h.reg.Register(c); err != nil {
+				return nil, fmt.Errorf("api: register the latency histograms: %w", err)
+			}
+		}
 	}
 
 	h.mux.HandleFunc("GET /healthz", h.healthz)
@@ -191,6 +260,7 @@ func NewHandler(cfg Config, log zerolog.Logger) (*Handler, error) {
 	}))
 	h.mux.HandleFunc("GET /api/v1/status", h.apiStatus)
 	h.mux.HandleFunc("GET /api/v1/boxes/{id}", h.apiBox)
+	h.mux.HandleFunc("GET /boxes/{id}", h.boxPage)
 	h.mux.Handle("GET /reports/", reportsHandler(cfg.ReportsDir))
 	return h, nil
 }
@@ -256,14 +326,19 @@ const (
 // Readiness runs the checks: the handler's own (chain, store, lag,
 // publish), then Config.Checks in order.
 func (h *Handler) Readiness(ctx context.Context) Readiness {
+	return h.readiness(ctx, h.cfg.Chain)
+}
+
+// readiness runs the checks, with chain for Config.Chain.
+func (h *Handler) readiness(ctx context.Context, chain func() ChainStats) Readiness {
 	out := Readiness{MaxLag: h.cfg.MaxLag, Problems: []Problem{}}
 	problem := func(check, format string, args ...any) {
 		out.Problems = append(out.Problems, Problem{Check: check, Reason: fmt.Sprintf(format, args...)})
 	}
 	var node uint32
-	if h.cfg.Chain == nil {
+	if chain == nil {
 		problem(CheckChain, "the chain is not followed")
-	} else if node = h.cfg.Chain().NodeHeight; node == 0 {
+	} else if node = chain().NodeHeight; node == 0 {
 		problem(CheckChain, "the node's height is not known yet")
 	} else {
 		out.NodeHeight = &node
@@ -329,6 +404,8 @@ func (h *Handler) Status(ctx context.Context) (Status, error) {
 		return Status{}, fmt.Errorf("count the outbox: %w", err)
 	}
 	out := NewStatus(st, ob.written, ob.pending)
+	build := version.Get()
+	out.Build = &build
 	if h.cfg.Chain != nil {
 		out.Chain = chainStatus(h.cfg.Chain(), st.TipHeight, !st.Empty)
 	}
@@ -343,6 +420,21 @@ func (h *Handler) Status(ctx context.Context) (Status, error) {
 	if h.cfg.HA != nil {
 		s := h.cfg.HA()
 		out.HA = &s
+	}
+	if h.cfg.Conservation != nil {
+		if c, ok := h.cfg.Conservation(); ok {
+			out.Conservation = &c
+		}
+	}
+	if h.cfg.Backfill != nil {
+		bs := h.cfg.Backfill()
+		for i := range out.Protocols {
+			p := &out.Protocols[i]
+			if b, ok := bs[p.Name]; ok && p.Backfilling && !b.Done {
+				rate, left := b.BlocksPerSecond, b.Remaining.Seconds()
+				p.BlocksPerSecond, p.TimeLeftSeconds = &rate, &left
+			}
+		}
 	}
 	return out, nil
 }

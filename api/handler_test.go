@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/version"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -43,6 +45,9 @@ func TestAPI(t *testing.T) {
 	t.Run("healthz", func(t *testing.T) { testHealthz(t, c) })
 	t.Run("readyz", func(t *testing.T) { testReadyz(t, c) })
 	t.Run("metrics", func(t *testing.T) { testMetrics(t, c) })
+	t.Run("deploy files", func(t *testing.T) { testDeployFiles(t, c) })
+	t.Run("OpenAPI", func(t *testing.T) { testOpenAPI(t, c) })
+	t.Run("box pages", func(t *testing.T) { testBoxPage(t, c) })
 	t.Run("status", func(t *testing.T) { testStatus(t, c) })
 	t.Run("boxes", func(t *testing.T) { testBoxes(t, c) })
 	t.Run("reports", func(t *testing.T) { testReports(t, c) })
@@ -70,6 +75,11 @@ var (
 		LastAck: time.Date(2025, 3, 4, 5, 6, 7, 800_000_000, time.UTC)}
 	reportStats = api.ReportStats{Runs: 5, Skipped: 6, Failures: 7, Running: true,
 		LastSuccess: time.Date(2025, 3, 4, 0, 0, 0, 0, time.UTC)}
+	conservationStats = api.ConservationStats{CurrentAt: time.Date(2025, 3, 4, 5, 6, 0, 0, time.UTC), TipHeight: 58,
+		Protocols: []api.ProtocolConservation{
+			{Protocol: "demo", Lineages: 12, FailingLineages: 2, MisplacedBoxes: 3, MisplacedTokens: 5},
+			{Protocol: "tree", Lineages: 9},
+		}}
 )
 
 func testHealthz(t *testing.T, c *chain) {
@@ -223,24 +233,44 @@ func testReadyz(t *testing.T, c *chain) {
 			if tc.cfg.Store == faulty && !strings.Contains(logs.String(), errStore.Error()) {
 				t.Errorf("the store's error is not logged: %s", logs)
 			}
+			// The metric counts the same problems by check, every check
+			// there, zero included.
+			want := map[string]float64{api.CheckChain: 0, api.CheckStore: 0, api.CheckLag: 0, api.CheckPublish: 0}
+			for _, c := range tc.cfg.Checks {
+				want[c.Name] = 0
+			}
+			for _, p := range tc.problems {
+				want[p.Check]++
+			}
+			if got := scrape(t, srv.Client(), srv.URL).labelled(t, "auditor_readiness_problems", "check"); !reflect.DeepEqual(got, want) {
+				t.Errorf("auditor_readiness_problems %v, want %v", got, want)
+			}
 		})
 	}
 }
 
-// verdictKey is the labels of an auditor_verdicts sample.
-type verdictKey struct{ protocol, class, verdict, reason string }
-
 // expectedVerdicts counts the devnet's expectations as auditor_verdicts
-// does.
-func expectedVerdicts(exp []devnet.Expectation) map[verdictKey]float64 {
-	out := map[verdictKey]float64{}
-	for _, e := range exp {
-		out[verdictKey{e.Protocol, e.Class, e.Verdict, ""}]++
-		for _, r := range e.Reasons {
-			out[verdictKey{e.Protocol, e.Class, devnet.VerdictInvalid, r}]++
+// (by protocol/class/verdict) and auditor_verdict_reasons (by
+// protocol/code) do, with a zero for every class, verdict and code of
+// each protocol in zeros.
+func expectedVerdicts(exp []devnet.Expectation, zeros ...string) (verdicts, reasons map[string]float64) {
+	verdicts, reasons = map[string]float64{}, map[string]float64{}
+	for _, p := range zeros {
+		for _, c := range rules.Classes() {
+			verdicts[p+"/"+string(c)+"/verified"] += 0
+			verdicts[p+"/"+string(c)+"/invalid"] += 0
+		}
+		for _, r := range rules.Reasons() {
+			reasons[p+"/"+string(r)] += 0
 		}
 	}
-	return out
+	for _, e := range exp {
+		verdicts[e.Protocol+"/"+e.Class+"/"+e.Verdict]++
+		for _, r := range e.Reasons {
+			reasons[e.Protocol+"/"+r]++
+		}
+	}
+	return verdicts, reasons
 }
 
 func testMetrics(t *testing.T, c *chain) {
@@ -254,12 +284,22 @@ func testMetrics(t *testing.T, c *chain) {
 	// see them passed on.
 	cs.NodeHeight, cs.Disconnected, cs.Reorgs, cs.DeepestReorg, cs.NodeErrors = tip.Height+3, 9, 2, 4, 1
 	var chainCalls, publishCalls, reportCalls atomic.Int64
+	lat := api.NewLatency()
+	at := time.Now()
+	lat.BlockConnected(at, at.Add(3*time.Millisecond))
+	lat.BlockConnected(at, at.Add(2*time.Second))
+	lat.EventAcknowledged(at, at.Add(40*time.Millisecond))
+	lat.EventAcknowledged(at.Add(time.Millisecond), at) // a write time in milliseconds, read after the ack: 0
+	lat.EventAcknowledged(time.Time{}, at)              // a row of unknown write time: not observed
 	srv, _, _ := newServer(t, api.Config{Store: c.store,
-		Chain:   func() api.ChainStats { chainCalls.Add(1); return cs },
-		Publish: func() api.PublishStats { publishCalls.Add(1); return publishStats },
-		Reports: func() api.ReportStats { reportCalls.Add(1); return reportStats },
+		Chain:        func() api.ChainStats { chainCalls.Add(1); return cs },
+		Publish:      func() api.PublishStats { publishCalls.Add(1); return publishStats },
+		Reports:      func() api.ReportStats { reportCalls.Add(1); return reportStats },
+		Latency:      lat,
+		Conservation: func() (api.ConservationStats, bool) { return conservationStats, true },
 	})
 	m := scrape(t, srv.Client(), srv.URL)
+	m.lint(t)
 	if n := chainCalls.Load(); n != 1 {
 		t.Errorf("a scrape called Chain %d times, want once", n)
 	}
@@ -278,6 +318,8 @@ func testMetrics(t *testing.T, c *chain) {
 		"auditor_publish_last_ack_timestamp_seconds":     float64(publishStats.LastAck.UnixNano()) / 1e9,
 		"auditor_report_last_success_timestamp_seconds":  float64(reportStats.LastSuccess.Unix()),
 		"auditor_last_block_connected_timestamp_seconds": float64(cs.LastConnectedAt.UnixNano()) / 1e9,
+		"auditor_conservation_tip_height":                58,
+		"auditor_conservation_current_timestamp_seconds": float64(conservationStats.CurrentAt.Unix()),
 	}
 	counters := map[string]float64{
 		"auditor_outbox_events_written_total": float64(c.written),
@@ -298,6 +340,17 @@ func testMetrics(t *testing.T, c *chain) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
+	bi := m["auditor_build_info"].GetMetric()
+	if len(bi) != 1 || bi[0].GetGauge().GetValue() != 1 {
+		t.Fatalf("auditor_build_info %v, want one series of 1", bi)
+	}
+	build := map[string]string{}
+	for _, l := range bi[0].GetLabel() {
+		build[l.GetName()] = l.GetValue()
+	}
+	if b := version.Get(); build["version"] != b.Version || build["goversion"] != b.GoVersion || build["revision"] != b.Revision {
+		t.Errorf("auditor_build_info labels %v, want the build %+v", build, b)
+	}
 	for name, want := range counters {
 		if got := m.value(t, name, counterType); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
@@ -315,22 +368,66 @@ func testMetrics(t *testing.T, c *chain) {
 		t.Fatalf("fixture: %d written, %d pending, %d acked", c.written, c.pending, c.acked)
 	}
 
-	got := m.verdicts(t)
-	want := expectedVerdicts(c.exp)
-	if !reflect.DeepEqual(got, want) {
+	for name, want := range map[string]struct {
+		count      uint64
+		sum        float64
+		le, within float64 // within observations at or below le
+	}{
+		"auditor_block_connect_delay_seconds": {2, 2.003, 0.005, 1},
+		"auditor_event_ack_delay_seconds":     {2, 0.04, 0.001, 1},
+	} {
+		h := m.histogram(t, name)
+		var within float64
+		for _, b := range h.GetBucket() {
+			if b.GetUpperBound() == want.le {
+				within = float64(b.GetCumulativeCount())
+			}
+		}
+		if h.GetSampleCount() != want.count || math.Abs(h.GetSampleSum()-want.sum) > 1e-9 || within != want.within ||
+			len(h.GetBucket()) != len(api.LatencyBuckets)+1 { // and +Inf
+			t.Errorf("%s: %d observations summing to %v, %v at or below %v, %d buckets; want %+v",
+				name, h.GetSampleCount(), h.GetSampleSum(), within, want.le, len(h.GetBucket()), want)
+		}
+	}
+
+	for name, want := range map[string]map[string]float64{
+		"auditor_conservation_lineages":                     {"demo": 12, "tree": 9},
+		"auditor_conservation_failing_lineages":             {"demo": 2, "tree": 0},
+		"auditor_conservation_misplaced_participant_boxes":  {"demo": 3, "tree": 0},
+		"auditor_conservation_misplaced_participant_tokens": {"demo": 5, "tree": 0},
+	} {
+		if got := m.labelled(t, name, "protocol"); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s %v, want %v", name, got, want)
+		}
+	}
+
+	// Without Config.Protocols, what the store holds.
+	want, wantReasons := expectedVerdicts(c.exp)
+	if got := m.verdicts(t); !reflect.DeepEqual(got, want) {
 		t.Errorf("auditor_verdicts:\n got %v\nwant %v (from the devnet's expectations)", got, want)
 	}
-	var invalid, reasons int
-	for k := range want {
-		if k.verdict == devnet.VerdictInvalid {
+	if got := m.reasons(t); !reflect.DeepEqual(got, wantReasons) {
+		t.Errorf("auditor_verdict_reasons:\n got %v\nwant %v (from the devnet's expectations)", got, wantReasons)
+	}
+	// One family per meaning: the sum of the invalid verdicts is the
+	// number of invalid verdicts, not inflated by their reasons.
+	var invalid, sumInvalid, withReasons float64
+	for _, e := range c.exp {
+		if e.Verdict == devnet.VerdictInvalid {
 			invalid++
-		}
-		if k.reason != "" {
-			reasons++
+			if len(e.Reasons) > 1 {
+				withReasons++
+			}
 		}
 	}
-	if invalid == 0 || reasons == 0 || len(want) == invalid {
-		t.Fatalf("the scenario planted no forgery, or verified nothing: %v", want)
+	for k, n := range m.verdicts(t) {
+		if strings.HasSuffix(k, "/invalid") {
+			sumInvalid += n
+		}
+	}
+	if sumInvalid != invalid || invalid == 0 || withReasons == 0 || len(wantReasons) == 0 {
+		t.Errorf("sum(auditor_verdicts{verdict=\"invalid\"}) = %v, want %v (the scenario: %v invalid, %v with more than one code)",
+			sumInvalid, invalid, invalid, withReasons)
 	}
 
 	t.Run("without callbacks", func(t *testing.T) {
@@ -340,13 +437,24 @@ func testMetrics(t *testing.T, c *chain) {
 			t.Errorf("auditor_tip_height = %v, want %d", got, tip.Height)
 		}
 		for _, name := range []string{"auditor_node_height", "auditor_lag_blocks", "auditor_blocks_connected_total",
-			"auditor_events_published_total", "auditor_report_runs_total"} {
+			"auditor_events_published_total", "auditor_report_runs_total", "auditor_block_connect_delay_seconds",
+			"auditor_conservation_failing_lineages", "auditor_conservation_tip_height"} {
 			if _, ok := m[name]; ok {
 				t.Errorf("%s served without its callback", name)
 			}
 		}
 		if _, ok := m["go_goroutines"]; !ok {
 			t.Error("no Go collector metrics")
+		}
+	})
+	t.Run("no conservation sweep yet", func(t *testing.T) {
+		srv, _, _ := newServer(t, api.Config{Store: c.store,
+			Conservation: func() (api.ConservationStats, bool) { return api.ConservationStats{}, false }})
+		m := scrape(t, srv.Client(), srv.URL)
+		for name := range m {
+			if strings.HasPrefix(name, "auditor_conservation_") {
+				t.Errorf("%s served before the first sweep", name)
+			}
 		}
 	})
 	t.Run("node height unknown", func(t *testing.T) {
@@ -393,6 +501,22 @@ func testMetrics(t *testing.T, c *chain) {
 			t.Errorf("auditor_verdicts after a failed scrape: %v, want %v", got, want)
 		}
 	})
+	t.Run("configured protocols", func(t *testing.T) {
+		// Every class, verdict and code of a configured protocol has a
+		// sample, zero included; a protocol without verdicts too.
+		srv, _, _ := newServer(t, api.Config{Store: c.store, Protocols: []string{"demo", "tree", "quiet"}})
+		m := scrape(t, srv.Client(), srv.URL)
+		want, wantReasons := expectedVerdicts(c.exp, "demo", "tree", "quiet")
+		if got := m.verdicts(t); !reflect.DeepEqual(got, want) {
+			t.Errorf("auditor_verdicts:\n got %v\nwant %v", got, want)
+		}
+		if got := m.reasons(t); !reflect.DeepEqual(got, wantReasons) {
+			t.Errorf("auditor_verdict_reasons:\n got %v\nwant %v", got, wantReasons)
+		}
+		if got := m.verdicts(t)["quiet/emitted/invalid"]; got != 0 || len(m.verdicts(t)) != 3*2*len(rules.Classes()) {
+			t.Errorf("auditor_verdicts has %d samples (quiet/emitted/invalid %v), want %d", len(m.verdicts(t)), got, 3*2*len(rules.Classes()))
+		}
+	})
 }
 
 func testStatus(t *testing.T, c *chain) {
@@ -404,9 +528,10 @@ func testStatus(t *testing.T, c *chain) {
 	cs := chainStats(c)
 	cs.NodeHeight = st.TipHeight + 2
 	srv, h, _ := newServer(t, api.Config{Store: c.store,
-		Chain:   func() api.ChainStats { return cs },
-		Publish: func() api.PublishStats { return publishStats },
-		Reports: func() api.ReportStats { return reportStats },
+		Chain:        func() api.ChainStats { return cs },
+		Publish:      func() api.PublishStats { return publishStats },
+		Reports:      func() api.ReportStats { return reportStats },
+		Conservation: func() (api.ConservationStats, bool) { return conservationStats, true },
 	})
 	r := get(t, srv.Client(), srv.URL+"/api/v1/status")
 	r.wantCode(t, "GET /api/v1/status", http.StatusOK)
@@ -418,7 +543,9 @@ func testStatus(t *testing.T, c *chain) {
 	want.Chain = &api.ChainStatus{NodeHeight: &node, Lag: &lag, BlocksConnected: cs.Connected,
 		BlocksDisconnected: cs.Disconnected, Reorgs: cs.Reorgs, DeepestReorg: cs.DeepestReorg,
 		NodeErrors: cs.NodeErrors, LastConnectedAt: &last, Refusals: cs.Refusals, Withheld: cs.Withheld}
-	want.Publish, want.Reports = &publishStats, &reportStats
+	want.Publish, want.Reports, want.Conservation = &publishStats, &reportStats, &conservationStats
+	build := version.Get()
+	want.Build = &build
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("GET /api/v1/status:\n got %s\nwant %+v", r.body, want)
 	}
@@ -469,7 +596,9 @@ func testStatus(t *testing.T, c *chain) {
 		r.wantCode(t, "GET /api/v1/status", http.StatusOK)
 		var got api.Status
 		r.decodeJSON(t, "GET /api/v1/status", &got)
-		if want := api.NewStatus(st, c.written, c.pending); !reflect.DeepEqual(got, want) {
+		want := api.NewStatus(st, c.written, c.pending)
+		want.Build = &build
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("GET /api/v1/status:\n got %s\nwant %+v", r.body, want)
 		}
 		for _, key := range []string{`"chain"`, `"publish"`, `"reports"`} {
@@ -847,7 +976,7 @@ func testCache(t *testing.T, c *chain) {
 	// A scrape counts the verdicts with the store's VerdictCounts, and
 	// reads neither the status again nor the outbox (cached).
 	m := scrape(t, client, srv.URL)
-	if got, want := m.verdicts(t), expectedVerdicts(c.exp); !reflect.DeepEqual(got, want) {
+	if got, want := m.verdicts(t), first(expectedVerdicts(c.exp)); !reflect.DeepEqual(got, want) {
 		t.Errorf("auditor_verdicts %v, want %v", got, want)
 	}
 	if got := m.value(t, "auditor_outbox_pending_events", gaugeType); got != float64(c.pending) {
@@ -869,7 +998,7 @@ func testCache(t *testing.T, c *chain) {
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
 		m := scrape(t, srv.Client(), srv.URL)
-		if got, want := m.verdicts(t), expectedVerdicts(c.exp); !reflect.DeepEqual(got, want) {
+		if got, want := m.verdicts(t), first(expectedVerdicts(c.exp)); !reflect.DeepEqual(got, want) {
 			t.Errorf("auditor_verdicts %v, want %v", got, want)
 		}
 		if got := fresh.statusReads.Load(); got != 0 {
@@ -930,3 +1059,6 @@ func testCache(t *testing.T, c *chain) {
 		}
 	})
 }
+
+// first returns the first of two values.
+func first[A, B any](a A, _ B) A { return a }

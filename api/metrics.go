@@ -2,11 +2,18 @@ package api
 
 import (
 	"context"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/async-emission/auditor/consensus"
+	"github.com/async-emission/auditor/db"
+	"github.com/async-emission/auditor/internal/version"
+	"github.com/async-emission/auditor/rules"
 )
 
 // The auditor's metrics. Those of a nil Config callback are left out; the
@@ -18,8 +25,14 @@ var (
 	descTipHeight = prometheus.NewDesc("auditor_tip_height",
 		"Height of the store's tip (0 while the store holds no block).", nil, nil)
 	descVerdicts = prometheus.NewDesc("auditor_verdicts",
-		`Stored verdicts by protocol, class of box and verdict; with reason set, the invalid verdicts carrying that reason code (reason="" for the totals).`,
-		[]string{"protocol", "class", "verdict", "reason"}, nil)
+		"Stored verdicts by protocol, class of box and verdict (verified or invalid); every class and verdict of a configured protocol, zero included.",
+		[]string{"protocol", "class", "verdict"}, nil)
+	descReasons = prometheus.NewDesc("auditor_verdict_reasons",
+		"Stored invalid verdicts carrying a reason code, by protocol and code (a verdict with two codes counts under each); every code of a configured protocol, zero included.",
+		[]string{"protocol", "code"}, nil)
+	descReadiness = prometheus.NewDesc("auditor_readiness_problems",
+		"Problems each readiness check finds now, as /readyz lists them (0 for a check that passes): the auditor is ready when all are 0.",
+		[]string{"check"}, nil)
 	descOutboxPending = prometheus.NewDesc("auditor_outbox_pending_events",
 		"Events in the outbox not yet acknowledged by NATS.", nil, nil)
 	descEventsWritten = prometheus.NewDesc("auditor_outbox_events_written_total",
@@ -58,6 +71,27 @@ var (
 	descLastAck = prometheus.NewDesc("auditor_publish_last_ack_timestamp_seconds",
 		"When JetStream last acknowledged an event, Unix time.", nil, nil)
 
+	descConsLineages = prometheus.NewDesc("auditor_conservation_lineages",
+		"Lineages the last conservation sweep checked, by protocol.", []string{"protocol"}, nil)
+	descConsFailing = prometheus.NewDesc("auditor_conservation_failing_lineages",
+		"Lineages that break conservation (held + burnt is not the async supply) at the last conservation sweep, by protocol.", []string{"protocol"}, nil)
+	descConsMisplacedBoxes = prometheus.NewDesc("auditor_conservation_misplaced_participant_boxes",
+		"Live boxes holding participant tokens where none may be (not the funnel, a participant box or an emission box holding exactly one) at the last conservation sweep, by protocol.", []string{"protocol"}, nil)
+	descConsMisplacedTokens = prometheus.NewDesc("auditor_conservation_misplaced_participant_tokens",
+		"Participant tokens those boxes hold, by protocol.", []string{"protocol"}, nil)
+	descConsHeight = prometheus.NewDesc("auditor_conservation_tip_height",
+		"The tip height the last conservation sweep read.", nil, nil)
+	descConsCurrent = prometheus.NewDesc("auditor_conservation_current_timestamp_seconds",
+		"When the last conservation sweep's result was last known to hold (the sweep, or a later check that the tip had not moved), Unix time.", nil, nil)
+	descProtocolCursor = prometheus.NewDesc("auditor_protocol_cursor_height",
+		"Height each protocol's history (verdicts, lineages) is complete to, by protocol and state (active, inactive, pruned).",
+		[]string{"protocol", "state"}, nil)
+	descProtocolRemaining = prometheus.NewDesc("auditor_protocol_backfill_remaining_blocks",
+		"Blocks below the tip an active protocol's history still lacks (added later, or rescanned): 0 once the follower judges it.",
+		[]string{"protocol"}, nil)
+	descProtocolBackfillRate = prometheus.NewDesc("auditor_protocol_backfill_blocks_per_second",
+		"Pace of a protocol's backfill under way since it began.", []string{"protocol"}, nil)
+
 	descReportRuns = prometheus.NewDesc("auditor_report_runs_total",
 		"Scheduled reports made.", nil, nil)
 	descReportSkipped = prometheus.NewDesc("auditor_report_skipped_total",
@@ -69,11 +103,29 @@ var (
 )
 
 var (
-	storeDescs   = []*prometheus.Desc{descStoreUp, descTipHeight, descVerdicts, descOutboxPending, descEventsWritten}
+	storeDescs   = []*prometheus.Desc{descStoreUp, descTipHeight, descVerdicts, descReasons, descOutboxPending, descEventsWritten, descReadiness}
 	chainDescs   = []*prometheus.Desc{descNodeHeight, descLag, descConnected, descDisconnected, descReorgs, descDeepestReorg, descNodeErrors, descLastConnected, descRefusals, descWithheld}
 	publishDescs = []*prometheus.Desc{descPublished, descDuplicates, descPublishErrors, descInFlight, descLastAck}
 	reportDescs  = []*prometheus.Desc{descReportRuns, descReportSkipped, descReportFailures, descReportLastSuccess}
+	consDescs    = []*prometheus.Desc{descConsLineages, descConsFailing, descConsMisplacedBoxes, descConsMisplacedTokens, descConsHeight, descConsCurrent}
+	// protocolDescs are there when the store reads the histories
+	// (ProtocolHistorian); the rate, with Config.Backfill.
+	protocolDescs = []*prometheus.Desc{descProtocolCursor, descProtocolRemaining, descProtocolBackfillRate}
 )
+
+// buildInfo is auditor_build_info: 1, with the build in its labels (join
+// it on instance to label other series with the version).
+func buildInfo(b version.Info) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "auditor_build_info",
+		Help: "Always 1; the labels say which build of the auditor runs.",
+		ConstLabels: prometheus.Labels{
+			"version": b.Version, "revision": b.Revision, "modified": strconv.FormatBool(b.Modified), "goversion": b.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
+}
 
 // collector makes the auditor's metrics at each scrape: the store's
 // through the handler's caches, the others from one call of each
@@ -85,7 +137,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, part := range []struct {
 		on    bool
 		descs []*prometheus.Desc
-	}{{true, storeDescs}, {cfg.Chain != nil, chainDescs}, {cfg.Publish != nil, publishDescs}, {cfg.Reports != nil, reportDescs}} {
+	}{{true, storeDescs}, {cfg.Chain != nil, chainDescs}, {cfg.Publish != nil, publishDescs}, {cfg.Reports != nil, reportDescs},
+		{cfg.Conservation != nil, consDescs}, {c.h.histories != nil, protocolDescs}} {
 		if part.on {
 			for _, d := range part.descs {
 				ch <- d
@@ -124,8 +177,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if vcs, err := h.verdicts.get(ctx); err != nil {
 		failed("counting the verdicts", err)
 	} else {
-		for _, v := range vcs {
-			gauge(descVerdicts, float64(v.Count), v.Protocol, string(v.Class), v.Verdict, string(v.Reason))
+		verdicts, reasons := verdictSamples(vcs, h.cfg.Protocols)
+		for _, s := range verdicts {
+			gauge(descVerdicts, float64(s.n), s.labels...)
+		}
+		for _, s := range reasons {
+			gauge(descReasons, float64(s.n), s.labels...)
 		}
 	}
 	if ob, err := h.outbox.get(ctx); err != nil {
@@ -134,10 +191,33 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descOutboxPending, float64(ob.pending))
 		counter(descEventsWritten, uint64(ob.written))
 	}
+	if h.histories != nil && tipErr == nil {
+		if hs, err := h.histories.get(ctx); err != nil {
+			failed("reading the protocols' histories", err)
+		} else {
+			c.protocols(hs, tip.tip.Height, gauge)
+		}
+	}
 	gauge(descStoreUp, up)
 
+	var chain func() ChainStats // the follower's counters, read once
 	if h.cfg.Chain != nil {
 		s := h.cfg.Chain()
+		chain = func() ChainStats { return s }
+	}
+	problems := map[string]int{CheckChain: 0, CheckStore: 0, CheckLag: 0, CheckPublish: 0}
+	for _, c := range h.cfg.Checks {
+		problems[c.Name] += 0
+	}
+	for _, p := range h.readiness(ctx, chain).Problems {
+		problems[p.Check]++
+	}
+	for check, n := range problems {
+		gauge(descReadiness, float64(n), check)
+	}
+
+	if chain != nil {
+		s := chain()
 		if s.NodeHeight > 0 {
 			gauge(descNodeHeight, float64(s.NodeHeight))
 			if tipErr == nil {
@@ -169,5 +249,87 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descReportSkipped, s.Skipped)
 		counter(descReportFailures, s.Failures)
 		timestamp(descReportLastSuccess, s.LastSuccess)
+	}
+	if h.cfg.Conservation != nil {
+		if s, ok := h.cfg.Conservation(); ok {
+			for _, p := range s.Protocols {
+				gauge(descConsLineages, float64(p.Lineages), p.Protocol)
+				gauge(descConsFailing, float64(p.FailingLineages), p.Protocol)
+				gauge(descConsMisplacedBoxes, float64(p.MisplacedBoxes), p.Protocol)
+				gauge(descConsMisplacedTokens, float64(p.MisplacedTokens), p.Protocol)
+			}
+			gauge(descConsHeight, float64(s.TipHeight))
+			timestamp(descConsCurrent, s.CurrentAt)
+		}
+	}
+}
+
+// sample is one sample of a labelled family: its label values and count.
+type sample struct {
+	labels []string
+	n      int64
+}
+
+// verdictSamples splits the store's verdict counts into the two families:
+// verdicts by protocol, class and verdict (the totals), and invalid
+// verdicts by protocol and reason code (summed over the classes). Every
+// configured protocol has every class, verdict and code, zero included, so
+// that a series exists before its first verdict (an alert comparing it
+// with its past sees the first one). Both are sorted by their labels.
+func verdictSamples(vcs []db.VerdictCount, protocols []string) (verdicts, reasons []sample) {
+	byVerdict, byReason := samples{}, samples{}
+	for _, p := range protocols {
+		for _, c := range rules.Classes() {
+			byVerdict.add(0, p, string(c), rules.StatusVerified)
+			byVerdict.add(0, p, string(c), rules.StatusInvalid)
+		}
+		for _, r := range rules.Reasons() {
+			byReason.add(0, p, string(r))
+		}
+	}
+	for _, v := range vcs {
+		if v.Reason == "" {
+			byVerdict.add(v.Count, v.Protocol, string(v.Class), v.Verdict)
+		} else {
+			byReason.add(v.Count, v.Protocol, string(v.Reason))
+		}
+	}
+	return byVerdict.sorted(), byReason.sorted()
+}
+
+// samples adds counts up by their label values, joined by NUL.
+type samples map[string]int64
+
+func (s samples) add(n int64, labels ...string) { s[strings.Join(labels, "\x00")] += n }
+
+func (s samples) sorted() []sample {
+	out := make([]sample, 0, len(s))
+	for _, k := range slices.Sorted(maps.Keys(s)) {
+		out = append(out, sample{strings.Split(k, "\x00"), s[k]})
+	}
+	return out
+}
+
+// protocols makes the metrics of the protocols' histories, of a store at
+// tip: each one's cursor, the blocks each active one lacks, and the pace of
+// the daemon's backfills under way.
+func (c *collector) protocols(hs []db.ProtocolHistory, tip uint32, gauge func(*prometheus.Desc, float64, ...string)) {
+	var backfills map[string]BackfillStats
+	if c.h.cfg.Backfill != nil {
+		backfills = c.h.cfg.Backfill()
+	}
+	for _, p := range hs {
+		gauge(descProtocolCursor, float64(p.Cursor), p.Name, string(p.State))
+		if p.State != db.ProtocolActive {
+			continue
+		}
+		remaining := 0.0
+		if p.Backfilling(tip) {
+			remaining = float64(tip - p.Cursor)
+			if b, ok := backfills[p.Name]; ok && !b.Done {
+				gauge(descProtocolBackfillRate, b.BlocksPerSecond, p.Name)
+			}
+		}
+		gauge(descProtocolRemaining, remaining, p.Name)
 	}
 }

@@ -2,10 +2,13 @@ package api_test
 
 import (
 	"bytes"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -35,6 +38,23 @@ func scrape(t *testing.T, client *http.Client, url string) metrics {
 	return mfs
 }
 
+// lint checks the families as `promtool check metrics` does (the same
+// linter): names, units, suffixes, help texts.
+func (m metrics) lint(t *testing.T) {
+	t.Helper()
+	var mfs []*dto.MetricFamily
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		mfs = append(mfs, m[name])
+	}
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
 // value returns the value of the family name, which must be of type typ
 // and have one sample without labels.
 func (m metrics) value(t *testing.T, name string, typ dto.MetricType) float64 {
@@ -55,31 +75,64 @@ func (m metrics) value(t *testing.T, name string, typ dto.MetricType) float64 {
 	return mf.Metric[0].GetGauge().GetValue()
 }
 
-// verdicts returns the auditor_verdicts samples by their labels.
-func (m metrics) verdicts(t *testing.T) map[verdictKey]float64 {
+// labelled returns the samples of the gauge family name by their label
+// values, in the order of names; each sample must have exactly those
+// labels, set.
+func (m metrics) labelled(t *testing.T, name string, names ...string) map[string]float64 {
 	t.Helper()
-	mf, ok := m["auditor_verdicts"]
+	mf, ok := m[name]
 	if !ok {
-		t.Fatal("no metric auditor_verdicts")
+		t.Fatalf("no metric %s", name)
 	}
 	if mf.GetType() != gaugeType {
-		t.Fatalf("auditor_verdicts is a %s", mf.GetType())
+		t.Fatalf("%s is a %s", name, mf.GetType())
 	}
-	out := map[verdictKey]float64{}
+	out := map[string]float64{}
 	for _, s := range mf.Metric {
 		labels := map[string]string{}
 		for _, l := range s.Label {
 			labels[l.GetName()] = l.GetValue()
 		}
-		if labels["protocol"] == "" || labels["class"] == "" || labels["verdict"] == "" || len(labels) > 4 {
-			t.Fatalf("auditor_verdicts sample with labels %v", labels)
+		var values []string
+		for _, n := range names {
+			if labels[n] == "" {
+				t.Fatalf("%s sample with labels %v, want %v", name, labels, names)
+			}
+			values = append(values, labels[n])
 		}
-		// reason="" is the same as no reason label.
-		k := verdictKey{labels["protocol"], labels["class"], labels["verdict"], labels["reason"]}
+		if len(labels) != len(names) {
+			t.Fatalf("%s sample with labels %v, want %v", name, labels, names)
+		}
+		k := strings.Join(values, "/")
 		if _, dup := out[k]; dup {
-			t.Fatalf("auditor_verdicts%v twice", k)
+			t.Fatalf("%s{%s} twice", name, k)
 		}
 		out[k] = s.GetGauge().GetValue()
 	}
 	return out
+}
+
+// histogram returns the one sample of the histogram family name.
+func (m metrics) histogram(t *testing.T, name string) *dto.Histogram {
+	t.Helper()
+	mf, ok := m[name]
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+	if mf.GetType() != dto.MetricType_HISTOGRAM || len(mf.Metric) != 1 {
+		t.Fatalf("%s is a %s with %d samples, want one histogram", name, mf.GetType(), len(mf.Metric))
+	}
+	return mf.Metric[0].GetHistogram()
+}
+
+// verdicts returns the auditor_verdicts samples by protocol/class/verdict.
+func (m metrics) verdicts(t *testing.T) map[string]float64 {
+	t.Helper()
+	return m.labelled(t, "auditor_verdicts", "protocol", "class", "verdict")
+}
+
+// reasons returns the auditor_verdict_reasons samples by protocol/code.
+func (m metrics) reasons(t *testing.T) map[string]float64 {
+	t.Helper()
+	return m.labelled(t, "auditor_verdict_reasons", "protocol", "code")
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/version"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -31,11 +32,18 @@ type Status struct {
 	// TrustRoot is the header the stored chain was checked from; null
 	// before the first block (or the checkpoint's bootstrap).
 	TrustRoot *TrustRoot `json:"trust_root"`
+	// Protocols are how far each protocol's history reaches, by name.
+	Protocols []ProtocolStatus `json:"protocols"`
 
+	// Build is the daemon's build (GET /api/v1/status only).
+	Build *version.Info `json:"build,omitempty"`
 	// The daemon's counters, when it runs the part that keeps them.
 	Chain   *ChainStatus  `json:"chain,omitempty"`
 	Publish *PublishStats `json:"publish,omitempty"`
 	Reports *ReportStats  `json:"reports,omitempty"`
+	// Conservation is the daemon's last conservation sweep, once it made
+	// one.
+	Conservation *ConservationStats `json:"conservation,omitempty"`
 	// HA is this auditor's part in its group, when it runs with HA.
 	HA *HAStatus `json:"ha,omitempty"`
 }
@@ -74,6 +82,53 @@ type TrustRoot struct {
 	SetAt   time.Time   `json:"set_at"`
 }
 
+// ProtocolStatus is how far one protocol's history reaches: the height its
+// verdicts and lineages are complete to, and, for one added to a store
+// with blocks (or rescanned), its backfill.
+type ProtocolStatus struct {
+	Name string `json:"name"`
+	// State is active (configured), inactive (removed from the
+	// configuration: its rows kept, no longer judged) or pruned.
+	State       string `json:"state"`
+	StartHeight uint32 `json:"start_height,omitempty"`
+	// Cursor is the height its history is complete to.
+	Cursor uint32 `json:"cursor"`
+	// Backfilling: active and its cursor below the tip; RemainingBlocks
+	// how many it lacks, Progress the share of its backfill done (1 once
+	// its history reaches the tip, or for one judged from the start).
+	Backfilling     bool    `json:"backfilling"`
+	BackfillFrom    uint32  `json:"backfill_from,omitempty"`
+	RemainingBlocks uint32  `json:"remaining_blocks"`
+	Progress        float64 `json:"progress"`
+	// Generation counts the times its history was begun again (rescans);
+	// its verdicts' message ids end in -g<generation> above 0.
+	Generation int `json:"generation"`
+	// The daemon's backfill under way: its pace and the time left at that
+	// pace.
+	BlocksPerSecond *float64 `json:"blocks_per_second,omitempty"`
+	TimeLeftSeconds *float64 `json:"time_left_seconds,omitempty"`
+}
+
+// protocolStatuses are the histories of a store at tip as a Status shows
+// them.
+func protocolStatuses(hs []db.ProtocolHistory, tip uint32) []ProtocolStatus {
+	out := make([]ProtocolStatus, 0, len(hs))
+	for _, h := range hs {
+		p := ProtocolStatus{Name: h.Name, State: string(h.State), StartHeight: h.StartHeight, Cursor: h.Cursor,
+			Backfilling: h.Backfilling(tip), BackfillFrom: h.BackfillFrom, Generation: h.Generation, Progress: 1}
+		if p.Backfilling {
+			p.RemainingBlocks = tip - h.Cursor
+			if h.BackfillFrom > 0 && h.BackfillFrom <= tip {
+				p.Progress = float64(h.Cursor+1-min(h.BackfillFrom, h.Cursor+1)) / float64(tip+1-h.BackfillFrom)
+			} else {
+				p.Progress = 0
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // VerdictCounts counts one protocol's verdicts on one class of box.
 type VerdictCounts struct {
 	Verified int64                  `json:"verified"`
@@ -106,6 +161,7 @@ func NewStatus(st db.Status, eventsWritten, outboxPending int64) Status {
 		Boxes: st.Boxes, UnspentBoxes: st.UnspentBoxes, Spends: st.Spends, DataInputReads: st.DataInputReads,
 		StateDigest: st.StateDigest, Verdicts: countVerdicts(st.Verdicts),
 		EventsWritten: eventsWritten, OutboxPending: outboxPending, TrustRoot: trustRoot(st.TrustRoot),
+		Protocols: protocolStatuses(st.Protocols, st.TipHeight),
 	}
 }
 

@@ -106,7 +106,7 @@ func syntheticChain(n, txs int, token sigma.Token) []*ergo.FullBlock {
 		height := uint32(1_000_000 + h)
 		blk := &ergo.FullBlock{Header: ergo.Header{
 			ID: id(fmt.Sprintf("block %d", height)), HasID: true, Version: 3,
-			ParentID: parent, Height: height, Timestamp: 1_700_000_000_000 + uint64(h)*120_000,
+			ParentID: parent, Height: height, Timestamp: 1_700_000_000_000 + uint64(h)*120_000, NBits: 0x01020000, // difficulty 2
 		}}
 		for i := range txs {
 			label := fmt.Sprintf("tx %d/%d", height, i)

@@ -142,7 +142,7 @@ func (s *Store) Header(ctx context.Context, id ergo.Digest) (r HeaderRecord, mai
 
 // SupersedeOutbox marks the unpublished outbox rows seqs, and those up to
 // through (0: none), superseded: done with without being published (see
-// migrations/0007_outbox_superseded.sql). It returns how many rows it
+// migrations/0008_outbox_superseded.sql). It returns how many rows it
 // marked.
 func (s *Store) SupersedeOutbox(ctx context.Context, seqs []int64, through int64) (int64, error) {
 	list := make([]string, len(seqs))

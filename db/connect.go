@@ -22,11 +22,16 @@ type writeStmts struct {
 	setTip, putHeader, header, orphanHeader         *sql.Stmt
 	parentWork, contextAt                           *sql.Stmt
 	lookup, spend, putBox, putToken, putRead, putTx *sql.Stmt
+	lookupTrees                                     *sql.Stmt
 	lookupTokens, lookupRoles, lineages             *sql.Stmt
 	putVerdict, putStep                             *sql.Stmt
 	unspendBlock, deleteReads, deleteTokens         *sql.Stmt
 	deleteBoxes, deleteTxs                          *sql.Stmt
-	deleteVerdicts, deleteSteps                     *sql.Stmt
+	deleteVerdicts, deleteSteps, rewindCursors      *sql.Stmt
+
+	// A backfill's, for a block connected already: rows another
+	// protocol's judgement stored are left as they are.
+	spendAgain, spentBy, putBoxAgain, putReadAgain, putTxAgain *sql.Stmt
 }
 
 func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -50,10 +55,15 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&w.header, `SELECT height, parent_id, main_chain FROM headers WHERE id = ?`},
 		{&w.orphanHeader, `UPDATE headers SET main_chain = 0 WHERE id = ?`},
 
-		// The stored boxes among a JSON array of hex ids, then their tokens
-		// and the classes the protocols gave them.
+		// The stored boxes among a JSON array of hex ids created below a
+		// height (a backfilled block's own outputs may be stored already:
+		// they are not the state before it), then their tokens and the
+		// classes the protocols gave them. lookupTrees has the trees too,
+		// for the blake2b256 template hashes.
 		{&w.lookup, `SELECT id, template_hash, r4, r5, r6, r7, r8, r9 FROM boxes
-			WHERE id IN (SELECT unhex(value) FROM json_each(?))`},
+			WHERE id IN (SELECT unhex(value) FROM json_each(?)) AND height < ?`},
+		{&w.lookupTrees, `SELECT id, template_hash, r4, r5, r6, r7, r8, r9, ergo_tree FROM boxes
+			WHERE id IN (SELECT unhex(value) FROM json_each(?)) AND height < ?`},
 		{&w.lookupTokens, `SELECT box_id, token_id, amount FROM box_tokens
 			WHERE box_id IN (SELECT unhex(value) FROM json_each(?)) ORDER BY box_id, position`},
 		{&w.lookupRoles, `SELECT box_id, protocol, class, verdict FROM verdicts
@@ -74,6 +84,14 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&w.putRead, `INSERT INTO data_input_reads (tx_id, position, box_id, block_id, height) VALUES (?, ?, ?, ?, ?)`},
 		{&w.putTx, `INSERT INTO transactions (id, block_id, height, tx_index) VALUES (?, ?, ?, ?)`},
 
+		{&w.spendAgain, `UPDATE boxes SET spent_tx_id = ?, spent_block_id = ?, spent_height = ? WHERE id = ? AND spent_tx_id IS NULL`},
+		{&w.spentBy, `SELECT spent_tx_id FROM boxes WHERE id = ?`},
+		{&w.putBoxAgain, `INSERT INTO boxes (id, tx_id, block_id, height, output_index, value, ergo_tree, template_hash,
+			creation_height, r4, r5, r6, r7, r8, r9) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+		{&w.putReadAgain, `INSERT INTO data_input_reads (tx_id, position, box_id, block_id, height) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`},
+		{&w.putTxAgain, `INSERT INTO transactions (id, block_id, height, tx_index) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+
 		// DisconnectBlock, in this order: a box the block created may have
 		// been spent or read by the block itself, never by a later one
 		// (later blocks are disconnected first).
@@ -85,6 +103,8 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&w.deleteTxs, `DELETE FROM transactions WHERE block_id = ?`},
 		{&w.deleteVerdicts, `DELETE FROM verdicts WHERE block_id = ?`},
 		{&w.deleteSteps, `DELETE FROM lineage_steps WHERE block_id = ?`},
+		// The histories that reach the disconnected block end below it.
+		{&w.rewindCursors, `UPDATE protocols SET cursor = ?1 WHERE cursor > ?1`},
 	} {
 		st, err := db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -104,7 +124,10 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 //  2. The header is recorded on the main chain (a header disconnected
 //     before is put back on it).
 //  3. judge judges the block against the stored state: which outputs to
-//     keep, the verdicts, the lineage steps.
+//     keep, the verdicts, the lineage steps. A *rules.Engine judges it for
+//     those of its protocols whose history reaches the tip (see
+//     migrations/0007_protocols.sql): a protocol being backfilled is
+//     judged by BackfillBlocks when its history reaches the block.
 //  4. Each transaction, in block order, marks as spent (by itself, b and
 //     b's height) every stored box an input spends, and stores the outputs
 //     the judgement keeps, with their tokens; so a box created by one
@@ -112,12 +135,16 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 //     every stored box a data input reads is recorded; see recordReads for
 //     why this comes after all outputs. A transaction is stored when it
 //     created, spent or read a stored box.
-//  5. The verdicts and lineage steps are stored.
+//  5. The verdicts and lineage steps are stored, and the cursors of the
+//     protocols judged move to b.
 //  6. The tip moves to b.
 //
 // A nil judge keeps no box. Any failure rolls the whole block back: the
 // store is as it was. A block that contradicts the stored state (a box or
 // transaction already stored, a stored box spent twice) is ErrConflict.
+// An engine protocol the store does not know (RegisterProtocols) is
+// registered, judged from the first block, when the store is empty, and
+// is ErrConflict otherwise: its history below the tip would be missing.
 //
 // The store trusts the ids b states, which the scanner has verified; an id
 // b does not state (HasID or HasBoxID false) is derived from the contents.
@@ -149,15 +176,33 @@ func (s *Store) ConnectBlocks(ctx context.Context, blocks []*ergo.FullBlock, jud
 	if err != nil {
 		return storageError(ctx, op, "read tip", err)
 	}
+	var hist *histories
+	if eng, isEngine := judge.(*rules.Engine); isEngine && blocks[0] != nil {
+		if hist, err = s.readHistories(ctx, tx, op, eng, tip, ok, blocks[0].Header.Height); err != nil {
+			return err
+		}
+	}
 	events := 0
 	var last *connectTx
 	for _, b := range blocks {
-		c, err := s.connectOne(ctx, tx, b, judge, tip, ok)
-		if err != nil {
+		c := &connectTx{s: s, tx: tx}
+		j := judge
+		if hist != nil && b != nil {
+			j, c.generations = hist.judge(b.Header.Height, true)
+		}
+		if err := c.connect(ctx, b, j, tip, ok); err != nil {
 			return err
+		}
+		if hist != nil {
+			hist.advance(uint32(c.height))
 		}
 		tip, ok, last = Tip{Height: uint32(c.height), ID: c.block}, true, c
 		events += c.events
+	}
+	if hist != nil {
+		if err := hist.write(ctx, tx); err != nil {
+			return storageError(ctx, last.op, "move the protocols' cursors", err)
+		}
 	}
 	if _, err := tx.StmtContext(ctx, s.stmt.setTip).ExecContext(ctx, tip.Height, tip.ID[:]); err != nil {
 		return storageError(ctx, last.op, "move tip", err)
@@ -173,81 +218,86 @@ func (s *Store) ConnectBlocks(ctx context.Context, blocks []*ergo.FullBlock, jud
 	return nil
 }
 
-// connectOne writes block b in tx, on tip (the store is empty when !hasTip):
-// ConnectBlock's steps 1 to 5. The lineage tokens its judgement steps on are
-// added to the store's superset at once: a later block of the same
-// transaction must see them, and a token the superset holds needlessly
-// only costs a lookup.
-func (s *Store) connectOne(ctx context.Context, tx *sql.Tx, b *ergo.FullBlock, judge Judge, tip Tip, hasTip bool) (*connectTx, error) {
+// connect writes block b in c's transaction, on tip (the store is empty
+// when !hasTip): ConnectBlock's steps 1 to 5.
+func (c *connectTx) connect(ctx context.Context, b *ergo.FullBlock, judge Judge, tip Tip, hasTip bool) error {
 	if b == nil {
-		return nil, newError("connect block", ErrInvalidBlock, "nil block")
+		return newError("connect block", ErrInvalidBlock, "nil block")
 	}
 	h := &b.Header
-	c := &connectTx{block: h.TrustedID(), height: int64(h.Height)}
+	c.block, c.height = h.TrustedID(), int64(h.Height)
 	c.op = fmt.Sprintf("connect block %d %s", h.Height, c.block)
 	switch {
 	case h.Height == 0:
-		return nil, newError(c.op, ErrInvalidBlock, "height 0: Ergo's first block has height 1")
+		return newError(c.op, ErrInvalidBlock, "height 0: Ergo's first block has height 1")
 	case h.Timestamp > math.MaxInt64:
-		return nil, newError(c.op, ErrInvalidBlock, "timestamp %d overflows 63 bits", h.Timestamp)
+		return newError(c.op, ErrInvalidBlock, "timestamp %d overflows 63 bits", h.Timestamp)
 	case hasTip && (h.ParentID != tip.ID || h.Height != tip.Height+1):
-		return nil, newError(c.op, ErrNotChild, "its parent is %s at height %d; the tip is %s at height %d",
+		return newError(c.op, ErrNotChild, "its parent is %s at height %d; the tip is %s at height %d",
 			h.ParentID, h.Height-1, tip.ID, tip.Height)
 	}
 
-	work, err := s.blockWork(ctx, tx, h, c.block)
+	work, err := c.s.blockWork(ctx, c.tx, h, c.block)
 	if err != nil {
-		return nil, storageError(ctx, c.op, "cumulative work", err)
+		return storageError(ctx, c.op, "cumulative work", err)
 	}
-	n, err := execN(ctx, tx.StmtContext(ctx, s.stmt.putHeader), c.block[:], c.height, h.ParentID[:], int64(h.Timestamp),
+	n, err := execN(ctx, c.tx.StmtContext(ctx, c.s.stmt.putHeader), c.block[:], c.height, h.ParentID[:], int64(h.Timestamp),
 		h.Version, h.NBits, work)
 	if err != nil {
-		return nil, storageError(ctx, c.op, "record header", err)
+		return storageError(ctx, c.op, "record header", err)
 	}
 	if n == 0 {
-		return nil, newError(c.op, ErrConflict, "the header is stored with another height or parent, or is on the main chain already")
+		return newError(c.op, ErrConflict, "the header is stored with another height or parent, or is on the main chain already")
 	}
+	return c.judgeAndApply(ctx, b, judge)
+}
 
+// judgeAndApply judges block b, whose header is recorded, on the stored
+// state and writes what the judgement keeps and concludes, with its
+// events. The lineage tokens its judgement steps on are added to the
+// store's superset at once: a later block of the same transaction must see
+// them, and a token the superset holds needlessly only costs a lookup.
+func (c *connectTx) judgeAndApply(ctx context.Context, b *ergo.FullBlock, judge Judge) error {
+	h := &b.Header
 	// Rows go through a context without cancellation: go-sqlite3 watches a
 	// cancellable context with a goroutine per statement, which would cost
 	// more than the statements. Cancellation is still prompt: apply checks
 	// ctx before each transaction, and database/sql rolls the transaction
 	// back when ctx is done.
 	c.ctx = context.WithoutCancel(ctx)
-	c.s = s
-	c.tx = tx
-	st, err := c.readState(b.Transactions)
+	eng, _ := judge.(*rules.Engine)
+	st, err := c.readState(b.Transactions, eng != nil && eng.UsesBlake2b())
 	if err != nil {
-		return nil, storageError(ctx, c.op, "read the boxes the block spends and reads", err)
+		return storageError(ctx, c.op, "read the boxes the block spends and reads", err)
 	}
 	var j *rules.Judgement
 	if judge != nil {
 		if j, err = judge.JudgeBlock(ctx, st, b); err != nil {
-			return nil, storageError(ctx, c.op, "judge", err)
+			return storageError(ctx, c.op, "judge", err)
 		}
 		if len(j.Keep) != len(b.Transactions) {
-			return nil, newError(c.op, ErrInvalidBlock, "the judgement covers %d transactions of %d", len(j.Keep), len(b.Transactions))
+			return newError(c.op, ErrInvalidBlock, "the judgement covers %d transactions of %d", len(j.Keep), len(b.Transactions))
 		}
 	}
 	if err := c.apply(ctx, b.Transactions, st.boxes, j); err != nil {
-		return nil, err
+		return err
 	}
 	if j != nil {
 		if err := c.conclude(ctx, j); err != nil {
-			return nil, err
+			return err
 		}
-		s.lineageTokens.add(j.Steps)
-		if enc, _ := s.encoder(); enc != nil {
+		c.s.lineageTokens.add(j.Steps)
+		if enc, _ := c.s.encoder(); enc != nil {
 			if c.events, err = c.writeVerdictEvents(b, j, enc); err != nil {
-				return nil, storageError(ctx, c.op, "write events", err)
+				return storageError(ctx, c.op, "write events", err)
 			}
 		}
 	}
-	s.log.Debug().Uint32("height", h.Height).Stringer("id", c.block).
+	c.s.log.Debug().Uint32("height", h.Height).Stringer("id", c.block).Bool("backfill", c.backfill).
 		Int("txs", len(b.Transactions)).Int("stored_txs", c.stats.txs).Int("boxes", c.stats.boxes).
 		Int("spends", c.stats.spends).Int("reads", c.stats.reads).Int("verdicts", c.stats.verdicts).Int("events", c.events).
 		Msg("connected block")
-	return c, nil
+	return nil
 }
 
 // blockWork checks block id, whose header is h, against the context header
@@ -285,15 +335,23 @@ func (s *Store) blockWork(ctx context.Context, tx *sql.Tx, h *ergo.Header, id er
 	return consensus.EncodeWork(d)
 }
 
-// connectTx is one ConnectBlock's transaction: the block, the transaction,
-// and counts for the log.
+// connectTx is one block written in a ConnectBlocks or BackfillBlocks
+// transaction: the block, the transaction, and counts for the log.
 type connectTx struct {
 	op     string
 	block  ergo.Digest
 	height int64
-	ctx    context.Context // for rows: without cancellation, see ConnectBlock
+	ctx    context.Context // for rows: without cancellation, see judgeAndApply
 	s      *Store
 	tx     *sql.Tx
+
+	// backfill: the block is connected already and judged now for
+	// protocols added since; the rows another protocol's judgement stored
+	// are left as they are (see BackfillBlocks).
+	backfill bool
+	// generations of the protocols judged, for their events' ids; nil
+	// when every one is 0.
+	generations map[string]int
 
 	stats  struct{ txs, boxes, spends, reads, verdicts int }
 	events int // written to the outbox
@@ -308,6 +366,9 @@ func (c *connectTx) stmt(st *sql.Stmt) *sql.Stmt { return c.tx.StmtContext(c.ctx
 func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, stored map[ergo.Digest]*rules.Known, j *rules.Judgement) error {
 	spend, putTx := c.stmt(c.s.stmt.spend), c.stmt(c.s.stmt.putTx)
 	putBox, putToken := c.stmt(c.s.stmt.putBox), c.stmt(c.s.stmt.putToken)
+	if c.backfill {
+		spend, putTx, putBox = c.stmt(c.s.stmt.spendAgain), c.stmt(c.s.stmt.putTxAgain), c.stmt(c.s.stmt.putBoxAgain)
+	}
 	ids := make([]ergo.Digest, len(txs))
 	touched := make([]bool, len(txs))
 	for i := range txs {
@@ -321,7 +382,11 @@ func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, stored ma
 			if _, ok := stored[box]; !ok {
 				continue
 			}
-			if _, err := spend.ExecContext(c.ctx, ids[i][:], c.block[:], c.height, box[:]); err != nil {
+			n, err := execN(c.ctx, spend, ids[i][:], c.block[:], c.height, box[:])
+			if err == nil && n == 0 && c.backfill {
+				err = c.spentAlready(box, ids[i])
+			}
+			if err != nil {
 				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: input %d spends box %s", i, ids[i], j, box), err)
 			}
 			touched[i] = true
@@ -362,6 +427,20 @@ func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, stored ma
 	return nil
 }
 
+// spentAlready checks, for a backfill, that box, which an input of
+// transaction tx spends and which is spent already, was spent by tx: the
+// follower connecting the block marked it when it held the box then.
+func (c *connectTx) spentAlready(box, tx ergo.Digest) error {
+	var by []byte
+	if err := c.stmt(c.s.stmt.spentBy).QueryRowContext(c.ctx, box[:]).Scan(&by); err != nil {
+		return err
+	}
+	if !bytes.Equal(by, tx[:]) {
+		return &kindError{kind: ErrConflict, msg: fmt.Sprintf("box %s is stored spent by transaction %x", box, by)}
+	}
+	return nil
+}
+
 // recordReads records every stored box a data input of the block reads.
 //
 // It runs once every output of the block is stored because that is how the
@@ -374,6 +453,9 @@ func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, stored ma
 // spent boxes are recorded too.
 func (c *connectTx) recordReads(ctx context.Context, txs []ergo.Transaction, ids []ergo.Digest, stored map[ergo.Digest]*rules.Known, touched []bool) error {
 	putRead := c.stmt(c.s.stmt.putRead)
+	if c.backfill {
+		putRead = c.stmt(c.s.stmt.putReadAgain)
+	}
 	for i := range txs {
 		for p, box := range txs[i].DataInputs {
 			if _, ok := stored[box]; !ok {
@@ -409,11 +491,14 @@ func (c *connectTx) storeBox(putBox, putToken *sql.Stmt, txID ergo.Digest, index
 		}
 		regs[i] = r
 	}
-	_, err := putBox.ExecContext(c.ctx, id[:], txID[:], c.block[:], c.height, index, int64(out.Value),
+	n, err := execN(c.ctx, putBox, id[:], txID[:], c.block[:], c.height, index, int64(out.Value),
 		out.ErgoTree, templateHash(out.ErgoTree), out.CreationHeight,
 		regs[0], regs[1], regs[2], regs[3], regs[4], regs[5])
 	if err != nil {
 		return id, fmt.Errorf("box %s: %w", id, err)
+	}
+	if n == 0 { // a backfill's, stored already with its tokens
+		return id, nil
 	}
 	for p := range out.Tokens {
 		t := &out.Tokens[p]
@@ -441,8 +526,10 @@ func templateHash(tree []byte) any {
 // must be the tip (otherwise ErrNotTip). The boxes it spent are unspent
 // again (the spent_* columns name the spending block, so exactly those);
 // the data-input reads, boxes, tokens and transactions it created are
-// deleted; its header stays, off the main chain; the tip moves to its
-// parent at the height below, whether or not the parent is stored. When the
+// deleted, and so are the verdicts and lineage steps it made, of every
+// protocol (a backfill's included); its header stays, off the main chain;
+// the tip moves to its parent at the height below, whether or not the
+// parent is stored, and every protocol's cursor above it comes back to it. When the
 // tip is the parent of the store's first block, there is nothing to
 // disconnect: ErrBelowStart.
 //
@@ -526,6 +613,9 @@ func (s *Store) DisconnectBlock(ctx context.Context, id ergo.Digest, reorg *Reor
 		if step.count != nil {
 			*step.count = n
 		}
+	}
+	if _, err := tx.StmtContext(ctx, s.stmt.rewindCursors).ExecContext(ctx, height-1); err != nil {
+		return storageError(ctx, op, "move the protocols' cursors back", err)
 	}
 	if _, err := tx.StmtContext(ctx, s.stmt.setTip).ExecContext(ctx, height-1, parentID[:]); err != nil {
 		return storageError(ctx, op, "move tip", err)

@@ -27,6 +27,9 @@ type Message struct {
 type OutboxRow struct {
 	Seq int64
 	Message
+	// Written is when the row was written, in its block's transaction
+	// (millisecond precision).
+	Written time.Time
 }
 
 // BlockRef is the block an event comes from.
@@ -37,6 +40,10 @@ type BlockRef struct {
 	// Connects counts the block's connections, 1 the first time: a block
 	// connected again after a disconnect makes new message ids.
 	Connects int
+	// Generation, for a verdict, is its protocol's: how many times its
+	// history was begun again (a rescan). A verdict judged again makes a
+	// new message id.
+	Generation int
 }
 
 // Reorg describes the fork a disconnect belongs to. DisconnectBlock
@@ -56,6 +63,17 @@ type EventEncoder interface {
 	Verdict(v *rules.Verdict, box *ergo.Box, b BlockRef) (Message, error)
 	Retraction(original Message, b BlockRef) (Message, error)
 	Rollback(r Reorg, b BlockRef) (Message, error)
+	// Rescinded is the retraction of original, a verdict event of block b,
+	// by a rescan that judges its protocol again (RescanProtocol).
+	Rescinded(original Message, b BlockRef, r Rescan) (Message, error)
+}
+
+// Rescan describes why verdicts are retracted without a disconnect: their
+// protocol is judged again from FromHeight, in its generation Generation.
+type Rescan struct {
+	Protocol   string
+	FromHeight uint32
+	Generation int
 }
 
 // events is the store's encoder and the callback told of new rows.
@@ -90,9 +108,15 @@ type outboxWriter struct {
 	rows int
 }
 
-func (o *outboxWriter) put(kind string, m Message) error {
-	_, err := o.tx.ExecContext(o.ctx, `INSERT INTO outbox (msg_id, subject, payload, kind, block_id, connects, written)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, m.ID, m.Subject, m.Payload, kind, o.ref.ID[:], o.ref.Connects, time.Now().UnixMilli())
+// put writes m, an event of kind about o.ref; protocol is a verdict's, ""
+// for the other kinds.
+func (o *outboxWriter) put(kind, protocol string, m Message) error {
+	var p any // NULL
+	if protocol != "" {
+		p = protocol
+	}
+	_, err := o.tx.ExecContext(o.ctx, `INSERT INTO outbox (msg_id, subject, payload, kind, block_id, connects, written, protocol)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, m.Subject, m.Payload, kind, o.ref.ID[:], o.ref.Connects, time.Now().UnixMilli(), p)
 	if err != nil {
 		return fmt.Errorf("outbox message %s: %w", m.ID, err)
 	}
@@ -138,11 +162,13 @@ func (c *connectTx) writeVerdictEvents(b *ergo.FullBlock, j *rules.Judgement, en
 			}
 			box = sb.ergoBox()
 		}
-		m, err := enc.Verdict(v, box, o.ref)
+		ref := o.ref
+		ref.Generation = c.generations[v.Protocol]
+		m, err := enc.Verdict(v, box, ref)
 		if err != nil {
 			return 0, err
 		}
-		if err := o.put("verdict", m); err != nil {
+		if err := o.put("verdict", v.Protocol, m); err != nil {
 			return 0, err
 		}
 	}
@@ -150,34 +176,21 @@ func (c *connectTx) writeVerdictEvents(b *ergo.FullBlock, j *rules.Judgement, en
 }
 
 // writeRetractions writes, for a block being disconnected, a retraction of
-// every verdict event its current connection wrote (published or not: the
-// relay may be publishing one as the block goes) and one rollback event.
+// every verdict event its current connection wrote and no retraction has
+// retracted yet (published or not: the relay may be publishing one as the
+// block goes), and one rollback event.
 func writeRetractions(ctx context.Context, tx *sql.Tx, enc EventEncoder, ref BlockRef, r Reorg) (int, error) {
 	o := &outboxWriter{ctx: ctx, tx: tx, enc: enc, ref: ref}
-	rows, err := tx.QueryContext(ctx, `SELECT msg_id, subject, payload FROM outbox
-		WHERE block_id = ? AND connects = ? AND kind = 'verdict' ORDER BY seq`, ref.ID[:], ref.Connects)
+	originals, err := liveVerdictEvents(ctx, tx, `block_id = ? AND connects = ?`, ref.ID[:], ref.Connects)
 	if err != nil {
 		return 0, err
 	}
-	var originals []Message
-	for rows.Next() {
-		var m Message
-		if err := rows.Scan(&m.ID, &m.Subject, &m.Payload); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		originals = append(originals, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
 	for _, orig := range originals {
-		m, err := enc.Retraction(orig, ref)
+		m, err := enc.Retraction(orig.Message, ref)
 		if err != nil {
 			return 0, err
 		}
-		if err := o.put("retraction", m); err != nil {
+		if err := o.retract(orig, m); err != nil {
 			return 0, err
 		}
 	}
@@ -185,10 +198,41 @@ func writeRetractions(ctx context.Context, tx *sql.Tx, enc EventEncoder, ref Blo
 	if err != nil {
 		return 0, err
 	}
-	if err := o.put("rollback", m); err != nil {
+	if err := o.put("rollback", "", m); err != nil {
 		return 0, err
 	}
 	return o.rows, nil
+}
+
+// liveVerdictEvents returns the verdict events that no retraction has
+// retracted and that where selects, in publish order.
+func liveVerdictEvents(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]OutboxRow, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, msg_id, subject, payload FROM outbox
+		WHERE kind = 'verdict' AND retracted = 0 AND `+where+` ORDER BY seq`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []OutboxRow
+	for rows.Next() {
+		var r OutboxRow
+		if err := rows.Scan(&r.Seq, &r.ID, &r.Subject, &r.Payload); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// retract writes m, the retraction of orig, and marks orig retracted.
+func (o *outboxWriter) retract(orig OutboxRow, m Message) error {
+	if err := o.put("retraction", "", m); err != nil {
+		return err
+	}
+	if _, err := o.tx.ExecContext(o.ctx, `UPDATE outbox SET retracted = 1 WHERE seq = ?`, orig.Seq); err != nil {
+		return fmt.Errorf("outbox message %s: mark retracted: %w", orig.ID, err)
+	}
+	return nil
 }
 
 // AppendEvent writes a message that belongs to no block (a report's
@@ -209,7 +253,7 @@ func (s *Store) AppendEvent(ctx context.Context, kind string, m Message) error {
 // OutboxPending returns up to limit unpublished rows after seq after, in
 // publish order.
 func (s *Store) OutboxPending(ctx context.Context, after int64, limit int) ([]OutboxRow, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, msg_id, subject, payload FROM outbox
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, msg_id, subject, payload, written FROM outbox
 		WHERE published IS NULL AND seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, storageError(ctx, "read the outbox", "", err)
@@ -217,10 +261,14 @@ func (s *Store) OutboxPending(ctx context.Context, after int64, limit int) ([]Ou
 	defer rows.Close()
 	var out []OutboxRow
 	for rows.Next() {
-		var r OutboxRow
-		if err := rows.Scan(&r.Seq, &r.ID, &r.Subject, &r.Payload); err != nil {
+		var (
+			r       OutboxRow
+			written int64
+		)
+		if err := rows.Scan(&r.Seq, &r.ID, &r.Subject, &r.Payload, &written); err != nil {
 			return nil, storageError(ctx, "read the outbox", "", err)
 		}
+		r.Written = time.UnixMilli(written)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

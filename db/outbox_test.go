@@ -41,12 +41,20 @@ func (e *textEncoder) Verdict(v *rules.Verdict, box *ergo.Box, b BlockRef) (Mess
 		return Message{}, fmt.Errorf("box %s for a verdict on %s", box.TrustedID(), v.BoxID)
 	}
 	id := fmt.Sprintf("%.8s-%.8s-%s-%d", b.ID, v.BoxID, v.Kind, b.Connects)
-	return Message{ID: id, Subject: "a.p." + v.Status() + "." + string(v.Class), Payload: []byte(id)}, nil
+	if v.Protocol != "p" || b.Generation != 0 {
+		id = fmt.Sprintf("%.8s-%.8s-%s-%s-%d-g%d", b.ID, v.BoxID, v.Protocol, v.Kind, b.Connects, b.Generation)
+	}
+	return Message{ID: id, Subject: "a." + v.Protocol + "." + v.Status() + "." + string(v.Class), Payload: []byte(id)}, nil
 }
 
 func (e *textEncoder) Retraction(orig Message, b BlockRef) (Message, error) {
 	id := fmt.Sprintf("%s-retracted-%d", orig.ID, b.Connects)
 	return Message{ID: id, Subject: "a.p.retracted", Payload: append([]byte("retracts "), orig.Payload...)}, nil
+}
+
+func (e *textEncoder) Rescinded(orig Message, b BlockRef, r Rescan) (Message, error) {
+	id := fmt.Sprintf("%s-rescinded-%d", orig.ID, r.Generation)
+	return Message{ID: id, Subject: "a." + r.Protocol + ".retracted", Payload: append([]byte("rescinds "), orig.Payload...)}, nil
 }
 
 func (e *textEncoder) Rollback(r Reorg, b BlockRef) (Message, error) {

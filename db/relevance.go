@@ -29,17 +29,17 @@ func (k KeepAll) JudgeBlock(_ context.Context, _ rules.State, b *ergo.FullBlock)
 }
 
 // Filter keeps a box that holds any of its tokens or whose ErgoTree has any
-// of its template hashes (sha256 of the tree without its segregated
-// constants, as ergo/sigma's TemplateHash computes it), and judges none:
-// the [watch] section of the configuration. The zero Filter, and a nil
-// *Filter, keep nothing.
+// of its templates (a template hash in either convention, PROTOCOL.md §2),
+// and judges none: the [watch] section of the configuration. The zero
+// Filter, and a nil *Filter, keep nothing.
 type Filter struct {
 	tokens    map[ergo.Digest]struct{}
-	templates map[ergo.Digest]struct{}
+	templates map[rules.Template]struct{}
+	blake2b   bool // some template is blake2b256: a tree's costs a second hash
 }
 
-// NewFilter returns a Filter for the given token ids and template hashes.
-func NewFilter(tokens, templates []ergo.Digest) *Filter {
+// NewFilter returns a Filter for the given token ids and templates.
+func NewFilter(tokens []ergo.Digest, templates []rules.Template) *Filter {
 	f := &Filter{}
 	if len(tokens) > 0 {
 		f.tokens = make(map[ergo.Digest]struct{}, len(tokens))
@@ -48,9 +48,10 @@ func NewFilter(tokens, templates []ergo.Digest) *Filter {
 		}
 	}
 	if len(templates) > 0 {
-		f.templates = make(map[ergo.Digest]struct{}, len(templates))
+		f.templates = make(map[rules.Template]struct{}, len(templates))
 		for _, t := range templates {
 			f.templates[t] = struct{}{}
+			f.blake2b = f.blake2b || t.Convention == rules.Blake2b256
 		}
 	}
 	return f
@@ -71,12 +72,18 @@ func (f *Filter) KeepBox(b *ergo.Box) bool {
 	if len(f.templates) == 0 {
 		return false
 	}
-	h, err := sigma.TemplateHashOf(b.ErgoTree)
+	if !f.blake2b {
+		h, err := sigma.TemplateHashOf(b.ErgoTree)
+		_, ok := f.templates[rules.SHA256Template(h)]
+		return err == nil && ok
+	}
+	h, err := rules.HashTemplate(b.ErgoTree)
 	if err != nil {
 		return false
 	}
-	_, ok := f.templates[h]
-	return ok
+	_, sha := f.templates[h.In(rules.SHA256)]
+	_, blake := f.templates[h.In(rules.Blake2b256)]
+	return sha || blake
 }
 
 // JudgeBlock keeps the outputs KeepBox keeps.

@@ -58,9 +58,11 @@ type ReportData struct {
 	Actions []ReportActionCount
 
 	// Invalid are the period's invalid verdicts, in chain order, at most
-	// ReportQuery.MaxInvalid of InvalidTotal.
+	// ReportQuery.MaxInvalid of InvalidTotal; Values are the values of
+	// their boxes, in nanoERG.
 	Invalid      []StoredVerdict
 	InvalidTotal int64
+	Values       map[ergo.Digest]uint64
 
 	// Histogram counts the verdicts of each protocol in height ranges.
 	Histogram []HeightCount
@@ -126,6 +128,7 @@ type Holding struct {
 	Protocol string
 	BoxID    ergo.Digest
 	Height   uint32
+	Value    uint64 // nanoERG
 	Amount   *big.Int
 	// Class is the class the protocol's created verdict gave the box, ""
 	// when it has none; Verdict that verdict.
@@ -134,7 +137,20 @@ type Holding struct {
 
 // ReportData reads what a report needs, from one read snapshot.
 func (s *Store) ReportData(ctx context.Context, q ReportQuery) (*ReportData, error) {
-	const op = "report data"
+	return s.reportData(ctx, "report data", q, true)
+}
+
+// ConservationData reads what the conservation sweep alone needs, from one
+// read snapshot: the tip, the lineages and the live boxes holding the
+// protocols' participant tokens (ReportData without the verdict counts,
+// the invalid verdicts and the histogram).
+func (s *Store) ConservationData(ctx context.Context, protocols []ReportProtocol) (*ReportData, error) {
+	return s.reportData(ctx, "conservation data", ReportQuery{Protocols: protocols}, false)
+}
+
+// reportData reads a report's data; all false reads the conservation
+// sweep's part only.
+func (s *Store) reportData(ctx context.Context, op string, q ReportQuery, all bool) (*ReportData, error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, storageError(ctx, op, "begin", err)
@@ -159,17 +175,21 @@ func (s *Store) ReportData(ctx context.Context, q ReportQuery) (*ReportData, err
 	}
 	r := reportReader{ctx: ctx, tx: tx, q: q, d: d}
 	for _, step := range []struct {
-		what string
-		read func() error
+		what  string
+		read  func() error
+		sweep bool // a step of the conservation sweep
 	}{
-		{"count verdicts", r.counts},
-		{"count reasons", r.reasons},
-		{"count verdicts by action", r.actions},
-		{"list invalid verdicts", r.invalid},
-		{"histogram", r.histogram},
-		{"read lineages", r.lineages},
-		{"read participant tokens", r.holdings},
+		{"count verdicts", r.counts, false},
+		{"count reasons", r.reasons, false},
+		{"count verdicts by action", r.actions, false},
+		{"list invalid verdicts", r.invalid, false},
+		{"histogram", r.histogram, false},
+		{"read lineages", r.lineages, true},
+		{"read participant tokens", r.holdings, true},
 	} {
+		if !all && !step.sweep {
+			continue
+		}
 		if err := step.read(); err != nil {
 			return nil, storageError(ctx, op, step.what, err)
 		}
@@ -255,8 +275,26 @@ func (r *reportReader) invalid() error {
 	if err != nil {
 		return err
 	}
-	r.d.Invalid, err = scanVerdicts(rows)
-	return err
+	if r.d.Invalid, err = scanVerdicts(rows); err != nil {
+		return err
+	}
+	r.d.Values = map[ergo.Digest]uint64{}
+	return r.each(`SELECT DISTINCT b.id, b.value FROM verdicts v JOIN boxes b ON b.id = v.box_id
+		WHERE v.verdict = 'invalid' AND v.height > ?`, []any{r.q.Since}, func(rows *sql.Rows) error {
+		var (
+			box   []byte
+			value int64
+			id    ergo.Digest
+		)
+		if err := rows.Scan(&box, &value); err != nil {
+			return err
+		}
+		if err := scanDigest(box, &id); err != nil {
+			return err
+		}
+		r.d.Values[id] = uint64(value)
+		return nil
+	})
 }
 
 // histogram counts verdicts in q.Buckets equal height ranges from the
@@ -403,7 +441,7 @@ func (r *reportReader) lineages() error {
 func (r *reportReader) holdings() error {
 	for _, p := range r.q.Protocols {
 		var last *Holding
-		err := r.each(`SELECT b.id, b.height, t.amount, coalesce(v.class, ''), coalesce(v.verdict, '')
+		err := r.each(`SELECT b.id, b.height, b.value, t.amount, coalesce(v.class, ''), coalesce(v.verdict, '')
 			FROM box_tokens t JOIN boxes b ON b.id = t.box_id
 			LEFT JOIN verdicts v ON v.box_id = b.id AND v.protocol = ? AND v.kind = 'created'
 			WHERE t.token_id = ? AND b.spent_tx_id IS NULL
@@ -413,7 +451,8 @@ func (r *reportReader) holdings() error {
 				box    []byte
 				amount int64
 			)
-			if err := rows.Scan(&box, &h.Height, &amount, &h.Class, &h.Verdict); err != nil {
+			var value int64
+			if err := rows.Scan(&box, &h.Height, &value, &amount, &h.Class, &h.Verdict); err != nil {
 				return err
 			}
 			if err := scanDigest(box, &h.BoxID); err != nil {
@@ -423,7 +462,7 @@ func (r *reportReader) holdings() error {
 				last.Amount.Add(last.Amount, big.NewInt(amount))
 				return nil
 			}
-			h.Amount = big.NewInt(amount)
+			h.Amount, h.Value = big.NewInt(amount), uint64(value)
 			r.d.Holdings = append(r.d.Holdings, h)
 			last = &r.d.Holdings[len(r.d.Holdings)-1]
 			return nil

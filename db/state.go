@@ -67,8 +67,11 @@ func (st *blockState) Lineages(ctx context.Context, tokens []ergo.Digest) (map[r
 // readState reads the stored boxes the block's inputs spend and its data
 // inputs read, with their tokens and roles: one query for the ids (nearly
 // every input of the chain spends a box the store does not keep, and this
-// way those cost no statement each), two more when some are stored.
-func (c *connectTx) readState(txs []ergo.Transaction) (*blockState, error) {
+// way those cost no statement each), two more when some are stored. Only
+// boxes created below the block count: a backfilled block's own outputs
+// may be stored already. With trees, each box gets its blake2b256
+// template hash too (rules.Engine.UsesBlake2b).
+func (c *connectTx) readState(txs []ergo.Transaction, trees bool) (*blockState, error) {
 	st := &blockState{c: c, boxes: map[ergo.Digest]*rules.Known{}}
 	var ids []ergo.Digest
 	for i := range txs {
@@ -80,12 +83,20 @@ func (c *connectTx) readState(txs []ergo.Transaction) (*blockState, error) {
 	if len(ids) == 0 {
 		return st, nil
 	}
-	err := c.query(c.s.stmt.lookup, hexList(ids), func(rows *sql.Rows) error {
+	lookup := c.s.stmt.lookup
+	if trees {
+		lookup = c.s.stmt.lookupTrees
+	}
+	err := c.query(lookup, func(rows *sql.Rows) error {
 		var (
-			id, tmpl []byte
-			regs     [sigma.MaxRegisters][]byte
+			id, tmpl, tree []byte
+			regs           [sigma.MaxRegisters][]byte
 		)
-		if err := rows.Scan(&id, &tmpl, &regs[0], &regs[1], &regs[2], &regs[3], &regs[4], &regs[5]); err != nil {
+		dest := []any{&id, &tmpl, &regs[0], &regs[1], &regs[2], &regs[3], &regs[4], &regs[5]}
+		if trees {
+			dest = append(dest, &tree)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
 		k := &rules.Known{}
@@ -98,6 +109,9 @@ func (c *connectTx) readState(txs []ergo.Transaction) (*blockState, error) {
 			}
 			k.HasTemplate = true
 		}
+		if trees {
+			k.SetTemplates(tree)
+		}
 		for _, r := range regs {
 			if r == nil {
 				break
@@ -106,12 +120,12 @@ func (c *connectTx) readState(txs []ergo.Transaction) (*blockState, error) {
 		}
 		st.boxes[k.ID] = k
 		return nil
-	})
+	}, hexList(ids), c.height)
 	if err != nil || len(st.boxes) == 0 {
 		return st, err
 	}
 	found := hexList(keys(st.boxes))
-	err = c.query(c.s.stmt.lookupTokens, found, func(rows *sql.Rows) error {
+	err = c.query(c.s.stmt.lookupTokens, func(rows *sql.Rows) error {
 		var (
 			box, token []byte
 			amount     int64
@@ -131,11 +145,11 @@ func (c *connectTx) readState(txs []ergo.Transaction) (*blockState, error) {
 		k := st.boxes[id]
 		k.Tokens = append(k.Tokens, t)
 		return nil
-	})
+	}, found)
 	if err != nil {
 		return nil, err
 	}
-	err = c.query(c.s.stmt.lookupRoles, found, func(rows *sql.Rows) error {
+	err = c.query(c.s.stmt.lookupRoles, func(rows *sql.Rows) error {
 		var (
 			box             []byte
 			protocol, class string
@@ -151,14 +165,14 @@ func (c *connectTx) readState(txs []ergo.Transaction) (*blockState, error) {
 		k := st.boxes[id]
 		k.Roles = append(k.Roles, rules.Role{Protocol: protocol, Class: rules.Class(class), Invalid: verdict == rules.StatusInvalid})
 		return nil
-	})
+	}, found)
 	return st, err
 }
 
 // query runs a prepared statement of the writer within the transaction and
 // calls each for every row.
-func (c *connectTx) query(st *sql.Stmt, arg any, each func(*sql.Rows) error) error {
-	rows, err := c.stmt(st).QueryContext(c.ctx, arg)
+func (c *connectTx) query(st *sql.Stmt, each func(*sql.Rows) error, args ...any) error {
+	rows, err := c.stmt(st).QueryContext(c.ctx, args...)
 	if err != nil {
 		return err
 	}
@@ -194,12 +208,17 @@ func (c *connectTx) conclude(ctx context.Context, j *rules.Judgement) error {
 		}
 		c.stats.verdicts++
 	}
+	// A step's number is its place among its protocol's steps in the
+	// block, whichever other protocols judged the block with it.
+	steps := map[string]int{}
 	for n := range j.Steps {
 		s := &j.Steps[n]
 		if s.Minted > math.MaxInt64 || s.Burnt > math.MaxInt64 {
 			return newError(c.op, ErrInvalidBlock, "lineage %s: an amount overflows 63 bits", s.Token)
 		}
-		_, err := putStep.ExecContext(c.ctx, s.Token[:], s.Protocol, c.height, n, c.block[:], s.TxID[:], s.Current[:],
+		step := steps[s.Protocol]
+		steps[s.Protocol]++
+		_, err := putStep.ExecContext(c.ctx, s.Token[:], s.Protocol, c.height, step, c.block[:], s.TxID[:], s.Current[:],
 			s.Broken, s.Closed, int64(s.Minted), int64(s.Burnt))
 		if err != nil {
 			return storageError(ctx, c.op, fmt.Sprintf("step of lineage %s", s.Token), err)

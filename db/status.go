@@ -35,6 +35,9 @@ type Status struct {
 	// TrustRoot is the header the stored chain was checked from (nil
 	// before one is set).
 	TrustRoot *TrustRoot
+
+	// Protocols are the protocols' histories: how far each reaches.
+	Protocols []ProtocolHistory
 }
 
 // Status returns the counts and the state digest, read from one snapshot.
@@ -73,6 +76,9 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 	}
 	if st.Verdicts, err = verdictCounts(ctx, tx); err != nil {
 		return st, storageError(ctx, op, "count verdicts", err)
+	}
+	if st.Protocols, err = readProtocolHistories(ctx, tx); err != nil {
+		return st, storageError(ctx, op, "read the protocols' histories", err)
 	}
 	if st.StateDigest, err = stateDigest(ctx, tx); err != nil {
 		return st, storageError(ctx, op, "state digest", err)
@@ -119,7 +125,12 @@ func (s *Store) StateDigest(ctx context.Context) (ergo.Digest, error) {
 // of PROTOCOL.md (action requirements, emitted.unverified_reference,
 // unknown_token no longer beside invalid_emission, amount_mismatch on every
 // emitted output), so equal rows of v2 and v3 need not mean one judgement.
-const stateDomain = "async-emission/auditor db state v3"
+//
+// v4: the protocols' histories (0007: each one's name and cursor, pruned
+// ones left out), and a lineage step is numbered among its protocol's steps
+// in the block; a box is kept for the roles of the protocols judging the
+// block only.
+const stateDomain = "async-emission/auditor db state v4"
 
 // stateSections are the parts of the state the digest covers, each a query
 // ordered by a unique key. The outbox is not chain state (it records the
@@ -143,6 +154,9 @@ var stateSections = []struct {
 		FROM verdicts ORDER BY box_id, protocol, kind`},
 	{"lineage_steps", `SELECT token_id, protocol, height, step, block_id, tx_id, current_box, broken, closed, minted, burnt
 		FROM lineage_steps ORDER BY token_id, protocol, height, step`},
+	// How far each protocol's history reaches: a store mid-backfill differs
+	// from one whose histories reach the tip.
+	{"protocols", `SELECT name, cursor FROM protocols WHERE state <> 'pruned' ORDER BY name`},
 }
 
 func stateDigest(ctx context.Context, tx *sql.Tx) (ergo.Digest, error) {

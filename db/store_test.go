@@ -13,6 +13,7 @@ import (
 
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/rules"
 	"github.com/rs/zerolog"
 )
 
@@ -528,10 +529,18 @@ func TestTokenFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	byTemplate := newStore(t)
-	connect(t, byTemplate, NewFilter(nil, []ergo.Digest{h}), b1, b2)
+	connect(t, byTemplate, NewFilter(nil, []rules.Template{rules.SHA256Template(h)}), b1, b2)
 	if st := status(t, byTemplate); st.Boxes != 8 {
 		t.Errorf("template filter kept %d boxes, want all 8", st.Boxes)
 	}
+	// The same template by its blake2b256 hash keeps the same boxes.
+	hs, err := rules.HashTemplate(p2pk)
+	if err != nil || hs.SHA256 != h {
+		t.Fatalf("template hashes %v %v, sha256 %x", hs, err, h)
+	}
+	byBlake := newStore(t)
+	connect(t, byBlake, NewFilter(nil, []rules.Template{hs.In(rules.Blake2b256)}), b1, b2)
+	sameState(t, "template filter by sha256 vs by blake2b256", byTemplate, byBlake)
 	// The zero filter keeps nothing, like a nil Judge.
 	none := newStore(t)
 	connect(t, none, &Filter{}, b1, b2)

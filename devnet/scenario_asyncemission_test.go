@@ -440,7 +440,7 @@ func TestAsyncEmissionProtocolConfig(t *testing.T) {
 		t.Fatalf("tree section %+v", tree)
 	}
 	for k, a := range tree.Actions {
-		if a.Name != treeActions[k].name || a.EmittedTemplate != sha256.Sum256(treeResultTemplate(k)) {
+		if a.Name != treeActions[k].name || a.EmittedTemplate != auditrules.SHA256Template(sha256.Sum256(treeResultTemplate(k))) {
 			t.Errorf("action %d: %+v", k, a)
 		}
 	}

@@ -39,7 +39,10 @@
 // crash is a duplicate JetStream drops (package ha counts the stream's
 // connections instead, which comes to the same for one auditor). The
 // protocol name is part of the id because one box can be judged by
-// several protocols in one block.
+// several protocols in one block. A verdict of a protocol whose history
+// was begun again (auditor rescan: its generation, BlockRef.Generation,
+// above 0) has -g<generation> at the end of its id, and so has its
+// retraction: a verdict judged again publishes anew.
 //
 // # Envelope
 //
@@ -74,7 +77,9 @@
 //	box                id, value, tokens [{id, amount}], registers, ergo_tree,
 //	                   address (mainnet; "" when the tree has none),
 //	                   creation_height, transaction_id and index (where the box
-//	                   was created)
+//	                   was created), template_hash {sha256, blake2b256} (the
+//	                   tree's template hash in both conventions; absent when
+//	                   its constants do not parse)
 //	transaction_id     the transaction that created (kind created) or spent
 //	                   (kind spent) the box; transaction_index its place in the block
 //	block_id, height   the block that made the verdict
@@ -117,7 +122,11 @@
 //	      "address": "9fSgJ7BmUxBQJ454prQDQ7fQMBkXPLaAmDnimgTtjym6FYPHjAV",
 //	      "creation_height": 1000000,
 //	      "transaction_id": "1111…1111",
-//	      "index": 2
+//	      "index": 2,
+//	      "template_hash": {
+//	        "sha256": "1c645d14204aa3fdf225ac63372be88e1e907ff5c54c3be203940de5ed379e5a",
+//	        "blake2b256": "516e29a942fd05ed9bb83e739dad977cc44f9f5a59f25f2574372998700e9b06"
+//	      }
 //	    },
 //	    "transaction_id": "1111…1111",
 //	    "transaction_index": 3,
@@ -129,11 +138,16 @@
 //
 // # Retracted data
 //
-// When a block is disconnected, each verdict event it wrote is retracted:
-// the retracted event's data is the verdict's data, unchanged, plus
+// When a block is disconnected, each verdict event it wrote is retracted,
+// and so is each verdict event of a protocol from the height a rescan
+// judges it again from (Rescinded): the retracted event's data is the
+// verdict's data, unchanged, plus
 //
 //	retracts            the id of the verdict event retracted
 //	disconnected_block  {id, height, connects}: the block disconnected
+//	                    (absent for a rescan's)
+//	rescan              {protocol, from_height, generation}: the rescan that
+//	                    retracts it (absent for a disconnect's)
 //
 // Example (on auditor.demo.retracted.emitted, type
 // org.ergoplatform.auditor.retracted.v1, id

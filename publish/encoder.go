@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/async-emission/auditor/ergo"
@@ -22,6 +23,11 @@ type BlockRef struct {
 	// a block connected again after a disconnect publishes anew while a
 	// republish of the same connection is a duplicate JetStream drops.
 	Connects int
+	// Generation, for a verdict, is its protocol's generation: how many
+	// times its history was begun again (auditor rescan). A verdict of a
+	// generation above 0 has it in its message id, so that a verdict
+	// judged again publishes anew.
+	Generation int
 }
 
 // Rollback describes one block disconnected by a fork.
@@ -57,7 +63,8 @@ type Encoder struct {
 // Verdict builds the event of a verdict made by block b about box, which
 // must be the verdict's box: published on
 // <prefix>.<protocol>.<verified|invalid>.<class>, with message id
-// <block>-<box>-<protocol>-<kind>-<connects>.
+// <block>-<box>-<protocol>-<kind>-<connects>, followed by -g<generation>
+// for a generation above 0.
 func (e *Encoder) Verdict(v *rules.Verdict, box *ergo.Box, b BlockRef) (Message, error) {
 	const op = "encode verdict"
 	if v == nil || box == nil {
@@ -90,7 +97,10 @@ func (e *Encoder) Verdict(v *rules.Verdict, box *ergo.Box, b BlockRef) (Message,
 	for _, r := range v.Reasons {
 		data.Reasons = append(data.Reasons, ReasonData{Code: string(r), Sentence: r.Sentence()})
 	}
-	id := VerdictID(b.ID, v.BoxID, v.Protocol, string(v.Kind), b.Connects)
+	if b.Generation < 0 {
+		return Message{}, errorf(ErrEncode, op, "generation %d is negative", b.Generation)
+	}
+	id := fmt.Sprintf("%s-%s-%s-%s-%d%s", b.ID, v.BoxID, v.Protocol, v.Kind, b.Connects, generationSuffix(b.Generation))
 	subject := e.prefix() + "." + v.Protocol + "." + v.Status() + "." + string(v.Class)
 	return e.message(op, b, id, subject, TypeVerdict, v.BoxID.String(), data)
 }
@@ -98,10 +108,26 @@ func (e *Encoder) Verdict(v *rules.Verdict, box *ergo.Box, b BlockRef) (Message,
 // Retraction builds the retracted event for original, a verdict event that
 // block b wrote, now disconnected: published on
 // <prefix>.<protocol>.retracted.<class>, with message id
-// <block>-<box>-<protocol>-<kind>-retracted-<connects>. Its data is the
-// original's with "retracts" (the original's id) and "disconnected_block".
+// <block>-<box>-<protocol>-<kind>-retracted-<connects> (and the original's
+// -g<generation>, if it has one). Its data is the original's with
+// "retracts" (the original's id) and "disconnected_block".
 func (e *Encoder) Retraction(original Message, b BlockRef) (Message, error) {
-	const op = "encode retraction"
+	return e.retraction("encode retraction", original, b, nil)
+}
+
+// Rescinded builds the retracted event for original, a verdict event that
+// block b wrote, retracted by rescan r: as Retraction's, with "rescan" in
+// place of "disconnected_block".
+func (e *Encoder) Rescinded(original Message, b BlockRef, r RescanData) (Message, error) {
+	if !validName(r.Protocol) {
+		return Message{}, errorf(ErrEncode, "encode rescan retraction", "protocol name %q is not [a-z0-9_-]+", r.Protocol)
+	}
+	return e.retraction("encode rescan retraction", original, b, &r)
+}
+
+// retraction builds the retraction of original by a disconnect of b (a nil
+// r) or by rescan r.
+func (e *Encoder) retraction(op string, original Message, b BlockRef, r *RescanData) (Message, error) {
 	ev, err := DecodeEvent(original.Payload)
 	if err != nil {
 		return Message{}, newError(ErrEncode, op+" of "+original.ID, err)
@@ -120,12 +146,15 @@ func (e *Encoder) Retraction(original Message, b BlockRef) (Message, error) {
 	if err := checkVerdictNames(vd.Protocol, vd.Kind, vd.Class); err != nil {
 		return Message{}, newError(ErrEncode, op+" of "+original.ID, err)
 	}
-	data := RetractionData{
-		VerdictData:       *vd,
-		Retracts:          ev.ID,
-		DisconnectedBlock: BlockData{ID: b.ID, Height: b.Height, Connects: b.Connects},
+	data := RetractionData{VerdictData: *vd, Retracts: ev.ID, Rescan: r}
+	if r == nil {
+		data.DisconnectedBlock = &BlockData{ID: b.ID, Height: b.Height, Connects: b.Connects}
+	} else if r.Protocol != vd.Protocol {
+		return Message{}, errorf(ErrEncode, op+" of "+original.ID, "the verdict is of protocol %s, the rescan of %s", vd.Protocol, r.Protocol)
 	}
-	id := RetractionID(b.ID, vd.Box.ID, vd.Protocol, vd.Kind, b.Connects)
+	// An event is retracted once (by a disconnect or a rescan), so its
+	// retraction's id follows from its own.
+	id := fmt.Sprintf("%s-%s-%s-%s-retracted-%d%s", b.ID, vd.Box.ID, vd.Protocol, vd.Kind, b.Connects, idGeneration(original.ID))
 	subject := e.prefix() + "." + vd.Protocol + ".retracted." + vd.Class
 	return e.message(op, b, id, subject, TypeRetracted, vd.Box.ID.String(), data)
 }
@@ -140,7 +169,7 @@ func (e *Encoder) Rollback(r Rollback) (Message, error) {
 		OldTip: r.OldTip, OldHeight: r.OldHeight, NewTip: r.NewTip, NewHeight: r.NewHeight,
 		Block: BlockData{ID: r.Block.ID, Height: r.Block.Height, Connects: r.Block.Connects},
 	}
-	id := RollbackID(r.Block.ID, r.Block.Connects)
+	id := fmt.Sprintf("%s-rollback-%d", r.Block.ID, r.Block.Connects)
 	return e.message(op, r.Block, id, e.prefix()+".chain.rollback", TypeRollback, r.Block.ID.String(), data)
 }
 
@@ -248,6 +277,9 @@ func (e *Encoder) boxData(box *ergo.Box) (BoxData, error) {
 	if a := address.FromErgoTree(box.ErgoTree, e.Network); a.Validate() == nil {
 		d.Address = a.String()
 	}
+	if h, err := rules.HashTemplate(box.ErgoTree); err == nil {
+		d.TemplateHash = &h
+	}
 	return d, nil
 }
 
@@ -275,6 +307,31 @@ func registerJSON(raw []byte) (json.RawMessage, error) {
 	out = append(out, ',')
 	out = append(out, rendered[1:]...)
 	return out, nil
+}
+
+// generationSuffix is the part of a verdict's message id that names its
+// protocol's generation: none for 0.
+func generationSuffix(g int) string {
+	if g == 0 {
+		return ""
+	}
+	return fmt.Sprintf("-g%d", g)
+}
+
+// idGeneration is the generation suffix of a verdict's message id, "" for
+// none: its last part when that is g and digits (the part before it is the
+// connection count, digits: no protocol name or kind ends an id).
+func idGeneration(id string) string {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 || len(id) < i+3 || id[i+1] != 'g' {
+		return ""
+	}
+	for _, c := range id[i+2:] {
+		if c < '0' || c > '9' {
+			return ""
+		}
+	}
+	return id[i:]
 }
 
 // checkVerdictNames checks the parts of a verdict that go into subjects

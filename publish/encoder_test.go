@@ -269,6 +269,11 @@ func TestEncoderIDs(t *testing.T) {
 	proto := *v
 	proto.Protocol = "other"
 	add("another protocol", testBlock(), &proto)
+	rescanned := testBlock()
+	rescanned.Generation = 1
+	add("judged again (generation 1)", rescanned, v)
+	rescanned.Generation = 12
+	add("judged again (generation 12)", rescanned, v)
 }
 
 func TestEncoderRetraction(t *testing.T) {
@@ -300,8 +305,8 @@ func TestEncoderRetraction(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, vd := decodeVerdict(t, orig)
-	if ev.Type != TypeRetracted || ev.Subject != boxHex || rd.Retracts != orig.ID ||
-		rd.DisconnectedBlock != (BlockData{ID: b.ID, Height: b.Height, Connects: 2}) {
+	if ev.Type != TypeRetracted || ev.Subject != boxHex || rd.Retracts != orig.ID || rd.Rescan != nil ||
+		rd.DisconnectedBlock == nil || *rd.DisconnectedBlock != (BlockData{ID: b.ID, Height: b.Height, Connects: 2}) {
 		t.Errorf("retraction %+v %+v", ev, rd)
 	}
 	origData, _ := json.Marshal(vd)
@@ -327,6 +332,59 @@ func TestEncoderRetraction(t *testing.T) {
 	bad.Payload = []byte(`{"specversion":"1.0"`)
 	if _, err := enc.Retraction(bad, b); !errors.Is(err, ErrEncode) || !errors.Is(err, ErrDecode) {
 		t.Errorf("mangled: %v", err)
+	}
+}
+
+// TestEncoderRescinded: a rescan's retraction of a verdict carries the
+// rescan instead of a disconnected block; an event judged again (of a
+// generation above 0) keeps its generation in its retraction's id, so the
+// retractions of a verdict and of its judgement again differ.
+func TestEncoderRescinded(t *testing.T) {
+	enc := &Encoder{}
+	box := testBox(t)
+	b := testBlock()
+	orig, err := enc.Verdict(testVerdict(box), box, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := RescanData{Protocol: "demo", FromHeight: 900, Generation: 1}
+	m, err := enc.Rescinded(orig, b, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxHex := box.ComputeID().String()
+	if want := b.ID.String() + "-" + boxHex + "-demo-created-retracted-1"; m.ID != want || m.Subject != "auditor.demo.retracted.emitted" {
+		t.Errorf("id %q subject %q, want %q", m.ID, m.Subject, want)
+	}
+	ev, err := DecodeEvent(m.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := ev.Retraction()
+	if err != nil || rd.Retracts != orig.ID || rd.DisconnectedBlock != nil || rd.Rescan == nil || *rd.Rescan != r {
+		t.Fatalf("rescan retraction %+v: %v", rd, err)
+	}
+	if strings.Contains(string(ev.Data), "disconnected_block") {
+		t.Errorf("a rescan's retraction names a disconnected block: %s", ev.Data)
+	}
+
+	b.Generation = 1
+	again, err := enc.Verdict(testVerdict(box), box, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := orig.ID + "-g1"; again.ID != want {
+		t.Fatalf("verdict of generation 1: id %q, want %q", again.ID, want)
+	}
+	gone, err := enc.Retraction(again, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := m.ID + "-g1"; gone.ID != want {
+		t.Errorf("retraction of a verdict of generation 1: id %q, want %q", gone.ID, want)
+	}
+	if _, err := enc.Rescinded(orig, b, RescanData{Protocol: "tree"}); !errors.Is(err, ErrEncode) {
+		t.Errorf("a rescan of another protocol: %v", err)
 	}
 }
 

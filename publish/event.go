@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/rules"
 )
 
 // The CloudEvents attributes every event carries (doc.go lists the schema).
@@ -84,6 +85,10 @@ type BoxData struct {
 	CreationHeight uint32                     `json:"creation_height"`
 	TransactionID  ergo.Digest                `json:"transaction_id"` // the transaction that created the box
 	Index          uint16                     `json:"index"`          // its output index there
+	// TemplateHash is the tree's template hash in both conventions
+	// (PROTOCOL.md §2), to compare with a protocol's template keys; absent
+	// for a tree whose constants do not parse.
+	TemplateHash *rules.TemplateHashes `json:"template_hash,omitempty"`
 }
 
 // TokenData is an amount of a token.
@@ -93,12 +98,22 @@ type TokenData struct {
 }
 
 // RetractionData is the data of a retracted event: the retracted verdict's
-// data, the id of the event it retracts, and the block whose disconnection
-// retracts it.
+// data, the id of the event it retracts, and why: the block whose
+// disconnection retracts it, or the rescan that judges its protocol again.
 type RetractionData struct {
 	VerdictData
-	Retracts          string    `json:"retracts"`
-	DisconnectedBlock BlockData `json:"disconnected_block"`
+	Retracts          string      `json:"retracts"`
+	DisconnectedBlock *BlockData  `json:"disconnected_block,omitempty"`
+	Rescan            *RescanData `json:"rescan,omitempty"`
+}
+
+// RescanData is the rescan that retracts a verdict (auditor rescan): its
+// protocol is judged again from FromHeight, its new verdicts published
+// under message ids of generation Generation.
+type RescanData struct {
+	Protocol   string `json:"protocol"`
+	FromHeight uint32 `json:"from_height"`
+	Generation int    `json:"generation"`
 }
 
 // BlockData names a block, with how many times it has been connected.

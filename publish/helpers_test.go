@@ -119,7 +119,7 @@ func (s *fakeSource) add(n int, tag string) {
 			ID:      fmt.Sprintf("%s-%d", tag, seq),
 			Subject: fmt.Sprintf("auditor.test.s%d", seq%3),
 			Payload: fmt.Appendf(nil, `{"seq":%d}`, seq),
-		}})
+		}, Written: time.Now()})
 	}
 }
 

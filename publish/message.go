@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Message is one event ready to publish: its JetStream message id (sent
@@ -21,6 +22,9 @@ type Message struct {
 type Pending struct {
 	Seq int64
 	Message
+	// Written is when the row was written, in its block's transaction
+	// (zero when the source does not know): RelayConfig.OnAck gets it.
+	Written time.Time
 }
 
 // Source is the outbox the relay publishes from. The database implements

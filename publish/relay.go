@@ -56,6 +56,11 @@ type RelayConfig struct {
 	// holds without republishing them, so that a restart long after a
 	// crash does not depend on the duplicate window.
 	Stream *StreamConfig
+	// OnAck, when set, is called for every row JetStream acknowledges,
+	// with the row's Written time and the ack's: the daemon's histogram
+	// of that delay. It runs on the relay's goroutine and must return at
+	// once.
+	OnAck func(written, acked time.Time)
 }
 
 func (c RelayConfig) withDefaults() RelayConfig {
@@ -342,12 +347,15 @@ func (r *Relay) send(row Pending) (flight, error) {
 
 // acked takes the head of the window as acknowledged.
 func (r *Relay) acked(st *runState, ack *jetstream.PubAck) {
-	seq := st.q[0].row.Seq
+	seq, written := st.q[0].row.Seq, st.q[0].row.Written
 	st.q[0] = flight{}
 	st.q = st.q[1:]
 	st.acked = append(st.acked, seq)
 	st.failures = 0
 	now := time.Now()
+	if r.cfg.OnAck != nil {
+		r.cfg.OnAck(written, now)
+	}
 	r.count(func(s *Stats) {
 		s.Published++
 		if ack != nil && ack.Duplicate {

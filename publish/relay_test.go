@@ -18,6 +18,19 @@ func TestRelayPublishesInOrderOnce(t *testing.T) {
 	nc := connect(t, srv.ClientURL())
 	cfg := fastRelay()
 	cfg.PollInterval = time.Hour // only Notify wakes it
+	var (
+		acksMu sync.Mutex
+		acks   int
+		wrong  []string // OnAck calls that are not a write and a later ack
+	)
+	cfg.OnAck = func(written, acked time.Time) {
+		acksMu.Lock()
+		defer acksMu.Unlock()
+		acks++
+		if written.IsZero() || acked.Before(written) {
+			wrong = append(wrong, fmt.Sprintf("written %s, acked %s", written, acked))
+		}
+	}
 	js := newJS(t, nc, cfg)
 	src := newFakeSource()
 	src.add(1000, "a")
@@ -41,6 +54,11 @@ func TestRelayPublishesInOrderOnce(t *testing.T) {
 	}
 	if src.calls >= 1037/2 {
 		t.Fatalf("%d Published calls for 1037 rows: not batched", src.calls)
+	}
+	acksMu.Lock()
+	defer acksMu.Unlock()
+	if acks != 1037 || len(wrong) > 0 {
+		t.Fatalf("OnAck called %d times for 1037 rows acknowledged; wrong times: %v", acks, wrong)
 	}
 }
 

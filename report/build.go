@@ -16,6 +16,9 @@ type input struct {
 	since     uint32 // the period is the heights above it
 	chain     Chain
 	protocols []rules.Protocol
+	// previous are the findings the last report recorded; nil when it
+	// recorded none (or there is none).
+	previous *findings
 }
 
 // build makes the report from one snapshot of the store. It is a pure
@@ -39,7 +42,10 @@ func build(d *db.ReportData, in input) *Report {
 		r.Period.FromTime = &t
 	}
 	for i := range in.protocols {
-		r.Protocols = append(r.Protocols, protocolReport(d, &in.protocols[i], in.since))
+		pr := protocolReport(d, &in.protocols[i], in.since)
+		pr.Changes = changesOf(&pr, in.last == nil, in.previous)
+		pr.Changes.Since = r.Period.FromTime
+		r.Protocols = append(r.Protocols, pr)
 	}
 	r.Summary = summarize(r)
 	return r
@@ -68,9 +74,13 @@ func chainStatus(d *db.ReportData, c Chain, loc *time.Location) ChainStatus {
 }
 
 func summarize(r *Report) Summary {
-	s := Summary{Time: r.GeneratedAt, Period: r.Period, TipHeight: r.Chain.TipHeight, Conserved: true, Files: []string{}}
+	s := Summary{Time: r.GeneratedAt, Period: r.Period, TipHeight: r.Chain.TipHeight, Conserved: true, Files: []string{},
+		ChangesKnown: true}
 	for i := range r.Protocols {
 		p := &r.Protocols[i]
+		s.ChangesKnown = s.ChangesKnown && p.Changes.Known
+		s.NewFailingLineages += len(p.Changes.StoppedConserving)
+		s.NewMisplacedParticipantBoxes += len(p.Changes.NewlyMisplaced)
 		s.Conserved = s.Conserved && p.Conservation.OK
 		s.FailingLineages += len(p.Conservation.FailingLineages)
 		s.MisplacedParticipantBoxes += len(p.Conservation.Participant.MisplacedList)
@@ -94,6 +104,10 @@ func protocolReport(d *db.ReportData, p *rules.Protocol, since uint32) ProtocolR
 		Invalid:            []InvalidBox{},
 		Lineages:           []Lineage{},
 		Heights:            []HeightRange{},
+		Templates:          map[string]string{},
+	}
+	for _, t := range p.Templates() {
+		pr.Templates[t.Key] = t.Template.String()
 	}
 	for _, c := range d.Counts {
 		if c.Protocol != p.Name {
@@ -120,7 +134,11 @@ func protocolReport(d *db.ReportData, p *rules.Protocol, since uint32) ProtocolR
 	pr.InvalidTotal = pr.Verdicts.Period.Invalid
 	for _, v := range d.Invalid {
 		if v.Protocol == p.Name {
-			pr.Invalid = append(pr.Invalid, invalidBox(v))
+			b := invalidBox(v)
+			if value, ok := d.Values[v.BoxID]; ok {
+				b.Value = amount(new(big.Int).SetUint64(value))
+			}
+			pr.Invalid = append(pr.Invalid, b)
 		}
 	}
 	for _, h := range d.Histogram {

@@ -128,86 +128,125 @@ func reasonChart(c Counts, period Counts) chart {
 	return ch
 }
 
-// maxBalanceRows bounds the lineages the balance chart draws: those with
-// the latest activity.
-const maxBalanceRows = 40
+// maxBalanceRows bounds the lineages the balance chart draws: the
+// worst (not conserved, broken), then those with the latest activity.
+const maxBalanceRows = 20
 
-// balanceChart draws each lineage's emission: what it has emitted and
-// burnt, to the scale of the largest sound lineage (conserved, not
-// broken), with its balance written out. A linear scale of the whole
-// supply would draw every balance full (an emission of a trillion tokens is
-// 10^-7 of i64::MAX), and one of the largest lineage of all would let an
-// escape, which "emits" a whole balance, flatten every other bar; a bar
-// beyond the scale is drawn full and marked.
+// balanceChart draws what each lineage has let out of its emission box:
+// emitted (in circulation) and burnt, to the scale of the open, sound
+// lineage (conserved, not broken, not closed) that let out most, with both
+// amounts written under the bar. A linear scale of the whole supply would
+// draw nothing (an emission of a trillion tokens is 10^-7 of i64::MAX), and
+// one of the largest lineage of all would be set by a closed one — which
+// burns what is left of its supply — or an escape, and flatten every other
+// bar: those are drawn full and marked beyond the scale.
 func balanceChart(ls []Lineage) (chart, int) {
-	ch := chart{Title: "Emission balances", Width: chartWidth}
+	ch := chart{Title: "What each lineage let out: emitted and burnt", Width: chartWidth}
 	if len(ls) == 0 {
 		ch.Empty = "No lineages yet."
 		return ch, 0
 	}
-	rows := slices.Clone(ls)
-	slices.SortStableFunc(rows, func(a, b Lineage) int { return int(b.LastActivityHeight) - int(a.LastActivityHeight) })
+	rows := worstLineages(ls)
 	hidden := 0
 	if len(rows) > maxBalanceRows {
 		hidden = len(rows) - maxBalanceRows
 		rows = rows[:maxBalanceRows]
 	}
-	top, topAll := new(big.Int), new(big.Int)
-	for _, l := range rows {
-		out := sum(l.Emitted, l.Burnt)
-		if out.Cmp(topAll) > 0 {
-			topAll = out
-		}
-		if l.Conserved && !l.Broken && out.Cmp(top) > 0 {
-			top = out
-		}
-	}
-	if top.Sign() == 0 {
-		top = topAll
-	}
-	const rowH, barH = 26.0, 8.0
+	top := balanceScale(rows)
+	const rowH, barH = 36.0, 8.0
 	full := ch.Width - 2
 	y := 4.0
 	for _, l := range rows {
-		state := "open"
-		switch {
-		case !l.Conserved:
-			state = "not conserved"
-		case l.Broken:
-			state = "broken"
-		case l.Closed:
-			state = "closed"
-		}
 		id := shortID(l.TokenID.String())
+		out := sum(l.Emitted, l.Burnt)
 		ch.Labels = append(ch.Labels,
-			label{X: 0, Y: y + fontSize, Text: id + " · " + state, Anchor: "start", Class: stateClass(l)},
-			label{X: ch.Width, Y: y + fontSize, Text: "balance " + compact(l.Balance) + " · emitted " + compact(l.Emitted), Anchor: "end", Class: "num"})
+			label{X: 0, Y: y + fontSize, Text: id + " · " + lineageState(l), Anchor: "start", Class: stateClass(l)},
+			label{X: 0, Y: y + fontSize + 4 + barH + fontSize + 1, Text: "emitted " + groupAmount(l.Emitted) + " · burnt " + groupAmount(l.Burnt),
+				Anchor: "start", Class: "num"})
 		barY := y + fontSize + 4
-		if sum(l.Emitted, l.Burnt).Cmp(top) > 0 {
+		switch {
+		case top.Sign() > 0 && out.Cmp(top) > 0:
 			ch.Rects = append(ch.Rects, rect{X: 0, Y: barY, W: full, H: barH, Class: "over",
 				Title: fmt.Sprintf("%s emitted %s and burnt %s: beyond the scale", id, groupAmount(l.Emitted), groupAmount(l.Burnt))})
-			y += rowH
-			continue
-		}
-		x := 0.0
-		for _, part := range []struct {
-			v           Amount
-			class, what string
-		}{{l.Emitted, "emitted", "emitted"}, {l.Burnt, "burnt", "burnt"}} {
-			w := fraction(part.v, top) * full
-			if w <= 0 {
-				continue
+		default:
+			x := 0.0
+			for _, part := range []struct {
+				v           Amount
+				class, what string
+			}{{l.Emitted, "emitted", "emitted"}, {l.Burnt, "burnt", "burnt"}} {
+				w := fraction(part.v, top) * full
+				if w <= 0 {
+					continue
+				}
+				w = max(w, 2) // a sliver stays visible
+				ch.Rects = append(ch.Rects, rect{X: x, Y: barY, W: w, H: barH, Class: part.class,
+					Title: fmt.Sprintf("%s %s: %s", id, part.what, groupAmount(part.v))})
+				x += w
 			}
-			ch.Rects = append(ch.Rects, rect{X: x, Y: barY, W: max(w, 1), H: barH, Class: part.class,
-				Title: fmt.Sprintf("%s %s: %s", id, part.what, groupAmount(part.v))})
-			x += w
+			if x < full {
+				ch.Rects = append(ch.Rects, rect{X: x, Y: barY, W: full - x, H: barH, Class: "rest",
+					Title: fmt.Sprintf("%s: the scale, %s let out by the open sound lineage that let out most", id, groupAmount(Amount(top.String())))})
+			}
 		}
-		ch.Rects = append(ch.Rects, rect{X: x, Y: barY, W: max(full-x, 0), H: barH, Class: "rest",
-			Title: fmt.Sprintf("%s balance: %s", id, groupAmount(l.Balance))})
 		y += rowH
 	}
 	ch.Height = y
 	return ch, hidden
+}
+
+// balanceScale is what the open, sound lineage of ls that let out most
+// let out (emitted + burnt); if none is open and sound, the largest of any.
+func balanceScale(ls []Lineage) *big.Int {
+	top, topAll := new(big.Int), new(big.Int)
+	for _, l := range ls {
+		out := sum(l.Emitted, l.Burnt)
+		if out.Cmp(topAll) > 0 {
+			topAll = out
+		}
+		if l.Conserved && !l.Broken && !l.Closed && out.Cmp(top) > 0 {
+			top = out
+		}
+	}
+	if top.Sign() == 0 {
+		return topAll
+	}
+	return top
+}
+
+// worstLineages orders lineages worst first: not conserved, then broken,
+// then by latest activity.
+func worstLineages(ls []Lineage) []Lineage {
+	rows := slices.Clone(ls)
+	rank := func(l Lineage) int {
+		switch {
+		case !l.Conserved:
+			return 0
+		case l.Broken:
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(rows, func(a, b Lineage) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
+		}
+		return int(b.LastActivityHeight) - int(a.LastActivityHeight)
+	})
+	return rows
+}
+
+// lineageState is a lineage's state word: not conserved, broken, closed or
+// open (the legend explains each).
+func lineageState(l Lineage) string {
+	switch {
+	case !l.Conserved:
+		return "not conserved"
+	case l.Broken:
+		return "broken"
+	case l.Closed:
+		return "closed"
+	}
+	return "open"
 }
 
 func stateClass(l Lineage) string {

@@ -106,7 +106,7 @@ func participantSweep(d *db.ReportData, p *rules.Protocol) ParticipantSweep {
 		}
 		misplaced.Add(&misplaced, h.Amount)
 		s.MisplacedList = append(s.MisplacedList, MisplacedBox{
-			BoxID: h.BoxID, Height: h.Height, Amount: amount(h.Amount),
+			BoxID: h.BoxID, Height: h.Height, Value: amount(new(big.Int).SetUint64(h.Value)), Amount: amount(h.Amount),
 			Class: h.Class, Verdict: h.Verdict, Problem: problem,
 		})
 	}

@@ -144,13 +144,18 @@ type sample struct {
 	failing   map[ergo.Digest][]string
 	misplaced map[ergo.Digest]string
 	lineages  int
+	// builder connects more blocks (it holds the next one open).
+	builder *chainBuilder
 }
 
 // newSample builds the sample history (about 120 blocks): a funnel and a
 // state box, ten user lineages that bootstrap and emit, burns, and one of
 // each conservation failure the sweep knows, among invalid verdicts of
 // several codes.
-func newSample(t testing.TB) *sample {
+//
+// midway, when given, is called once the blocks up to height 64 are
+// connected (before the failure at 72, after those below it).
+func newSample(t testing.TB, midway ...func(*sample)) *sample {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "auditor.db")
 	store, err := db.Open(context.Background(), path, zerolog.Nop())
@@ -207,6 +212,11 @@ func newSample(t testing.TB) *sample {
 	}
 	for h := uint32(2); h <= 120; h++ {
 		c.skip(h)
+		if h == 65 {
+			for _, f := range midway {
+				f(s)
+			}
+		}
 		switch {
 		case h == 40: // a bad mint
 			l := bootstrap(1000, 1, 5_000_000, rules.ReasonBadMint, rules.ReasonBadBootstrap)
@@ -263,5 +273,6 @@ func newSample(t testing.TB) *sample {
 		}
 	}
 	c.next()
+	s.builder = c
 	return s
 }

@@ -5,13 +5,13 @@ import (
 	_ "embed"
 	"fmt"
 	"html/template"
-	"math/big"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/readable"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -22,13 +22,16 @@ import (
 var pageTemplate string
 
 var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"num":     num,
-	"amount":  groupAmount,
-	"compact": compact,
-	"when":    when,
-	"short":   shortID,
-	"hex":     func(d ergo.Digest) string { return d.String() },
-	"deref":   func(p *float64) float64 { return *p },
+	"num":      num,
+	"amount":   groupAmount,
+	"erg":      erg,
+	"when":     when,
+	"short":    shortID,
+	"hex":      func(d ergo.Digest) string { return d.String() },
+	"deref":    func(p *float64) float64 { return *p },
+	"state":    lineageState,
+	"dict":     dict,
+	"explorer": explorerURL,
 	"sentence": func(code string) string {
 		if s := rules.Reason(code).Sentence(); s != "" {
 			return s
@@ -37,27 +40,64 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	},
 }).Parse(pageTemplate))
 
+// ListRows is how many rows the HTML report shows of each long list (the
+// worst first); the JSON file lists them all.
+const ListRows = 20
+
+// ChangeRows is how many of the new invalid boxes the changes at the top
+// of the HTML report show.
+const ChangeRows = 5
+
 // page is what the template renders: the report and what is derived from
 // it for people.
 type page struct {
 	*Report
 	Protocols []protocolPage
+	// Explorer is the block explorer's URL template ({box} for a box id);
+	// "" for no explorer links.
+	Explorer string
+	// Changed is true when something changed since the last report.
+	Changed bool
+	// NewInvalid, ByClass: the period's invalid verdicts over every
+	// protocol, and by class.
+	NewInvalid        int64
+	NewInvalidByClass []classCount
+	ConservingAgain   int
+	NoLongerMisplaced int
+}
+
+type classCount struct {
+	Class string
+	N     int64
 }
 
 type protocolPage struct {
 	*ProtocolReport
-	HeightChart    chart
-	ReasonChart    chart
-	BalanceChart   chart
-	BalanceHidden  int
-	Classes        []classRow
-	ActionRows     []classRow // results by action, in the protocol's order
-	Reasons        []reasonRow
-	InvalidListed  int
-	InvalidCut     bool
-	LineageRows    []Lineage // latest activity first
-	OpenLineages   int
-	BrokenLineages int
+	HeightChart  chart
+	ReasonChart  chart
+	BalanceChart chart
+	// BalanceHidden counts the lineages the chart leaves out.
+	BalanceHidden int
+	Classes       []classRow
+	ActionRows    []classRow // results by action, in the protocol's order
+	Reasons       []reasonRow
+	// Worst rows of the long lists, worst first: InvalidTop the few the
+	// changes show, InvalidRows the protocol's section.
+	InvalidTop  []InvalidBox
+	InvalidRows []InvalidBox
+	// NewReasons are the reason codes of the period's invalid verdicts,
+	// the most frequent first.
+	NewReasons    []reasonRow
+	FailingRows   []LineageFailure
+	MisplacedRows []MisplacedBox
+	LineageRows   []Lineage
+	// The lineages (and boxes) of Changes, as rows.
+	StoppedRows        []Lineage
+	NewlyMisplacedRows []MisplacedBox
+	OpenLineages       int
+	ClosedLineages     int
+	BrokenLineages     int
+	FailingLineages    int
 }
 
 type classRow struct {
@@ -70,17 +110,19 @@ type reasonRow struct {
 	Period, AllTime int64
 }
 
-// renderHTML renders the report as its HTML page.
-func renderHTML(r *Report) ([]byte, error) {
-	p := page{Report: r}
+// renderHTML renders the report as its HTML page; explorer is the block
+// explorer's URL template ("" for none).
+func renderHTML(r *Report, explorer string) ([]byte, error) {
+	p := page{Report: r, Explorer: explorer}
+	byClass := map[string]int64{}
 	for i := range r.Protocols {
 		pr := &r.Protocols[i]
 		pp := protocolPage{ProtocolReport: pr, HeightChart: heightChart(pr.Heights),
-			ReasonChart:   reasonChart(pr.Verdicts.AllTime, pr.Verdicts.Period),
-			InvalidListed: len(pr.Invalid), InvalidCut: int64(len(pr.Invalid)) < pr.InvalidTotal}
+			ReasonChart: reasonChart(pr.Verdicts.AllTime, pr.Verdicts.Period)}
 		pp.BalanceChart, pp.BalanceHidden = balanceChart(pr.Lineages)
 		for _, cl := range sortedKeys(pr.Verdicts.AllTime.ByClass, classOrder) {
 			pp.Classes = append(pp.Classes, classRow{Class: cl, Period: pr.Verdicts.Period.ByClass[cl], AllTime: pr.Verdicts.AllTime.ByClass[cl]})
+			byClass[cl] += pr.Verdicts.Period.ByClass[cl].Invalid
 		}
 		for _, a := range sortedKeys(pr.Verdicts.AllTime.ByAction, func(a string) int { return slices.Index(pr.Actions, a) }) {
 			pp.ActionRows = append(pp.ActionRows, classRow{Class: a, Period: pr.Verdicts.Period.ByAction[a], AllTime: pr.Verdicts.AllTime.ByAction[a]})
@@ -91,23 +133,142 @@ func renderHTML(r *Report) ([]byte, error) {
 					Period: pr.Verdicts.Period.ByReason[code], AllTime: n})
 			}
 		}
-		pp.LineageRows = slices.Clone(pr.Lineages)
-		slices.SortStableFunc(pp.LineageRows, func(a, b Lineage) int { return int(b.LastActivityHeight) - int(a.LastActivityHeight) })
+		pp.InvalidRows = firstRows(worstInvalid(pr.Invalid))
+		pp.InvalidTop = pp.InvalidRows[:min(len(pp.InvalidRows), ChangeRows)]
+		for _, r := range pp.Reasons {
+			if r.Period > 0 {
+				pp.NewReasons = append(pp.NewReasons, r)
+			}
+		}
+		slices.SortStableFunc(pp.NewReasons, func(a, b reasonRow) int { return int(b.Period - a.Period) })
+		pp.FailingRows = firstRows(worstFailures(pr.Conservation.FailingLineages))
+		pp.MisplacedRows = firstRows(worstMisplaced(pr.Conservation.Participant.MisplacedList))
+		pp.LineageRows = firstRows(worstLineages(pr.Lineages))
+		for _, l := range worstLineages(pr.Lineages) {
+			if slices.Contains(pr.Changes.StoppedConserving, l.TokenID) {
+				pp.StoppedRows = append(pp.StoppedRows, l)
+			}
+		}
+		pp.StoppedRows = firstRows(pp.StoppedRows)
+		for _, b := range worstMisplaced(pr.Conservation.Participant.MisplacedList) {
+			if slices.Contains(pr.Changes.NewlyMisplaced, b.BoxID) {
+				pp.NewlyMisplacedRows = append(pp.NewlyMisplacedRows, b)
+			}
+		}
+		pp.NewlyMisplacedRows = firstRows(pp.NewlyMisplacedRows)
 		for _, l := range pr.Lineages {
-			if l.Broken {
+			switch {
+			case !l.Conserved:
+				pp.FailingLineages++
+			case l.Broken:
 				pp.BrokenLineages++
-			} else if !l.Closed {
+			case l.Closed:
+				pp.ClosedLineages++
+			default:
 				pp.OpenLineages++
 			}
 		}
+		p.NewInvalid += pr.Changes.NewInvalid
+		p.ConservingAgain += len(pr.Changes.ConservingAgain)
+		p.NoLongerMisplaced += len(pr.Changes.NoLongerMisplaced)
 		p.Protocols = append(p.Protocols, pp)
 	}
+	for _, cl := range sortedKeys(byClass, classOrder) {
+		if byClass[cl] > 0 {
+			p.NewInvalidByClass = append(p.NewInvalidByClass, classCount{cl, byClass[cl]})
+		}
+	}
+	p.Changed = p.NewInvalid > 0 || r.Summary.NewFailingLineages > 0 || r.Summary.NewMisplacedParticipantBoxes > 0 ||
+		p.ConservingAgain > 0 || p.NoLongerMisplaced > 0
 	var b bytes.Buffer
 	if err := pageTmpl.Execute(&b, p); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
 }
+
+// dict makes the map a sub-template takes: keys and values in turn.
+func dict(kv ...any) (map[string]any, error) {
+	if len(kv)%2 != 0 {
+		return nil, fmt.Errorf("dict of %d arguments", len(kv))
+	}
+	m := map[string]any{}
+	for i := 0; i < len(kv); i += 2 {
+		k, ok := kv[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("dict key %v is not a string", kv[i])
+		}
+		m[k] = kv[i+1]
+	}
+	return m, nil
+}
+
+// BoxPlaceholder is where a box id goes in Config.ExplorerURL.
+const BoxPlaceholder = "{box}"
+
+// explorerURL is the explorer's page of box: template with {box} replaced.
+func explorerURL(template string, box ergo.Digest) string {
+	return strings.ReplaceAll(template, BoxPlaceholder, box.String())
+}
+
+// firstRows is the first ListRows of rows.
+func firstRows[T any](rows []T) []T {
+	return rows[:min(len(rows), ListRows)]
+}
+
+// classRank orders the classes by what an invalid box of the class puts at
+// stake: the supply (emission, participant) before the shared state, the
+// funnel and results.
+func classRank(class string) int {
+	switch rules.Class(class) {
+	case rules.ClassEmission:
+		return 0
+	case rules.ClassParticipant:
+		return 1
+	case rules.ClassState:
+		return 2
+	case rules.ClassFunnel:
+		return 3
+	}
+	return 4
+}
+
+// worstInvalid orders invalid boxes worst first: by classRank, then more
+// reason codes before fewer, then the newest first.
+func worstInvalid(bs []InvalidBox) []InvalidBox {
+	rows := slices.Clone(bs)
+	slices.SortStableFunc(rows, func(a, b InvalidBox) int {
+		if ra, rb := classRank(a.Class), classRank(b.Class); ra != rb {
+			return ra - rb
+		}
+		if len(a.Reasons) != len(b.Reasons) {
+			return len(b.Reasons) - len(a.Reasons)
+		}
+		return int(b.Height) - int(a.Height)
+	})
+	return rows
+}
+
+// worstFailures orders failing lineages by how far they are off the
+// supply, the farthest first.
+func worstFailures(fs []LineageFailure) []LineageFailure {
+	rows := slices.Clone(fs)
+	slices.SortStableFunc(rows, func(a, b LineageFailure) int {
+		return sum(b.Difference).CmpAbs(sum(a.Difference))
+	})
+	return rows
+}
+
+// worstMisplaced orders misplaced boxes by the tokens they hold, most
+// first.
+func worstMisplaced(ms []MisplacedBox) []MisplacedBox {
+	rows := slices.Clone(ms)
+	slices.SortStableFunc(rows, func(a, b MisplacedBox) int { return sum(b.Amount).Cmp(sum(a.Amount)) })
+	return rows
+}
+
+// erg writes an amount of nanoERG in ERG: "0.002 ERG".
+func erg(a Amount) string { return readable.ERG(string(a)) }
 
 // classOrder and reasonOrder put PROTOCOL.md's names in its order, any
 // other after them by name.
@@ -156,62 +317,7 @@ func num(v any) string {
 func groupDigits(n int64) string { return groupAmount(Amount(fmt.Sprint(n))) }
 
 // groupAmount writes an amount with thousands separators.
-func groupAmount(a Amount) string {
-	s := string(a)
-	sign := ""
-	if strings.HasPrefix(s, "-") {
-		sign, s = "-", s[1:]
-	}
-	if len(s) <= 3 {
-		return sign + s
-	}
-	var b strings.Builder
-	b.WriteString(sign)
-	head := len(s) % 3
-	if head > 0 {
-		b.WriteString(s[:head])
-	}
-	for i := head; i < len(s); i += 3 {
-		if b.Len() > len(sign) {
-			b.WriteByte(',')
-		}
-		b.WriteString(s[i : i+3])
-	}
-	return b.String()
-}
-
-// compact writes an amount in three significant digits and an SI prefix:
-// 9.22E (10^18), 1.5T.
-func compact(a Amount) string {
-	v, err := a.Big()
-	if err != nil {
-		return string(a)
-	}
-	f, _ := new(big.Float).SetInt(v).Float64()
-	neg := f < 0
-	if neg {
-		f = -f
-	}
-	out := ""
-	switch prefixes := "kMGTPE"; {
-	case f < 1000:
-		out = v.String()
-		if neg {
-			return out
-		}
-	default:
-		i := -1
-		for f >= 1000 && i < len(prefixes)-1 {
-			f /= 1000
-			i++
-		}
-		out = fmt.Sprintf("%.3g%c", f, prefixes[i])
-		if neg {
-			out = "-" + out
-		}
-	}
-	return out
-}
+func groupAmount(a Amount) string { return readable.Group(string(a)) }
 
 // when writes a time for people, in its own zone.
 func when(t any) string {

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/net/html"
@@ -17,20 +19,41 @@ import (
 	"github.com/async-emission/auditor/rules"
 )
 
-// samplePage makes the sample history's report and returns its HTML path.
+// samplePage makes two reports of the sample history, a day apart: one
+// midway (at height 64), one at its end; it returns the second's HTML
+// path.
 func samplePage(t *testing.T, dir string) string {
 	t.Helper()
-	s := newSample(t)
-	r, err := NewReporter(s.store, nil, Config{Dir: dir, Protocols: []rules.Protocol{s.protocol}, Clock: newFakeClock(reportTime)}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := sampleReports(t, dir)
+	return res.Files[1]
+}
+
+// sampleReports makes the reports of samplePage and returns the second.
+func sampleReports(t *testing.T, dir string) *Result {
+	t.Helper()
+	clock := newFakeClock(reportTime.Add(-24 * time.Hour))
+	var r *Reporter
+	newSample(t, func(s *sample) {
+		var err error
+		r, err = NewReporter(s.store, nil, Config{Dir: dir, Protocols: []rules.Protocol{s.protocol}, Clock: clock,
+			ExplorerURL: testExplorer}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Run(context.Background(), Chain{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	clock.Advance(24 * time.Hour)
 	res, err := r.Run(context.Background(), Chain{Following: true, NodeHeight: 123, TipHeight: 120, Reorgs: 4, DeepestReorg: 2, BlocksPerSecond: 830.4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.Files[1]
+	return res
 }
+
+// testExplorer is the block explorer the sample report links to.
+const testExplorer = "https://explorer.example/en/boxes/{box}"
 
 // TestHTMLIsSelfContained parses the page and checks its structure: a
 // doctype, a head with a viewport and the style, a body with the charts,
@@ -52,20 +75,29 @@ func TestHTMLIsSelfContained(t *testing.T) {
 // TestHTMLOfAnEmptyStore renders a store with nothing in it.
 func TestHTMLOfAnEmptyStore(t *testing.T) {
 	r := build(&db.ReportData{Empty: true}, input{now: reportTime, protocols: []rules.Protocol{{Name: "demo", AsyncSupply: supply}}})
-	page, err := renderHTML(r)
+	page, err := renderHTML(r, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkPage(t, page, false)
 }
 
+// checkPage checks that page is one well-formed, self-contained page: it
+// fetches nothing, and links only to its own anchors, the auditor's
+// explanations of boxes (../boxes/ID) and the test's block explorer.
 func checkPage(t *testing.T, page []byte, charts bool) {
 	t.Helper()
-	for _, bad := range []string{"http://", "https://", "url(", "@import", "javascript:"} {
+	explorer := strings.TrimSuffix(testExplorer, BoxPlaceholder)
+	outside := bytes.Count(page, []byte("http://")) + bytes.Count(page, []byte("https://"))
+	if n := bytes.Count(page, []byte(`href="`+explorer)); outside != n {
+		t.Errorf("the page names %d URLs, %d of them links to the block explorer", outside, n)
+	}
+	for _, bad := range []string{"url(", "@import", "javascript:"} {
 		if i := bytes.Index(page, []byte(bad)); i >= 0 {
 			t.Errorf("the page holds %q: …%s…", bad, page[max(0, i-40):min(len(page), i+40)])
 		}
 	}
+	link := regexp.MustCompile(`^(#[a-z0-9-]+|\.\./boxes/[0-9a-f]{64}|` + regexp.QuoteMeta(explorer) + `[0-9a-f]{64})$`)
 	if !bytes.HasPrefix(page, []byte("<!DOCTYPE html>")) {
 		t.Error("no doctype")
 	}
@@ -112,6 +144,9 @@ func checkPage(t *testing.T, page []byte, charts bool) {
 			}
 			for _, a := range n.Attr {
 				k := strings.ToLower(a.Key)
+				if k == "href" && n.DataAtom == atom.A && link.MatchString(a.Val) {
+					continue
+				}
 				if k == "src" || k == "href" || k == "srcset" || k == "action" || strings.HasPrefix(k, "on") ||
 					strings.Contains(strings.ToLower(a.Val), "data:") {
 					t.Errorf("<%s> has %s=%q", n.Data, a.Key, a.Val)

@@ -86,6 +86,15 @@ type Summary struct {
 	// Files are the report's file names (JSON, then HTML), without their
 	// directory.
 	Files []string `json:"files"`
+	// NewFailingLineages and NewMisplacedParticipantBoxes count, over
+	// every protocol, the lineages that stopped conserving and the boxes
+	// newly holding misplaced participant tokens since the last report
+	// (everything failing, for the first); ChangesKnown is false when the
+	// last report did not record its findings (an earlier version made
+	// it), and then they are 0.
+	NewFailingLineages           int  `json:"new_failing_lineages"`
+	NewMisplacedParticipantBoxes int  `json:"new_misplaced_participant_boxes"`
+	ChangesKnown                 bool `json:"changes_known"`
 }
 
 // ProtocolReport is what a report says about one [[protocol]].
@@ -93,9 +102,16 @@ type ProtocolReport struct {
 	Name               string      `json:"name"`
 	ParticipantTokenID ergo.Digest `json:"participant_token_id"`
 	AsyncSupply        Amount      `json:"async_supply"`
+	// Templates are the protocol's template keys with their hashes, each
+	// in the convention the configuration writes it in (PROTOCOL.md §2.2):
+	// {"emission_template": "sha256:<hex>", "action[0].emitted_template":
+	// "blake2b256:<hex>", …}.
+	Templates map[string]string `json:"templates"`
 	// Actions are the protocol's [[protocol.action]] names, in the
 	// configuration's order; empty for a protocol without actions.
-	Actions      []string     `json:"actions"`
+	Actions []string `json:"actions"`
+	// Changes is what changed since the last report.
+	Changes      Changes      `json:"changes"`
 	Conservation Conservation `json:"conservation"`
 	Verdicts     VerdictStats `json:"verdicts"`
 	// Invalid lists the period's invalid verdicts in chain order; when
@@ -104,6 +120,32 @@ type ProtocolReport struct {
 	InvalidTotal int64         `json:"invalid_total"`
 	Lineages     []Lineage     `json:"lineages"`
 	Heights      []HeightRange `json:"heights"`
+}
+
+// Changes is what changed in a protocol since the last ok report: the
+// invalid verdicts of the period (all of them new), and the conservation
+// findings that appeared or went away between that report's sweep and
+// this one's.
+type Changes struct {
+	// Since is the last ok report's time; null for the first report, for
+	// which everything it finds is new.
+	Since *time.Time `json:"since"`
+	// Known is false when the last report did not record what it found (an
+	// earlier version made it): the lists below are then empty, not
+	// computed.
+	Known bool `json:"known"`
+	// NewInvalid counts the period's invalid verdicts.
+	NewInvalid int64 `json:"new_invalid"`
+	// StoppedConserving are the lineages (async token ids) failing
+	// conservation now that did not at the last report; ConservingAgain
+	// those that failed then and do not now (a fork undid what failed).
+	StoppedConserving []ergo.Digest `json:"stopped_conserving"`
+	ConservingAgain   []ergo.Digest `json:"conserving_again"`
+	// NewlyMisplaced are the live boxes holding misplaced participant
+	// tokens now that did not at the last report; NoLongerMisplaced those
+	// that did then and do not now (spent, or forked away).
+	NewlyMisplaced    []ergo.Digest `json:"newly_misplaced"`
+	NoLongerMisplaced []ergo.Digest `json:"no_longer_misplaced"`
 }
 
 // Conservation is the sweep of PROTOCOL.md §5 over the stored state.
@@ -166,6 +208,7 @@ const (
 type MisplacedBox struct {
 	BoxID   ergo.Digest `json:"box_id"`
 	Height  uint32      `json:"height"`
+	Value   Amount      `json:"value"` // the box's value, nanoERG
 	Amount  Amount      `json:"amount"`
 	Class   string      `json:"class"`   // "" when unclassified
 	Verdict string      `json:"verdict"` // its created verdict, "" when unclassified
@@ -212,6 +255,9 @@ type InvalidBox struct {
 	Lineage *ergo.Digest `json:"lineage"`
 	Action  string       `json:"action,omitempty"` // a result's action
 	Reasons []Reason     `json:"reasons"`
+	// Value is the box's value in nanoERG; absent when the store does not
+	// hold the box.
+	Value Amount `json:"value,omitempty"`
 }
 
 // Reason is a reason code with its sentence.

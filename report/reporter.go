@@ -49,6 +49,13 @@ type Config struct {
 	Buckets int
 	// Clock is the time reports are stamped with; nil is the real clock.
 	Clock Clock
+	// Sweeper, when set, takes every report's conservation sweep as its
+	// last result.
+	Sweeper *Sweeper
+	// ExplorerURL is a block explorer's page of a box, with {box} where
+	// the box id goes: the HTML report links every box (and lineage, by
+	// its current box) there. "" links none.
+	ExplorerURL string
 }
 
 // Defaults of Config.
@@ -164,6 +171,10 @@ func (u *run) make(ctx context.Context, chain Chain) (*Result, error) {
 	for i, p := range r.cfg.Protocols {
 		protocols[i] = db.ReportProtocol{Name: p.Name, ParticipantToken: p.ParticipantTokenID}
 	}
+	var read time.Time // for the Sweeper, on its clock
+	if r.cfg.Sweeper != nil {
+		read = r.cfg.Sweeper.now()
+	}
 	data, err := r.store.ReportData(ctx, db.ReportQuery{
 		Since: u.since, Protocols: protocols, MaxInvalid: r.cfg.MaxInvalid, Buckets: r.cfg.Buckets,
 	})
@@ -171,7 +182,14 @@ func (u *run) make(ctx context.Context, chain Chain) (*Result, error) {
 		return nil, fmt.Errorf("read the store: %w", err)
 	}
 	u.tip = data.Tip.Height
-	rep := build(data, input{now: u.now, last: u.last, since: u.since, chain: chain, protocols: r.cfg.Protocols})
+	var previous *findings
+	if u.last != nil {
+		previous = recordedFindings(u.last)
+	}
+	rep := build(data, input{now: u.now, last: u.last, since: u.since, chain: chain, protocols: r.cfg.Protocols, previous: previous})
+	if r.cfg.Sweeper != nil {
+		r.cfg.Sweeper.report(read, rep)
+	}
 
 	if err := os.MkdirAll(r.cfg.Dir, 0o755); err != nil {
 		return nil, err
@@ -185,7 +203,7 @@ func (u *run) make(ctx context.Context, chain Chain) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode JSON: %w", err)
 	}
-	page, err := renderHTML(rep)
+	page, err := renderHTML(rep, r.cfg.ExplorerURL)
 	if err != nil {
 		return nil, fmt.Errorf("render HTML: %w", err)
 	}
@@ -202,7 +220,7 @@ func (u *run) make(ctx context.Context, chain Chain) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	id, err := r.store.RecordReport(ctx, u.record(db.ReportOK, rep.Summary, ""))
+	id, err := r.store.RecordReport(ctx, u.record(db.ReportOK, recorded{rep.Summary, findingsOf(rep)}, ""))
 	if err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
@@ -221,7 +239,7 @@ func (u *run) make(ctx context.Context, chain Chain) (*Result, error) {
 }
 
 // record is the row of this run's report.
-func (u *run) record(status db.ReportStatus, summary Summary, why string) db.ReportRecord {
+func (u *run) record(status db.ReportStatus, summary recorded, why string) db.ReportRecord {
 	rec := db.ReportRecord{
 		Time: u.now, FromHeight: u.since + 1, ToHeight: u.tip, ToTime: u.now,
 		Status: status, Error: why,
@@ -253,7 +271,7 @@ func (u *run) abandon(ctx context.Context, cause error) {
 	ev.Err(cause).Str("status", string(status)).Msg("report not made")
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if _, err := u.r.store.RecordReport(rctx, u.record(status, Summary{Time: u.now, Files: []string{}}, cause.Error())); err != nil {
+	if _, err := u.r.store.RecordReport(rctx, u.record(status, recorded{Summary: Summary{Time: u.now, Files: []string{}}}, cause.Error())); err != nil {
 		u.r.log.Error().Err(err).Str("status", string(status)).Msg("could not record the report")
 	}
 }

@@ -99,6 +99,7 @@ type ledger struct {
 type ledgerBox struct {
 	id     ergo.Digest
 	height uint32
+	value  uint64 // nanoERG
 	tokens map[ergo.Digest]*big.Int
 }
 
@@ -149,7 +150,7 @@ func (l *ledger) apply(t *testing.T, tx *ergo.Transaction, height uint32) {
 		if len(o.Tokens) == 0 {
 			continue
 		}
-		b := &ledgerBox{id: o.TrustedID(), height: height, tokens: map[ergo.Digest]*big.Int{}}
+		b := &ledgerBox{id: o.TrustedID(), height: height, value: o.Value, tokens: map[ergo.Digest]*big.Int{}}
 		for _, tok := range o.Tokens {
 			n := new(big.Int).SetUint64(tok.Amount)
 			addAmount(b.tokens, tok.ID, n)
@@ -350,7 +351,7 @@ func (s *devnetScenario) plantedAt(t *testing.T) *planted {
 		}
 		pl.astray.Add(pl.astray, n)
 		verdict := class[b.id].Verdict
-		pl.misplaced[b.id] = MisplacedBox{BoxID: b.id, Height: b.height, Amount: amount(n), Class: c, Verdict: verdict, Problem: problem}
+		pl.misplaced[b.id] = MisplacedBox{BoxID: b.id, Height: b.height, Value: amount(new(big.Int).SetUint64(b.value)), Amount: amount(n), Class: c, Verdict: verdict, Problem: problem}
 	}
 
 	// The scenario must have planted what the test is about (the demo
@@ -660,6 +661,11 @@ func TestReportCountsByAction(t *testing.T) {
 	want := []string{devnet.ActionObserve, devnet.ActionQuote, devnet.ActionAggregate, devnet.ActionSettle}
 	if !slices.Equal(tree.Actions, want) {
 		t.Errorf("actions %v, want %v", tree.Actions, want)
+	}
+	// Each template key with its hash, saying its convention.
+	if got, want := tree.Templates["action[2].emitted_template"], c.Protocols[1].Actions[2].EmittedTemplate.String(); got != want ||
+		!strings.HasPrefix(got, "sha256:") || len(tree.Templates) != 2+len(tree.Actions) {
+		t.Errorf("the tree's templates %v: action[2]'s %q, want %q", tree.Templates, got, want)
 	}
 
 	conn, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")

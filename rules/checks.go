@@ -349,16 +349,13 @@ func checkKnownToken(j *judgement, i int) []Reason {
 // hasEmittedTemplate reports whether k has one of the protocol's emitted
 // templates.
 func (j *judgement) hasEmittedTemplate(k *Known) bool {
-	return k.HasTemplate && j.p.IsEmittedTemplate(k.Template)
+	return j.p.HasEmittedTemplate(k)
 }
 
 // actionOf returns the action an emitted box is a result of: the one whose
 // template it has; nil for none.
 func (j *judgement) actionOf(k *Known) *Action {
-	if !k.HasTemplate {
-		return nil
-	}
-	return j.p.Action(k.Template)
+	return j.p.ActionOf(k)
 }
 
 // checkRequirements: the transaction meets every requirement of the

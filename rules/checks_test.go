@@ -479,7 +479,7 @@ func testTreeN(op, k byte, n int) []byte {
 	return w.Bytes()
 }
 
-func template(t testing.TB, tree []byte) ergo.Digest {
+func template(t testing.TB, tree []byte) Template {
 	t.Helper()
 	if _, err := sigma.ParseErgoTree(tree); err != nil {
 		t.Fatalf("tree %x: %v", tree, err)
@@ -488,7 +488,7 @@ func template(t testing.TB, tree []byte) ergo.Digest {
 	if err != nil {
 		t.Fatalf("tree %x: %v", tree, err)
 	}
-	return h
+	return SHA256Template(h)
 }
 
 // long is a Long register.

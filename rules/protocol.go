@@ -30,9 +30,9 @@ type Protocol struct {
 	Name               string
 	ParticipantTokenID ergo.Digest
 	StateNFTID         ergo.Digest
-	EmissionTemplate   ergo.Digest
-	FunnelTemplate     *ergo.Digest // nil: any funnel contract
-	EmittedTemplate    *ergo.Digest // nil: emitted boxes are recognised by their tokens only (or their actions' templates)
+	EmissionTemplate   Template
+	FunnelTemplate     *Template // nil: any funnel contract
+	EmittedTemplate    *Template // nil: emitted boxes are recognised by their tokens only (or their actions' templates)
 	AsyncSupply        uint64
 	// EmissionRequires are the requirements of the emitted boxes that
 	// belong to no action.
@@ -49,7 +49,7 @@ type Protocol struct {
 // Requires.
 type Action struct {
 	Name            string
-	EmittedTemplate ergo.Digest
+	EmittedTemplate Template
 	Requires        []Requirement
 }
 
@@ -59,21 +59,54 @@ func (p *Protocol) NamesEmittedTemplates() bool {
 	return p.EmittedTemplate != nil || len(p.Actions) > 0
 }
 
-// IsEmittedTemplate reports whether t is one of the protocol's emitted
+// HasEmittedTemplate reports whether k has one of the protocol's emitted
 // templates.
-func (p *Protocol) IsEmittedTemplate(t ergo.Digest) bool {
-	return p.EmittedTemplate != nil && *p.EmittedTemplate == t || p.Action(t) != nil
+func (p *Protocol) HasEmittedTemplate(k *Known) bool {
+	return p.EmittedTemplate != nil && p.EmittedTemplate.matches(k) || p.ActionOf(k) != nil
 }
 
-// Action returns the action whose results have template t, nil when t is
-// no action's.
-func (p *Protocol) Action(t ergo.Digest) *Action {
+// ActionOf returns the action whose results have k's template, nil when it
+// is no action's.
+func (p *Protocol) ActionOf(k *Known) *Action {
 	for i := range p.Actions {
-		if p.Actions[i].EmittedTemplate == t {
+		if p.Actions[i].EmittedTemplate.matches(k) {
 			return &p.Actions[i]
 		}
 	}
 	return nil
+}
+
+// Templates lists the templates the protocol names, each with its key:
+// emission_template, funnel_template, emitted_template, then its actions'.
+func (p *Protocol) Templates() []KeyedTemplate {
+	out := []KeyedTemplate{{"emission_template", p.EmissionTemplate}}
+	if p.FunnelTemplate != nil {
+		out = append(out, KeyedTemplate{"funnel_template", *p.FunnelTemplate})
+	}
+	if p.EmittedTemplate != nil {
+		out = append(out, KeyedTemplate{"emitted_template", *p.EmittedTemplate})
+	}
+	for k, a := range p.Actions {
+		out = append(out, KeyedTemplate{fmt.Sprintf("action[%d].emitted_template", k), a.EmittedTemplate})
+	}
+	return out
+}
+
+// KeyedTemplate is a template a protocol names, with its key.
+type KeyedTemplate struct {
+	Key      string
+	Template Template
+}
+
+// UsesBlake2b reports whether the protocol names a template in the
+// blake2b256 convention.
+func (p *Protocol) UsesBlake2b() bool {
+	for _, t := range p.Templates() {
+		if t.Template.Convention == Blake2b256 {
+			return true
+		}
+	}
+	return false
 }
 
 // Requirement is a data-input an emission transaction must have: a box of
@@ -121,6 +154,7 @@ type RequirementSpec struct {
 // KeyError is a problem with one key of one protocol section.
 type KeyError struct {
 	Protocol string // the protocol's name, or its position when it has none
+	Index    int    // the section's position among the [[protocol]] sections, from 0
 	Key      string
 	Msg      string
 }
@@ -134,18 +168,20 @@ var nameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
 // ParseProtocols validates every section and returns the protocols, or all
 // the problems found (each a *KeyError naming the protocol and the key). Two
 // protocols may not share an emission or emitted template (PROTOCOL.md §2):
-// the later one's key is refused, naming both protocols.
+// the later one's key is refused, naming both protocols. Templates compare
+// within their convention; MixedConventions says when a template shared
+// across conventions could go unseen here.
 func ParseProtocols(specs []ProtocolSpec) ([]Protocol, []error) {
 	var errs []error
 	out := make([]Protocol, 0, len(specs))
 	names := map[string]bool{}
-	owners := map[ergo.Digest]templateUse{} // the templates of the protocols parsed so far
+	owners := map[Template]templateUse{} // the templates of the protocols parsed so far
 	for i, s := range specs {
 		label := s.Name
 		if !nameRE.MatchString(s.Name) {
 			label = fmt.Sprintf("#%d", i+1)
 		}
-		sp := &specParser{label: label, errs: &errs}
+		sp := &specParser{label: label, index: i, errs: &errs}
 		switch {
 		case s.Name == "":
 			sp.bad("name", "required (it names the protocol in event subjects)")
@@ -179,11 +215,12 @@ func ParseProtocols(specs []ProtocolSpec) ([]Protocol, []error) {
 // specParser decodes one [[protocol]] section, collecting its problems.
 type specParser struct {
 	label string // the protocol's name, or its position when it has none
+	index int
 	errs  *[]error
 }
 
 func (sp *specParser) bad(key, format string, args ...any) {
-	*sp.errs = append(*sp.errs, &KeyError{Protocol: sp.label, Key: key, Msg: fmt.Sprintf(format, args...)})
+	*sp.errs = append(*sp.errs, &KeyError{Protocol: sp.label, Index: sp.index, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 // digest decodes a 32-byte hex key; nil when it is unset or bad.
@@ -202,6 +239,23 @@ func (sp *specParser) digest(key, v string, required bool) *ergo.Digest {
 	return &d
 }
 
+// template decodes a template-hash key (ParseTemplate); nil when it is
+// unset or bad.
+func (sp *specParser) template(key, v string, required bool) *Template {
+	if v == "" {
+		if required {
+			sp.bad(key, "required: a template hash, 32 bytes of hex (sha256), or sha256:<hex> or blake2b256:<hex>")
+		}
+		return nil
+	}
+	t, err := ParseTemplate(v)
+	if err != nil {
+		sp.bad(key, "%v", err)
+		return nil
+	}
+	return &t
+}
+
 // protocol decodes the section's keys, its actions included.
 func (sp *specParser) protocol(s ProtocolSpec) Protocol {
 	p := Protocol{Name: s.Name, AsyncSupply: DefaultAsyncSupply, StartHeight: 1}
@@ -211,11 +265,11 @@ func (sp *specParser) protocol(s ProtocolSpec) Protocol {
 	if d := sp.digest("state_nft_id", s.StateNFTID, true); d != nil {
 		p.StateNFTID = *d
 	}
-	if d := sp.digest("emission_template", s.EmissionTemplate, true); d != nil {
-		p.EmissionTemplate = *d
+	if t := sp.template("emission_template", s.EmissionTemplate, true); t != nil {
+		p.EmissionTemplate = *t
 	}
-	p.FunnelTemplate = sp.digest("funnel_template", s.FunnelTemplate, false)
-	p.EmittedTemplate = sp.digest("emitted_template", s.EmittedTemplate, false)
+	p.FunnelTemplate = sp.template("funnel_template", s.FunnelTemplate, false)
+	p.EmittedTemplate = sp.template("emitted_template", s.EmittedTemplate, false)
 	if p.ParticipantTokenID == p.StateNFTID && s.ParticipantTokenID != "" {
 		sp.bad("state_nft_id", "is the participant token id; the state NFT must be another token")
 	}
@@ -244,8 +298,8 @@ func (sp *specParser) protocol(s ProtocolSpec) Protocol {
 		}
 		actions[a.Name] = true
 		act := Action{Name: a.Name}
-		if d := sp.digest(key+".emitted_template", a.EmittedTemplate, true); d != nil {
-			act.EmittedTemplate = *d
+		if t := sp.template(key+".emitted_template", a.EmittedTemplate, true); t != nil {
+			act.EmittedTemplate = *t
 		}
 		p.Actions = append(p.Actions, act)
 	}
@@ -360,16 +414,19 @@ func (sp *specParser) leaves(p *Protocol) {
 type templateUse struct {
 	index         int // of the protocol's section
 	protocol, key string
-	template      ergo.Digest
+	template      Template
 }
 
 // templates lists the section's emission and emitted templates (those that
-// decode) with their keys, refusing one used twice within it.
+// decode) with their keys, refusing one used twice within it. Templates
+// compare within a convention (a bare key is sha256:): the same template
+// named once by its sha256 and once by its blake2b256 hash cannot be seen
+// here (see Engine).
 func (sp *specParser) templates(index int, s ProtocolSpec) []templateUse {
 	var uses []templateUse
 	add := func(key, v string) {
-		if d, err := ergo.ParseDigest(v); err == nil {
-			uses = append(uses, templateUse{index, sp.label, key, d})
+		if t, err := ParseTemplate(v); err == nil {
+			uses = append(uses, templateUse{index, sp.label, key, t})
 		}
 	}
 	add("emission_template", s.EmissionTemplate)
@@ -386,6 +443,22 @@ func (sp *specParser) templates(index int, s ProtocolSpec) []templateUse {
 		out = append(out, u)
 	}
 	return out
+}
+
+// MixedConventions reports whether the protocols name emission or emitted
+// templates in both conventions: then two of them may share a template
+// that the hashes do not show (one names it by sha256, the other by
+// blake2b256), which the Engine finds only when it meets a box at it.
+func MixedConventions(ps []Protocol) bool {
+	var seen [2]bool
+	for i := range ps {
+		for _, t := range ps[i].Templates() {
+			if t.Key != "funnel_template" {
+				seen[t.Template.Convention] = true
+			}
+		}
+	}
+	return seen[SHA256] && seen[Blake2b256]
 }
 
 // register parses "R4" … "R9" (or "" for none, as 0).

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/async-emission/auditor/ergo"
 )
 
 const (
@@ -16,6 +18,9 @@ const (
 
 // hexOf is a template hash of its own for name.
 func hexOf(name string) string { return id(name).String() }
+
+// knownAt is a box whose sha256 template hash is h.
+func knownAt(h ergo.Digest) *Known { return &Known{Template: h, HasTemplate: true} }
 
 func goodSpec() ProtocolSpec {
 	return ProtocolSpec{Name: "demo", ParticipantTokenID: tokenHex, StateNFTID: nftHex, EmissionTemplate: treeHex}
@@ -33,7 +38,7 @@ func TestParseProtocolDefaultsAndFields(t *testing.T) {
 	if p.AsyncSupply != math.MaxInt64 || p.StartHeight != 1 || p.FunnelTemplate != nil || p.EmittedTemplate == nil {
 		t.Fatalf("defaults %+v", p)
 	}
-	if p.ParticipantTokenID.String() != tokenHex || p.StateNFTID.String() != nftHex || p.EmissionTemplate.String() != treeHex {
+	if p.ParticipantTokenID.String() != tokenHex || p.StateNFTID.String() != nftHex || p.EmissionTemplate.String() != "sha256:"+treeHex {
 		t.Fatalf("ids %+v", p)
 	}
 	want := []Requirement{{Class: ClassState, EmittedRegister: 4, DataInputRegister: 5}, {Class: ClassEmission}}
@@ -139,19 +144,19 @@ func TestParseProtocolActions(t *testing.T) {
 	agg := p.Actions[2]
 	want := []Requirement{{Class: ClassState, EmittedRegister: 4, DataInputRegister: 4},
 		{Class: ClassEmitted, EmittedRegister: 4, DataInputRegister: 4, Action: "observe"}}
-	if agg.Name != "aggregate" || agg.EmittedTemplate.String() != hexOf("aggregate") || !slices.Equal(agg.Requires, want) {
+	if agg.Name != "aggregate" || agg.EmittedTemplate.Hash.String() != hexOf("aggregate") || !slices.Equal(agg.Requires, want) {
 		t.Fatalf("action %+v", agg)
 	}
-	if a := p.Action(id("settle")); a == nil || a.Name != "settle" || p.Action(id("emitted")) != nil {
+	if a := p.ActionOf(knownAt(id("settle"))); a == nil || a.Name != "settle" || p.ActionOf(knownAt(id("emitted"))) != nil {
 		t.Fatalf("Action by template: %+v", a)
 	}
-	if !p.NamesEmittedTemplates() || !p.IsEmittedTemplate(id("quote")) || p.IsEmittedTemplate(id("emitted")) {
+	if !p.NamesEmittedTemplates() || !p.HasEmittedTemplate(knownAt(id("quote"))) || p.HasEmittedTemplate(knownAt(id("emitted"))) {
 		t.Fatal("the emitted templates are not the actions'")
 	}
 	withLevel := treeSpec()
 	withLevel.EmittedTemplate = hexOf("emitted")
 	ps, errs = ParseProtocols([]ProtocolSpec{withLevel})
-	if errs != nil || !ps[0].IsEmittedTemplate(id("emitted")) || !ps[0].IsEmittedTemplate(id("settle")) {
+	if errs != nil || !ps[0].HasEmittedTemplate(knownAt(id("emitted"))) || !ps[0].HasEmittedTemplate(knownAt(id("settle"))) {
 		t.Fatalf("with a protocol-level emitted_template: %v %v", ps, errs)
 	}
 }

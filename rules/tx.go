@@ -117,7 +117,7 @@ func (t *txState) judge(p *Protocol) txVerdicts {
 func (j *judgement) isState(k *Known) bool { return k.Amount(j.p.StateNFTID) > 0 }
 
 func (j *judgement) isEmission(k *Known) bool {
-	return k.HasTemplate && k.Template == j.p.EmissionTemplate
+	return j.p.EmissionTemplate.matches(k)
 }
 
 func (j *judgement) isFunnel(k *Known) bool {
@@ -126,11 +126,11 @@ func (j *judgement) isFunnel(k *Known) bool {
 
 // hasTemplate reports whether k has template t; a nil t is any template
 // when unset is true, none otherwise.
-func (j *judgement) hasTemplate(k *Known, t *ergo.Digest, unset bool) bool {
+func (j *judgement) hasTemplate(k *Known, t *Template, unset bool) bool {
 	if t == nil {
 		return unset
 	}
-	return k.HasTemplate && k.Template == *t
+	return t.matches(k)
 }
 
 // lineageOf returns the protocol's lineage of token, nil when there is none.

@@ -147,12 +147,18 @@ func normalize(rs []Reason) []Reason {
 // Known is what the rules know of a box created before the transaction
 // being judged: its contents as stored, and the roles the protocols gave it.
 type Known struct {
-	ID          ergo.Digest
-	Tokens      []sigma.Token
-	Registers   [][]byte // R4 onwards, serialized
-	Template    ergo.Digest
-	HasTemplate bool // false when the tree's constants do not parse
-	Roles       []Role
+	ID        ergo.Digest
+	Tokens    []sigma.Token
+	Registers [][]byte // R4 onwards, serialized
+	// Template is the sha256 template hash; HasTemplate is false when the
+	// tree's constants do not parse. TemplateBlake2b is the blake2b256
+	// one, known (HasBlake2b) only when some protocol names a template in
+	// that convention (Engine.UsesBlake2b): it costs a hash per output.
+	Template        ergo.Digest
+	HasTemplate     bool
+	TemplateBlake2b ergo.Digest
+	HasBlake2b      bool
+	Roles           []Role
 }
 
 // Role is the class one protocol gave a box, and whether the box's created

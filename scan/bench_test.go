@@ -66,14 +66,14 @@ func BenchmarkCatchUp(b *testing.B) {
 func benchProtocol(b *testing.B, d *devnet.Devnet) rules.Protocol {
 	p := rules.Protocol{Name: "bench", AsyncSupply: rules.DefaultAsyncSupply, StartHeight: 1,
 		ParticipantTokenID: ergo.Hash([]byte("participant")), StateNFTID: ergo.Hash([]byte("state")),
-		EmissionTemplate: ergo.Hash([]byte("emission")),
+		EmissionTemplate: rules.SHA256Template(ergo.Hash([]byte("emission"))),
 		EmissionRequires: []rules.Requirement{{Class: rules.ClassState, EmittedRegister: 4, DataInputRegister: 4}}}
 	pc, err := d.Protocol()
 	if err != nil {
 		return p
 	}
-	funnel, emitted := ergo.Digest(pc.FunnelTemplate), ergo.Digest(pc.EmittedTemplate)
-	p.ParticipantTokenID, p.StateNFTID, p.EmissionTemplate = pc.ParticipantTokenID, pc.StateNFTID, pc.EmissionTemplate
+	funnel, emitted := rules.SHA256Template(pc.FunnelTemplate), rules.SHA256Template(pc.EmittedTemplate)
+	p.ParticipantTokenID, p.StateNFTID, p.EmissionTemplate = pc.ParticipantTokenID, pc.StateNFTID, rules.SHA256Template(pc.EmissionTemplate)
 	p.FunnelTemplate, p.EmittedTemplate, p.StartHeight = &funnel, &emitted, pc.StartHeight
 	return p
 }

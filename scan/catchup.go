@@ -11,20 +11,22 @@ import (
 	"github.com/async-emission/auditor/ergo"
 )
 
-// fetched is one batch of blocks, or the error that stopped it.
+// fetched is one batch of blocks and when it arrived, or the error that
+// stopped it.
 type fetched struct {
 	blocks []*ergo.FullBlock
+	at     time.Time
 	err    error
 }
 
 // ahead fetches the blocks at heights from..to in batches of batch blocks,
 // up to ahead batches concurrently ahead of the one being consumed, and
-// hands each to consume in order (memory is bounded by (ahead+1)*batch
-// blocks). It stops at the first error of fetch or consume, and returns
+// hands each to consume in order, with when it was fetched (memory is
+// bounded by (ahead+1)*batch blocks). It stops at the first error of fetch or consume, and returns
 // once every goroutine it started has ended.
 func ahead(ctx context.Context, from, to uint32, batch, ahead int,
 	fetch func(ctx context.Context, lo, hi uint32) ([]*ergo.FullBlock, error),
-	consume func(blocks []*ergo.FullBlock) error) error {
+	consume func(blocks []*ergo.FullBlock, fetchedAt time.Time) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -43,7 +45,7 @@ func ahead(ctx context.Context, from, to uint32, batch, ahead int,
 			batchLo := lo
 			wg.Go(func() {
 				blocks, err := fetch(ctx, batchLo, hi)
-				res <- fetched{blocks, err}
+				res <- fetched{blocks, time.Now(), err}
 			})
 			lo = hi + 1
 		}
@@ -58,7 +60,7 @@ func ahead(ctx context.Context, from, to uint32, batch, ahead int,
 		if r.err != nil {
 			return r.err
 		}
-		if err := consume(r.blocks); err != nil {
+		if err := consume(r.blocks, r.at); err != nil {
 			return err
 		}
 	}
@@ -79,7 +81,7 @@ func (f *Follower) catchUp(ctx context.Context, parent *point, from, to uint32) 
 	wg.Go(func() { f.watchNodeHeight(ctx) })
 
 	c := newCommitter(f, parent, to)
-	err := ahead(ctx, from, to, f.cfg.Batch, f.cfg.Ahead, f.fetch, func(blocks []*ergo.FullBlock) error {
+	err := ahead(ctx, from, to, f.cfg.Batch, f.cfg.Ahead, f.fetch, func(blocks []*ergo.FullBlock, fetchedAt time.Time) error {
 		for _, b := range blocks {
 			h := &b.Header
 			if parent != nil && h.ParentID != parent.id {
@@ -88,7 +90,7 @@ func (f *Follower) catchUp(ctx context.Context, parent *point, from, to uint32) 
 			if err := f.checkHeader(ctx, h, parent, c.view()); err != nil {
 				return err
 			}
-			if err := c.add(ctx, b); err != nil {
+			if err := c.add(ctx, b, fetchedAt); err != nil {
 				return err
 			}
 			parent = pointOf(h)
@@ -110,7 +112,8 @@ type committer struct {
 	base    *point // the last block committed (nil: none yet, the store is empty or holds context only)
 	to      uint32 // the catch-up's target
 	pending []*ergo.FullBlock
-	since   time.Time // when the first pending block was added
+	fetched []time.Time // when each pending block was fetched
+	since   time.Time   // when the first pending block was added
 }
 
 func newCommitter(f *Follower, base *point, to uint32) *committer {
@@ -136,11 +139,12 @@ func (c *committer) view() *branchView {
 
 // add queues b, whose header is checked, and commits the queue when it is
 // due.
-func (c *committer) add(ctx context.Context, b *ergo.FullBlock) error {
+func (c *committer) add(ctx context.Context, b *ergo.FullBlock, fetchedAt time.Time) error {
 	if len(c.pending) == 0 {
 		c.since = time.Now()
 	}
 	c.pending = append(c.pending, b)
+	c.fetched = append(c.fetched, fetchedAt)
 	cfg := &c.f.cfg
 	if c.to-b.Header.Height <= cfg.TipDistance || len(c.pending) >= cfg.CommitBlocks || time.Since(c.since) >= cfg.CommitEvery {
 		return c.flush(ctx)
@@ -154,26 +158,32 @@ func (c *committer) flush(ctx context.Context) error {
 	if len(c.pending) == 0 {
 		return nil
 	}
-	if err := c.f.connect(ctx, c.pending); err != nil {
-		c.pending = c.pending[:0]
+	err := c.f.connect(ctx, c.pending, c.fetched)
+	last := &c.pending[len(c.pending)-1].Header
+	c.pending, c.fetched = c.pending[:0], c.fetched[:0]
+	if err != nil {
 		return err
 	}
-	last := &c.pending[len(c.pending)-1].Header
 	c.base = pointOf(last)
-	c.pending = c.pending[:0]
 	c.f.progress(last.Height)
 	return nil
 }
 
 // connect connects blocks, whose headers have been checked, on the tip in
-// one transaction; the first block of a store without a trust root becomes
-// its trust root.
-func (f *Follower) connect(ctx context.Context, blocks []*ergo.FullBlock) error {
+// one transaction, and tells OnConnect when each was fetched; the first
+// block of a store without a trust root becomes its trust root.
+func (f *Follower) connect(ctx context.Context, blocks []*ergo.FullBlock, fetched []time.Time) error {
 	first, last := &blocks[0].Header, &blocks[len(blocks)-1].Header
 	if err := f.store.ConnectBlocks(ctx, blocks, f.judge); err != nil {
 		return fmt.Errorf("connect blocks %d to %d: %w", first.Height, last.Height, err)
 	}
-	f.count(func(s *FollowerStats) { s.Connected += uint64(len(blocks)); s.LastConnectedAt = time.Now() })
+	now := time.Now()
+	if f.cfg.OnConnect != nil {
+		for _, at := range fetched {
+			f.cfg.OnConnect(at, now)
+		}
+	}
+	f.count(func(s *FollowerStats) { s.Connected += uint64(len(blocks)); s.LastConnectedAt = now })
 	f.log.Debug().Uint32("height", last.Height).Str("id", last.ID.String()).Int("blocks", len(blocks)).Msg("connected")
 	if f.rootChecked {
 		return nil
@@ -222,17 +232,23 @@ func (f *Follower) fetch(ctx context.Context, lo, hi uint32) ([]*ergo.FullBlock,
 // blocksFor fetches the blocks of headers in one request, or, when the
 // answer is larger than the client accepts, in halves.
 func (f *Follower) blocksFor(ctx context.Context, headers []*ergo.Header) ([]*ergo.FullBlock, error) {
-	blocks, err := f.node.BlocksFor(ctx, headers)
+	return blocksFor(ctx, f.node, headers)
+}
+
+// blocksFor fetches the blocks of headers from node in one request, or,
+// when the answer is larger than the client accepts, in halves.
+func blocksFor(ctx context.Context, node Node, headers []*ergo.Header) ([]*ergo.FullBlock, error) {
+	blocks, err := node.BlocksFor(ctx, headers)
 	if err == nil {
 		return blocks, nil
 	}
 	if len(headers) > 1 && isTooLarge(err) {
 		half := len(headers) / 2
-		a, err := f.blocksFor(ctx, headers[:half])
+		a, err := blocksFor(ctx, node, headers[:half])
 		if err != nil {
 			return nil, err
 		}
-		b, err := f.blocksFor(ctx, headers[half:])
+		b, err := blocksFor(ctx, node, headers[half:])
 		if err != nil {
 			return nil, err
 		}

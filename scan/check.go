@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/ergo"
@@ -49,7 +50,7 @@ func CheckRange(ctx context.Context, node Node, cfg CheckConfig) (*RangeReport, 
 	}
 	r := &rangeCheck{node: node, rules: consensus.NewValidator(cfg.Params, consensus.Checkpoint{}, nil), params: cfg.Params,
 		headers: map[uint32]*ergo.Header{}, report: &RangeReport{}}
-	err := ahead(ctx, cfg.From, cfg.To, cfg.Batch, cfg.Ahead, r.fetch, func(blocks []*ergo.FullBlock) error {
+	err := ahead(ctx, cfg.From, cfg.To, cfg.Batch, cfg.Ahead, r.fetch, func(blocks []*ergo.FullBlock, _ time.Time) error {
 		for _, b := range blocks {
 			r.checkHeader(ctx, &b.Header)
 		}

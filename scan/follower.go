@@ -87,6 +87,12 @@ type FollowerConfig struct {
 	TipDistance  uint32
 	CommitBlocks int
 	CommitEvery  time.Duration
+	// OnConnect, when set, is called for every block connected, with when
+	// it was fetched and verified (for a reorg's branch: when the whole
+	// branch was) and when its transaction committed: the daemon's
+	// histogram of that delay. It runs on the follower's goroutine and
+	// must return at once.
+	OnConnect func(fetched, committed time.Time)
 }
 
 func (c *FollowerConfig) setDefaults() {

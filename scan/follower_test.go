@@ -161,6 +161,33 @@ func stepAndFollow(t *testing.T, d *devnet.Devnet, store *db.Store) (steps int) 
 	}
 }
 
+// connects records the calls of FollowerConfig.OnConnect.
+type connects struct {
+	mu    sync.Mutex
+	n     uint64
+	wrong []string // calls whose times are not a fetch and a later commit
+}
+
+func (c *connects) observe(fetched, committed time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	if fetched.IsZero() || committed.Before(fetched) || time.Since(committed) < 0 {
+		c.wrong = append(c.wrong, fmt.Sprintf("fetched %s, committed %s", fetched, committed))
+	}
+}
+
+// check fails t unless OnConnect was called once per block connected, each
+// time with a fetch before the commit.
+func (c *connects) check(t *testing.T, connected uint64) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n != connected || len(c.wrong) > 0 {
+		t.Errorf("OnConnect called %d times for %d blocks connected; wrong times: %v", c.n, connected, c.wrong)
+	}
+}
+
 func TestReorgsGiveTheSameStateAsAStraightSync(t *testing.T) {
 	const blocks = 160
 	_, straightURL := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 6})
@@ -174,8 +201,10 @@ func TestReorgsGiveTheSameStateAsAStraightSync(t *testing.T) {
 			d, url := newDevnet(t, devnet.Config{Seed: seed, Blocks: blocks, TxsPerBlock: 6,
 				BlockTime: time.Hour /* stepped by hand */, ReorgEvery: c.every, ReorgDepth: c.depth, ReorgReinclude: c.reinclude})
 			store := openStore(t, t.TempDir())
+			var seen connects
 			f := scan.NewFollower(newClient(t, url, zerolog.Nop()), store, keepAll{},
-				scan.FollowerConfig{Params: consensus.Devnet(), PollInterval: time.Millisecond, Batch: 4, Ahead: 2}, zerolog.Nop())
+				scan.FollowerConfig{Params: consensus.Devnet(), PollInterval: time.Millisecond, Batch: 4, Ahead: 2,
+					OnConnect: seen.observe}, zerolog.Nop())
 			stop := runFollower(t, f)
 			stepAndFollow(t, d, store)
 			if err := stop(); !errors.Is(err, context.Canceled) {
@@ -192,6 +221,8 @@ func TestReorgsGiveTheSameStateAsAStraightSync(t *testing.T) {
 			if st.OrphanedHeaders == 0 {
 				t.Fatal("no orphaned headers recorded")
 			}
+			// The blocks of the branches adopted count like the others.
+			seen.check(t, stats.Connected)
 		})
 	}
 }
@@ -414,8 +445,10 @@ func TestCatchUpCommitsInBatchesAndTheTipOneByOne(t *testing.T) {
 		d.Step()
 	}
 	rec := &batchRecorder{Store: openStore(t, t.TempDir())}
+	var seen connects
 	f := scan.NewFollower(newClient(t, url, zerolog.Nop()), rec, keepAll{}, scan.FollowerConfig{
-		Params: consensus.Devnet(), PollInterval: time.Millisecond, CommitBlocks: 50, CommitEvery: time.Hour}, zerolog.Nop())
+		Params: consensus.Devnet(), PollInterval: time.Millisecond, CommitBlocks: 50, CommitEvery: time.Hour,
+		OnConnect: seen.observe}, zerolog.Nop())
 	stop := runFollower(t, f)
 	stepAndFollow(t, d, rec.Store)
 	if err := stop(); !errors.Is(err, context.Canceled) {
@@ -439,6 +472,7 @@ func TestCatchUpCommitsInBatchesAndTheTipOneByOne(t *testing.T) {
 	if total != blocks || big < 5 || ones < 20 {
 		t.Fatalf("commits %v: want the catch-up batched and the last blocks one by one", rec.batches)
 	}
+	seen.check(t, blocks)
 	want, _ := digest(t, syncTo(t, url, blocks, scan.FollowerConfig{Params: consensus.Devnet()}))
 	if got, _ := digest(t, rec.Store); got != want {
 		t.Fatal("a batched catch-up differs from a straight sync")

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
+	"time"
 
 	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/db"
@@ -48,6 +50,7 @@ func (f *Follower) reorganize(ctx context.Context, tip db.Tip, ancestor, nodeHei
 	if err != nil {
 		return 0, err
 	}
+	fetchedAt := time.Now()
 
 	// Every block of the branch is in hand: switch.
 	to := min(branch[len(branch)-1].Height, max(target, ancestor))
@@ -74,7 +77,7 @@ func (f *Follower) reorganize(ctx context.Context, tip db.Tip, ancestor, nodeHei
 		s.DeepestReorg = max(s.DeepestReorg, depth)
 	})
 	if to > ancestor {
-		if err := f.connect(ctx, blocks[:to-ancestor]); err != nil {
+		if err := f.connect(ctx, blocks[:to-ancestor], slices.Repeat([]time.Time{fetchedAt}, int(to-ancestor))); err != nil {
 			return 0, err
 		}
 	}

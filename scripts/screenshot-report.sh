@@ -4,9 +4,10 @@
 #
 #   scripts/screenshot-report.sh [REPORT.html [OUTDIR]]
 #
-# Without REPORT.html it first writes the sample report of the report
-# package's tests (a synthetic history with every kind of finding) into
-# OUTDIR (default: ./report-screenshots). It writes OUTDIR/report-phone.png
+# Without REPORT.html it first writes the sample reports of the report
+# package's tests (a synthetic history with every kind of finding, reported
+# midway and at its end, a day apart) into OUTDIR (default:
+# ./report-screenshots), and shoots the second. It writes OUTDIR/report-phone.png
 # (390 px wide) and OUTDIR/report-desktop.png (1280 px wide). CHROMIUM names
 # the browser (default: the first of chromium, chromium-browser,
 # google-chrome on PATH); on Debian, `apt-get install chromium`.
@@ -20,7 +21,7 @@ out=$(cd "$out" && pwd)
 
 if [[ -z "$page" ]]; then
 	(cd "$here" && AUDITOR_REPORT_SAMPLE_DIR="$out" go test -count=1 -run '^TestWriteSampleReport$' ./report/ >/dev/null)
-	page=$(ls -1t "$out"/report-*.html | head -n 1)
+	page=$(ls -1 "$out"/report-*.html | tail -n 1) # the newest: names are UTC times
 fi
 [[ -f "$page" ]] || { echo "screenshot-report.sh: no report at $page" >&2; exit 2; }
 page=$(cd "$(dirname "$page")" && pwd)/$(basename "$page")
@@ -40,6 +41,7 @@ profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
 shoot() { # width height file
 	"$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync \
 		--user-data-dir="$profile" --proxy-server='127.0.0.1:9' --proxy-bypass-list='<-loopback>' \
 		--force-device-scale-factor=1 --window-size="$1,$2" --screenshot="$3" "file://$page" >/dev/null 2>&1
 	[[ -s "$3" ]] || { echo "screenshot-report.sh: $browser wrote no $3" >&2; exit 1; }

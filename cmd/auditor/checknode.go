@@ -50,9 +50,9 @@ type badBlockJSON struct {
 
 func runCheckNode(e *env, args []string) error {
 	fs := newFlagSet(e, "check-node", checkNodeSynopsis)
-	cfgPath := fs.String("config", "", "configuration file (TOML): node.*, scan.network, scan.fetch_batch, scan.fetch_ahead")
-	nodeURL := fs.String("node", "", "Ergo node URL; overrides node.url")
-	network := fs.String("network", "", "consensus rules: mainnet, testnet or devnet; overrides scan.network")
+	cfgPath := fs.String("config", "", "read the configuration from `FILE` (TOML): node.*, scan.network, scan.fetch_batch, scan.fetch_ahead")
+	nodeURL := fs.String("node", "", "the Ergo node at `URL`; overrides node.url")
+	network := fs.String("network", "", "check the chain against the consensus rules of `NETWORK`: mainnet, testnet or devnet; overrides scan.network")
 	from := fs.Uint("from", 0, "first height (default: 999 below --to)")
 	to := fs.Uint("to", 0, "last height (default: the node's height)")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -65,7 +65,7 @@ func runCheckNode(e *env, args []string) error {
 	if *from > 1<<31-1 || *to > 1<<31-1 {
 		return badInput{fmt.Errorf("--from and --to are block heights, below 2^31")}
 	}
-	cfg, err := loadConfig(*cfgPath, func(c *Config) {
+	cfg, err := fs.loadConfig(*cfgPath, func(c *Config) {
 		if *nodeURL != "" {
 			c.Node.URL = *nodeURL
 		}

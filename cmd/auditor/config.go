@@ -1,24 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pelletier/go-toml/v2"
 
 	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ha"
 	"github.com/async-emission/auditor/internal/redact"
+	"github.com/async-emission/auditor/internal/tomlstrict"
 	"github.com/async-emission/auditor/publish"
 	"github.com/async-emission/auditor/report"
 	"github.com/async-emission/auditor/rules"
@@ -68,7 +67,7 @@ type ScanConfig struct {
 
 // WatchConfig lists what makes a box relevant until protocol rules do:
 // boxes holding one of the tokens, or whose ErgoTree has one of the
-// template hashes, are stored.
+// template hashes (bare hex or sha256:, or blake2b256:), are stored.
 type WatchConfig struct {
 	Tokens    []string `toml:"tokens"`
 	Templates []string `toml:"templates"`
@@ -134,6 +133,13 @@ type ReportsConfig struct {
 	// ShutdownTimeout bounds how long a stop waits for a running report
 	// before recording it interrupted.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// SweepInterval is how often the daemon runs the conservation sweep
+	// for the metrics, when the tip moved (each report runs it too); 0:
+	// with the reports only.
+	SweepInterval Duration `toml:"sweep_interval"`
+	// ExplorerURL is a block explorer's page of a box, {box} where the id
+	// goes: the HTML report links every box there. "": no such links.
+	ExplorerURL string `toml:"explorer_url"`
 }
 
 // reportsDir is where the reports go.
@@ -144,14 +150,22 @@ func (c *Config) reportsDir() string {
 	return filepath.Join(c.DataDir, "reports")
 }
 
-// Duration is a time.Duration written as a string such as "2s" or "150ms".
+// Duration is a time.Duration written as a string with a unit, such as
+// "2s" or "150ms". A bare number is refused: 15 would otherwise be 15ns.
 type Duration time.Duration
+
+// Expected says what form a duration is written in, for the decoder's
+// messages.
+func (*Duration) Expected() string { return `a duration with a unit, such as "15s", "2m" or "150ms"` }
 
 // UnmarshalText parses a Go duration string.
 func (d *Duration) UnmarshalText(b []byte) error {
+	if _, err := strconv.ParseFloat(string(b), 64); err == nil && string(b) != "0" {
+		return fmt.Errorf("%q has no unit (write \"%ss\" for seconds)", b, b)
+	}
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"2s\" or \"150ms\"", b)
+		return fmt.Errorf("%q is not one", b)
 	}
 	*d = Duration(v)
 	return nil
@@ -197,6 +211,7 @@ func DefaultConfig() Config {
 			TimeZone:        "UTC",
 			Retention:       30,
 			ShutdownTimeout: Duration(30 * time.Second),
+			SweepInterval:   Duration(time.Minute),
 		},
 		HA: HAConfig{LeaseTTL: Duration(ha.DefaultLeaseTTL), Bucket: ha.DefaultBucket},
 	}
@@ -207,55 +222,145 @@ func DefaultConfig() Config {
 // and the key and line or the field.
 func loadConfig(path string, override func(*Config)) (Config, error) {
 	cfg := DefaultConfig()
+	var doc *tomlstrict.Document
+	var decodeErr error
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return cfg, err
 		}
-		if err := decodeConfig(data, &cfg); err != nil {
-			return cfg, fmt.Errorf("%s: %w", path, err)
+		doc, decodeErr = decodeConfig(data, &cfg)
+		var p *tomlstrict.Problem
+		if errors.As(decodeErr, &p) && p.Syntax {
+			return cfg, &FileError{Path: path, Err: decodeErr}
 		}
 	}
 	applyEnv(&cfg, os.LookupEnv)
 	if override != nil {
 		override(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		if path != "" {
-			return cfg, fmt.Errorf("%s: %w", path, err)
-		}
-		return cfg, err
+	if !doc.Has("http.max_lag") {
+		// The follower stays scan.confirmations behind the node on purpose.
+		cfg.HTTP.MaxLag = cfg.Scan.Confirmations + defaultLagMargin
 	}
-	return cfg, nil
+	problems := unjoin(decodeErr)
+	for _, e := range unjoin(cfg.Validate()) {
+		// A value that did not decode is left at its default: what
+		// Validate says of it is beside the point.
+		if !slices.ContainsFunc(problems, func(p error) bool { return within(fieldOf(e), keyOf(p)) }) {
+			problems = append(problems, e)
+		}
+	}
+	if len(problems) == 0 {
+		return cfg, nil
+	}
+	if path == "" {
+		return cfg, errors.Join(problems...)
+	}
+	for i, e := range problems {
+		if line := doc.Line(fieldOf(e)); line > 0 && keyOf(e) == "" {
+			problems[i] = &LineError{Line: line, Err: e}
+		}
+	}
+	slices.SortStableFunc(problems, func(a, b error) int { return lineOf(a) - lineOf(b) })
+	return cfg, &FileError{Path: path, Err: errors.Join(problems...)}
 }
 
-// decodeConfig decodes TOML strictly over cfg: an unknown key is an error
-// that names the key and its line.
-func decodeConfig(data []byte, cfg *Config) error {
-	dec := toml.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(cfg)
-	var strict *toml.StrictMissingError
-	var derr *toml.DecodeError
+// fieldOf is the key a validation problem is about, as the decoder names
+// keys ("protocol[1].action[0].name"); "" for other errors.
+func fieldOf(err error) string {
+	var fe *FieldError
+	var ke *rules.KeyError
 	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &strict):
-		var msgs []string
-		for _, e := range strict.Errors {
-			row, _ := e.Position()
-			msgs = append(msgs, fmt.Sprintf("line %d: unknown key %q", row, strings.Join(e.Key(), ".")))
-		}
-		return errors.New(strings.Join(msgs, "; "))
-	case errors.As(err, &derr):
-		row, _ := derr.Position()
-		if k := derr.Key(); len(k) > 0 {
-			return fmt.Errorf("line %d: %s: %s", row, strings.Join(k, "."), derr.Error())
-		}
-		return fmt.Errorf("line %d: %s", row, derr.Error())
+	case errors.As(err, &fe):
+		return fe.Field
+	case errors.As(err, &ke):
+		return fmt.Sprintf("protocol[%d].%s", ke.Index, ke.Key)
 	}
-	return err
+	return ""
 }
+
+// keyOf is the key a decoding problem is about; "" for other errors.
+func keyOf(err error) string {
+	var p *tomlstrict.Problem
+	if errors.As(err, &p) {
+		return p.Key
+	}
+	return ""
+}
+
+// lineOf is the line a problem is on; 0 when not known.
+func lineOf(err error) int {
+	var p *tomlstrict.Problem
+	var le *LineError
+	switch {
+	case errors.As(err, &le):
+		return le.Line
+	case errors.As(err, &p):
+		return p.Line
+	}
+	return 0
+}
+
+// within tells whether key is in (or is) the key outer.
+func within(key, outer string) bool {
+	return key != "" && outer != "" &&
+		(key == outer || strings.HasPrefix(key, outer+".") || strings.HasPrefix(key, outer+"["))
+}
+
+// FileError is the problems of a configuration file, one per line when
+// there are several.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	errs := unjoin(e.Err)
+	if len(errs) == 1 {
+		return e.Path + ": " + errs[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problems:", e.Path, len(errs))
+	for _, err := range errs {
+		b.WriteString("\n  ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// defaultLagMargin is how many blocks beyond scan.confirmations the tip may
+// trail the node for /readyz, when http.max_lag is not set.
+const defaultLagMargin = 5
+
+// decodeConfig decodes TOML strictly over cfg: every problem at once (an
+// unknown key, a value of the wrong form), each naming the key as written,
+// its line and the form expected.
+func decodeConfig(data []byte, cfg *Config) (*tomlstrict.Document, error) {
+	return tomlstrict.Decode(data, cfg)
+}
+
+// unjoin returns the errors errors.Join joined into err (none for nil).
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// LineError is a problem with a key of the file, at the line it is written.
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
 
 // Environment variables that override the secrets of the file, so that
 // they need not be written in it (systemd's EnvironmentFile, say).
@@ -353,8 +458,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, s := range c.Watch.Templates {
-		if _, err := ergo.ParseDigest(s); err != nil {
-			bad(fmt.Sprintf("watch.templates[%d]", i), "%q is not a template hash (32 bytes of hex)", s)
+		if _, err := rules.ParseTemplate(s); err != nil {
+			bad(fmt.Sprintf("watch.templates[%d]", i), "%v", err)
 		}
 	}
 	if _, perrs := rules.ParseProtocols(c.Protocols); len(perrs) > 0 {
@@ -378,6 +483,13 @@ func (c *Config) Validate() error {
 			bad("http.listen", "%q is reachable from other machines, and the HTTP server has no authentication: listen on loopback (127.0.0.1:8080) behind a proxy that authenticates, or set http.listen_any = true", c.HTTP.Listen)
 		}
 	}
+	if c.HTTP.Listen != "" && c.HTTP.MaxLag <= c.Scan.Confirmations {
+		bad("http.max_lag", "%d is not above scan.confirmations (%d): the auditor stays that many blocks behind the node on purpose, so /readyz would answer 503 while it is caught up; set it to %d or more, or leave it out (it is then scan.confirmations + %d)",
+			c.HTTP.MaxLag, c.Scan.Confirmations, c.Scan.Confirmations+1, defaultLagMargin)
+	}
+	if c.HTTP.Listen != "" && len(c.NATS.URL) == 0 && c.NATS.Listen != "" && sameAddress(c.HTTP.Listen, c.NATS.Listen) {
+		bad("http.listen", "%q is also nats.listen, where the embedded NATS server listens: give them different ports", c.HTTP.Listen)
+	}
 	if c.HTTP.MaxPublishDelay < 0 {
 		bad("http.max_publish_delay", "must not be negative (0: no bound)")
 	}
@@ -395,6 +507,38 @@ func (c *Config) Validate() error {
 	if c.Reports.ShutdownTimeout <= 0 {
 		bad("reports.shutdown_timeout", "must be positive")
 	}
+	if u := c.Reports.ExplorerURL; u != "" {
+		parsed, err := url.Parse(strings.ReplaceAll(u, report.BoxPlaceholder, strings.Repeat("0", 64)))
+		switch {
+		case strings.Count(u, report.BoxPlaceholder) != 1:
+			bad("reports.explorer_url", "%q must hold %s once, where the box id goes (\"https://explorer.example/boxes/{box}\")", u, report.BoxPlaceholder)
+		case err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "":
+			bad("reports.explorer_url", "%q is not an http or https URL", u)
+		}
+	}
+	if c.Reports.SweepInterval < 0 {
+		bad("reports.sweep_interval", "must not be negative (0: the conservation metrics change with the reports only)")
+	}
 	c.HA.validate(c, bad)
 	return errors.Join(errs...)
+}
+
+// sameAddress tells whether two listen addresses (host:port) would collide:
+// the same port on the same host, or on all interfaces.
+func sameAddress(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb {
+		return false
+	}
+	everywhere := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || everywhere(ha) || everywhere(hb) || (publish.IsLoopback(ha) && publish.IsLoopback(hb) && canon(ha) == canon(hb))
+}
+
+// canon names loopback hosts alike: localhost is 127.0.0.1.
+func canon(h string) string {
+	if h == "localhost" {
+		return "127.0.0.1"
+	}
+	return h
 }

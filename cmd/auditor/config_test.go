@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/rules"
 )
 
@@ -43,6 +44,54 @@ func TestProtocolActions(t *testing.T) {
 	var out strings.Builder
 	if code := run([]string{"check-config", "--config", path}, &env{stdout: &out, stderr: &out}); code != exitOK ||
 		!strings.Contains(out.String(), "valid (1 protocols with 4 actions") {
+		t.Fatalf("check-config: exit %d: %s", code, out.String())
+	}
+}
+
+// TestTemplateConventions: template keys take bare hex (sha256), sha256:
+// or blake2b256: (PROTOCOL.md §2); the same bytes in two conventions are
+// two templates, which check-config cannot tell apart from one shared, and
+// says so.
+func TestTemplateConventions(t *testing.T) {
+	const path = "testdata/config/protocol_conventions.good.toml"
+	cfg, err := loadConfig(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, errs := rules.ParseProtocols(cfg.Protocols)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	h := func(s string) ergo.Digest {
+		d, err := ergo.ParseDigest(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	demo, other := ps[0], ps[1]
+	for _, c := range []struct {
+		key       string
+		got, want rules.Template
+	}{
+		{"bare emission_template", demo.EmissionTemplate, rules.Template{Convention: rules.SHA256, Hash: h("682db8df7a2a5aab16bfb90542fb796fa56d99ff056883b9293834ac0543c0f2")}},
+		{"sha256: funnel_template", *demo.FunnelTemplate, rules.Template{Convention: rules.SHA256, Hash: h("b73f6c7c6eafdb7d891cdaede018ce8250c3bd9774c7901ec98f756b86c742de")}},
+		{"blake2b256: emitted_template", *demo.EmittedTemplate, rules.Template{Convention: rules.Blake2b256, Hash: h("74e892c91130daa5e9c5ccdfa4555be059066ec373c5299559679abc05bbf304")}},
+		{"the other's sha256: emission_template", other.EmissionTemplate, rules.Template{Convention: rules.SHA256, Hash: h("74e892c91130daa5e9c5ccdfa4555be059066ec373c5299559679abc05bbf304")}},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %v, want %v", c.key, c.got, c.want)
+		}
+	}
+	if !demo.UsesBlake2b() || other.UsesBlake2b() || !rules.MixedConventions(ps) || rules.MixedConventions(ps[1:]) {
+		t.Error("conventions not told apart")
+	}
+	if f := watchFilter(cfg); f == nil {
+		t.Fatal("no watch filter")
+	}
+	var out strings.Builder
+	if code := run([]string{"check-config", "--config", path}, &env{stdout: &out, stderr: &out}); code != exitOK ||
+		!strings.Contains(out.String(), "valid (2 protocols") || !strings.Contains(out.String(), "both conventions") {
 		t.Fatalf("check-config: exit %d: %s", code, out.String())
 	}
 }
@@ -97,6 +146,13 @@ func TestBadConfigs(t *testing.T) {
 		"protocol_action_cycle.bad.toml": {"protocol tree", "action[0].requires[0]", "action[1].requires[0]",
 			"cycle with no leaf"},
 		"protocol_shared_template.bad.toml": {"protocol other", "action[0].emitted_template", "of protocol tree"},
+		"protocol_shared_template_prefixed.bad.toml": {"protocol other", "emitted_template",
+			"sha256:74e892c91130daa5e9c5ccdfa4555be059066ec373c5299559679abc05bbf304", "action[0].emitted_template of protocol tree"},
+		"protocol_shared_template_blake2b.bad.toml": {"protocol other", "emission_template",
+			"blake2b256:5f0a4ab6a8c53d1b5ba0e3b3f1ef8c1d22a1e4cfd3f0b8b1b0cc49f03c54a8f2", "emission_template of protocol tree"},
+		"protocol_template_prefix.bad.toml": {"protocol demo", "emission_template", `"blake2b"`, "sha256:", "blake2b256:"},
+		"protocol_template_short.bad.toml":  {"protocol demo", "emission_template", "32 bytes of hex"},
+		"watch_template.bad.toml":           {"watch.templates[0]", `"md5"`},
 		"nats_url.bad.toml":                 {"nats.url[0]", "http://"},
 		"nats_listen.bad.toml":              {"nats.listen", "4222"},
 		"nats_auth.bad.toml":                {"nats.token", "not both"},
@@ -109,13 +165,23 @@ func TestBadConfigs(t *testing.T) {
 		"reports_schedule.bad.toml":         {"reports.schedule", "every day at 3"},
 		"reports_time_zone.bad.toml":        {"reports.time_zone", "Mars/Olympus"},
 		"reports_retention.bad.toml":        {"reports.retention"},
+		"reports_sweep_interval.bad.toml":   {"reports.sweep_interval"},
+		"reports_explorer_url.bad.toml":     {"reports.explorer_url", "{box}"},
+		"reports_explorer_scheme.bad.toml":  {"reports.explorer_url", "http or https"},
 		"nats_listen_any.bad.toml":          {"nats.listen", "0.0.0.0:4222", "nats.user", "nats.listen_any"},
 		"http_listen_any.bad.toml":          {"http.listen", "0.0.0.0:8080", "http.listen_any"},
 		"nats_token_embedded.bad.toml":      {"nats.token", "nats.url"},
 		"node_url_secret.bad.toml":          {"node.url", "user:xxxxx@node", "99999"},
 		"http_max_publish_delay.bad.toml":   {"http.max_publish_delay"},
 		"ha_embedded.bad.toml":              {"ha.enabled", "nats.url"},
-		"ha_keys.bad.toml":                  {"ha.id", "ha.lease_ttl", "ha.bucket"},
+		"ha_keys.bad.toml":                  {"line 6: ha.id", "line 7: ha.lease_ttl", "line 8: ha.bucket"},
+		"duration_bare_number.bad.toml":     {"line 3: node.request_timeout", `a duration with a unit, such as "15s"`, "got the number 15"},
+		"duration_no_unit.bad.toml":         {"line 2: scan.poll_interval", `"2" has no unit (write "2s" for seconds)`},
+		"many_problems.bad.toml": {"5 problems", `line 2: scan.confirmations: expected a whole number from 0 to 4294967295, got the string "ten"`,
+			"line 3: scan.fetch_batch: expected a whole number, got the number 1.5", "line 4: scan.start_height", "line 7: nats.url: expected a list",
+			"line 10: log.level: expected a string in quotes, got a list"},
+		"http_max_lag.bad.toml":        {"line 5: http.max_lag", "not above scan.confirmations (10)", "11 or more"},
+		"http_nats_same_port.bad.toml": {"line 5: http.listen", "nats.listen"},
 	}
 	files, _ := filepath.Glob("testdata/config/*.bad.toml")
 	if len(files) != len(want) {
@@ -136,10 +202,43 @@ func TestBadConfigs(t *testing.T) {
 			if errors.As(err, &fe) && fe.Field == "" {
 				t.Errorf("field error without a field: %v", err)
 			}
+			// User words, not Go's: no type names, no package paths.
+			for _, internal := range []string{"main.", "uint32", "int64", "of type", "reflect"} {
+				if strings.Contains(err.Error(), internal) {
+					t.Errorf("error %q shows Go internals (%q)", err, internal)
+				}
+			}
 			if strings.Contains(err.Error(), "s3cret") {
 				t.Errorf("error %q shows a password", err)
 			}
 		})
+	}
+}
+
+// TestConfigMadeConsistent: a single URL is a list of one, and /readyz's
+// lag bound follows scan.confirmations when it is not written.
+func TestConfigMadeConsistent(t *testing.T) {
+	cfg, err := loadConfig("testdata/config/single_url.good.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.NATS.URL, []string{"nats://127.0.0.1:4222"}) {
+		t.Errorf("nats.url %q, want the one URL as a list", cfg.NATS.URL)
+	}
+	if cfg.HTTP.MaxLag != 15 {
+		t.Errorf("http.max_lag %d with confirmations 10 and no max_lag written, want 15", cfg.HTTP.MaxLag)
+	}
+	cfg, err = loadConfig("", func(c *Config) { c.Scan.Confirmations = 30 })
+	if err != nil || cfg.HTTP.MaxLag != 35 {
+		t.Errorf("no file, confirmations 30: max_lag %d, %v", cfg.HTTP.MaxLag, err)
+	}
+	// Written, it is kept as written (and checked).
+	path := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(path, []byte("[scan]\nconfirmations = 10\n[http]\nmax_lag = 11\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = loadConfig(path, nil); err != nil || cfg.HTTP.MaxLag != 11 {
+		t.Errorf("max_lag 11 written: %d, %v", cfg.HTTP.MaxLag, err)
 	}
 }
 
@@ -196,7 +295,7 @@ func TestListenBeyondLoopback(t *testing.T) {
 // HTTP on loopback only.
 func TestDemoHTTPLoopbackOnly(t *testing.T) {
 	var out, errOut strings.Builder
-	code := run([]string{"demo", "--http", "0.0.0.0:8080", "--dir", t.TempDir()}, &env{stdout: &out, stderr: &errOut})
+	code := run([]string{"demo", "--http", "0.0.0.0:8080", "--data-dir", t.TempDir()}, &env{stdout: &out, stderr: &errOut})
 	if code != exitBadInput || !strings.Contains(errOut.String(), "--http 0.0.0.0:8080: the demo serves on loopback only") {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}

@@ -65,7 +65,7 @@ func TestSecondAuditorRefused(t *testing.T) {
 	holder := fmt.Sprintf("%s is in use by process %d", cfg.DataDir, os.Getpid())
 	for _, args := range [][]string{
 		{"run", "--config", path, "--node", url, "--until-height", fmt.Sprint(blocks)},
-		{"demo", "--dir", cfg.DataDir, "--blocks", "40"},
+		{"demo", "--data-dir", cfg.DataDir, "--blocks", "40"},
 	} {
 		start := time.Now()
 		p := startProcess(t, bin, args...)

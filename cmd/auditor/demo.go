@@ -24,7 +24,7 @@ import (
 	"github.com/async-emission/auditor/rules"
 )
 
-const demoSynopsis = `[--blocks N] [--seed N] [--forgery-rate F] [--follow] [--http ADDR] [--dir DIR]
+const demoSynopsis = `[--blocks N] [--seed N] [--forgery-rate F] [--follow] [--http ADDR] [--data-dir DIR]
 
 Shows the auditor at work, in one process: a simulated Ergo node running
 the async-emission scenario (two protocol deployments, "demo" and the
@@ -35,7 +35,7 @@ publishes is printed as it arrives. Once the chain is audited it writes a
 report, prints its path and a summary, and exits; with --follow it goes on
 following a node that makes a block every --block-time until SIGINT.
 
-Everything is kept in --dir (default: a new temporary directory), so that
+Everything is kept in --data-dir (default: a new temporary directory), so that
 auditor status, verify and report can look at it afterwards.`
 
 // The demo chain: reorgs every demoReorgEvery blocks, demoReorgDepth deep.
@@ -53,8 +53,8 @@ func runDemo(e *env, args []string) error {
 	rate := fs.Float64("forgery-rate", devnet.DefaultForgeryRate, "share of scenario actions that are forged (0 to 1)")
 	follow := fs.Bool("follow", false, "keep running after the report, with a new block every --block-time")
 	blockTime := fs.Duration("block-time", 2*time.Second, "with --follow, how often a new block appears")
-	httpAddr := fs.String("http", "", `HTTP server address (e.g. 127.0.0.1:8080); "" runs none`)
-	dir := fs.String("dir", "", "directory for the database, NATS store and reports (default: a new temporary one)")
+	httpAddr := fs.String("http", "", "serve HTTP on `ADDR` (e.g. 127.0.0.1:8080); \"\" runs none")
+	dir := fs.String("data-dir", "", "keep the database, NATS store and reports in `DIR` (default: a new temporary directory)")
 	all := fs.Bool("all", false, "print every verified verdict too, not only a running count")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -84,6 +84,7 @@ func runDemo(e *env, args []string) error {
 	return demo(ctx, demoOptions{
 		blocks: uint32(*blocks), seed: *seed, rate: *rate, follow: *follow, blockTime: *blockTime,
 		http: *httpAddr, dir: *dir, color: colorful(e.stdout), all: *all,
+		log: fs.logger(LogConfig{Level: "warn", Format: "console"}),
 	}, e.stdout, e.stderr)
 }
 
@@ -97,6 +98,7 @@ type demoOptions struct {
 	dir       string
 	color     bool
 	all       bool // print verified verdicts too
+	log       zerolog.Logger
 }
 
 // colorful tells whether w is a terminal that wants colour.
@@ -152,7 +154,7 @@ func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := newLogger(LogConfig{Level: "warn", Format: "console"}, stderr)
+	log := o.log
 
 	until := o.blocks
 	if o.follow {
@@ -271,7 +273,7 @@ func (n *demoNode) close() {
 // protocolSpecs decodes the [[protocol]] sections of a TOML text.
 func protocolSpecs(text string) ([]rules.ProtocolSpec, error) {
 	cfg := DefaultConfig()
-	if err := decodeConfig([]byte(text), &cfg); err != nil {
+	if _, err := decodeConfig([]byte(text), &cfg); err != nil {
 		return nil, err
 	}
 	return cfg.Protocols, nil

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -68,23 +67,18 @@ func devnetCommand(ctx context.Context, e *env, args []string) error {
 	scenario := fs.String("scenario", "", "add a protocol to the chain: "+devnet.AsyncEmissionScenario)
 	forgeryRate := fs.Float64("forgery-rate", devnet.DefaultForgeryRate, "with --scenario, the fraction of protocol actions that are forgeries or mistakes")
 	printConfig := fs.Bool("print-config", false, "with --scenario, print the [[protocol]] configuration that watches it, and exit")
-	logCfg := LogConfig{Format: "auto"}
-	fs.StringVar(&logCfg.Level, "log-level", "info", "trace, debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return badInput{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
-	if _, err := zerolog.ParseLevel(logCfg.Level); err != nil || logCfg.Level == "" {
-		return badInput{fmt.Errorf("--log-level %q is not one of trace, debug, info, warn, error", logCfg.Level)}
-	}
 	switch *scenario {
 	case devnet.AsyncEmissionScenario:
 		cfg.Scenario = &devnet.AsyncEmission{ForgeryRate: *forgeryRate}
 	case "":
 		for _, f := range []string{"forgery-rate", "print-config"} {
-			if flagSet(fs, f) {
+			if fs.given(f) {
 				return badInput{fmt.Errorf("--%s needs --scenario %s", f, devnet.AsyncEmissionScenario)}
 			}
 		}
@@ -111,19 +105,12 @@ func devnetCommand(ctx context.Context, e *env, args []string) error {
 		_, err = io.WriteString(e.stdout, devnetScanTOML+devnet.ProtocolsTOML(ps))
 		return err
 	}
-	return serveDevnet(ctx, e, cfg, *listen, newLogger(logCfg, e.stderr))
+	return serveDevnet(ctx, e, cfg, *listen, fs.logger(LogConfig{Level: "info", Format: "auto"}))
 }
 
 // devnetScanTOML is the part of a configuration that follows the devnet:
 // its consensus rules.
 const devnetScanTOML = "[scan]\n# The devnet's chain obeys the devnet's consensus rules.\nnetwork = \"devnet\"\n\n"
-
-// flagSet reports whether the command line set the flag.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
 
 // serveDevnet listens, serves 503 while the chain is generated, then the
 // devnet, until ctx is done (nil) or serving fails.

@@ -28,6 +28,11 @@ func (e eventEncoder) Retraction(orig db.Message, b db.BlockRef) (db.Message, er
 	return db.Message(m), err
 }
 
+func (e eventEncoder) Rescinded(orig db.Message, b db.BlockRef, r db.Rescan) (db.Message, error) {
+	m, err := e.enc.Rescinded(publish.Message(orig), publish.BlockRef(b), publish.RescanData(r))
+	return db.Message(m), err
+}
+
 func (e eventEncoder) Rollback(r db.Reorg, b db.BlockRef) (db.Message, error) {
 	m, err := e.enc.Rollback(publish.Rollback{
 		ForkID: r.ForkID, ForkHeight: r.ForkHeight, Depth: int(r.Depth),
@@ -47,7 +52,7 @@ func (o outboxSource) Pending(ctx context.Context, after int64, limit int) ([]pu
 	}
 	out := make([]publish.Pending, len(rows))
 	for i, r := range rows {
-		out[i] = publish.Pending{Seq: r.Seq, Message: publish.Message(r.Message)}
+		out[i] = publish.Pending{Seq: r.Seq, Message: publish.Message(r.Message), Written: r.Written}
 	}
 	return out, nil
 }
@@ -77,17 +82,32 @@ func (g *gatedStore) ConnectBlock(ctx context.Context, b *ergo.FullBlock, judge 
 	return g.ConnectBlocks(ctx, []*ergo.FullBlock{b}, judge)
 }
 
-// ConnectBlocks waits, every gateEvery blocks or while the outbox is half
-// full, until the outbox holds fewer than max events, then connects.
+// ConnectBlocks waits (gate), then connects.
 func (g *gatedStore) ConnectBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge db.Judge) error {
-	after := g.blocks.Add(int64(len(blocks)))
-	crossed := (after-int64(len(blocks)))/gateEvery != after/gateEvery
-	if g.max > 0 && (crossed || g.pending.Load() >= g.max/2) {
-		if err := g.wait(ctx); err != nil {
-			return err
-		}
+	if err := g.gate(ctx, len(blocks)); err != nil {
+		return err
 	}
 	return g.Store.ConnectBlocks(ctx, blocks, judge)
+}
+
+// BackfillBlocks waits, as ConnectBlocks does, then backfills: a backfill
+// writes events too.
+func (g *gatedStore) BackfillBlocks(ctx context.Context, blocks []*ergo.FullBlock, judge db.Judge) error {
+	if err := g.gate(ctx, len(blocks)); err != nil {
+		return err
+	}
+	return g.Store.BackfillBlocks(ctx, blocks, judge)
+}
+
+// gate waits, every gateEvery blocks or while the outbox is half full,
+// until the outbox holds fewer than max events.
+func (g *gatedStore) gate(ctx context.Context, blocks int) error {
+	after := g.blocks.Add(int64(blocks))
+	crossed := (after-int64(blocks))/gateEvery != after/gateEvery
+	if g.max > 0 && (crossed || g.pending.Load() >= g.max/2) {
+		return g.wait(ctx)
+	}
+	return nil
 }
 
 // wait returns once the outbox holds fewer than max unacknowledged events.
@@ -115,4 +135,7 @@ func (g *gatedStore) wait(ctx context.Context) error {
 	}
 }
 
-var _ scan.Store = (*gatedStore)(nil)
+var (
+	_ scan.Store         = (*gatedStore)(nil)
+	_ scan.BackfillStore = (*gatedStore)(nil)
+)

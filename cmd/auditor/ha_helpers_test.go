@@ -272,8 +272,8 @@ func replay(t testing.TB, log []recorded) replayed {
 	return out
 }
 
-// storeVerdicts returns the verdicts of the store in dir's main chain.
-func storeVerdicts(t testing.TB, dir string) map[verdictKey]verdictValue {
+// storeVerdictMap returns the verdicts of the store in dir's main chain.
+func storeVerdictMap(t testing.TB, dir string) map[verdictKey]verdictValue {
 	t.Helper()
 	s, err := db.Open(context.Background(), filepath.Join(dir, dbFile), zerolog.Nop())
 	if err != nil {
@@ -457,7 +457,7 @@ func (g *haGroup) settle(timeout time.Duration) replayed {
 			}
 			first = m
 		}
-		want = storeVerdicts(g.t, first.cfg.DataDir)
+		want = storeVerdictMap(g.t, first.cfg.DataDir)
 		r := replay(g.t, g.rec.log())
 		return len(r.live) == len(want), fmt.Sprintf("%d verdicts live of %d", len(r.live), len(want))
 	})

@@ -164,7 +164,7 @@ func TestHAHandoverInProcess(t *testing.T) {
 				return false, fmt.Sprintf("%s at %d", m.id, st.TipHeight)
 			}
 		}
-		want = storeVerdicts(t, members["a1"].cfg.DataDir)
+		want = storeVerdictMap(t, members["a1"].cfg.DataDir)
 		r := replay(t, rec.log())
 		return len(r.live) == len(want), fmt.Sprintf("%d live of %d", len(r.live), len(want))
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ergo/address"
 	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/rules"
 )
 
 const inspectSynopsis = `[--testnet] [FILE...]
@@ -283,7 +284,7 @@ type boxLine struct {
 	ComputedBoxID ergo.Digest                `json:"computedBoxId"`
 	OK            bool                       `json:"ok"`
 	Value         string                     `json:"value"`
-	TemplateHash  *ergo.HexBytes             `json:"templateHash"`
+	TemplateHash  *rules.TemplateHashes      `json:"templateHash"` // {"sha256": hex, "blake2b256": hex}
 	Address       string                     `json:"address"`
 	Registers     map[string]*sigma.Constant `json:"registers"`
 	Errors        []string                   `json:"errors,omitempty"`
@@ -310,13 +311,12 @@ func (in *inspector) box(b *ergo.Box, at *boxContext) {
 			errs = append(errs, fmt.Errorf("index: says %d, the box is output %d", b.Index, at.index))
 		}
 	}
-	if tree, err := sigma.ParseErgoTree(b.ErgoTree); err != nil {
+	if _, err := sigma.ParseErgoTree(b.ErgoTree); err != nil {
 		errs = append(errs, fmt.Errorf("ergoTree: %w", err))
-	} else if h, err := tree.TemplateHash(); err != nil {
+	} else if h, err := rules.HashTemplate(b.ErgoTree); err != nil {
 		errs = append(errs, fmt.Errorf("ergoTree: %w", err))
 	} else {
-		th := ergo.HexBytes(h[:])
-		line.TemplateHash = &th
+		line.TemplateHash = &h
 	}
 	for i := range b.Registers {
 		name := ergo.RegisterName(4 + i)

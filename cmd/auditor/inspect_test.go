@@ -71,8 +71,12 @@ func TestInspectRegistersRenderExactly(t *testing.T) {
 		if l["kind"] != "box" {
 			continue
 		}
-		if _, ok := l["templateHash"].(string); !ok {
-			t.Fatalf("box without template hash: %v", l)
+		th, _ := l["templateHash"].(map[string]any)
+		if sha, _ := th["sha256"].(string); len(sha) != 64 {
+			t.Fatalf("box without sha256 template hash: %v", l)
+		}
+		if blake, _ := th["blake2b256"].(string); len(blake) != 64 || blake == th["sha256"] {
+			t.Fatalf("box without blake2b256 template hash: %v", l)
 		}
 		if a, _ := l["address"].(string); a == "" {
 			t.Fatalf("box without address: %v", l)

@@ -33,6 +33,10 @@ type command struct {
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// describe, when set, receives a command's flags instead of the
+	// command running (parseFlags returns errDescribed): completion
+	// learns the flags so.
+	describe func(*flagSet)
 }
 
 var (
@@ -54,10 +58,15 @@ func commands() []command {
 		{"verify", "explain one box: its class, verdict, reasons and lineage", runVerify},
 		{"check-config", "validate a configuration file and exit", runCheckConfig},
 		{"report", "make an audit report now (JSON and HTML) from the stored state", runReport},
+		{"rescan", "judge one protocol again from a height (after an upgrade); the next run backfills it", runRescan},
+		{"prune", "delete the history of a protocol removed from the configuration", runPrune},
 		{"tail", "print the auditor's events from NATS as they arrive", runTail},
 		{"inspect", "decode Ergo node JSON and re-derive every id, root and PoW", runInspect},
 		{"check-node", "verify a range of a node's chain as the daemon does, storing nothing; report its speed", runCheckNode},
 		{"devnet", "serve a simulated Ergo node over a generated chain that verifies", runDevnet},
+		{"version", "print the auditor's version, commit and Go version", runVersion},
+		{"completion", "print a shell completion script (bash, zsh or fish)", runCompletion},
+		{"help", "show the commands, or a command's flags (auditor help CMD)", nil},
 	}
 }
 
@@ -66,68 +75,68 @@ func main() {
 }
 
 func run(args []string, e *env) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(e.stderr)
-		if len(args) == 0 {
-			return exitBadInput
-		}
+		return exitBadInput
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(e.stdout)
 		return exitOK
+	case "--version", "-version":
+		args[0] = "version"
+	case "help":
+		if len(args) == 1 {
+			usage(e.stdout)
+			return exitOK
+		}
+		if _, ok := lookup(args[1]); !ok || args[1] == "help" {
+			fmt.Fprintf(e.stderr, "auditor help: unknown command %q\n\n", args[1])
+			usage(e.stderr)
+			return exitBadInput
+		}
+		args = []string{args[1], "--help"}
 	}
+	c, ok := lookup(args[0])
+	if !ok || c.run == nil {
+		fmt.Fprintf(e.stderr, "auditor: unknown command %q\n\n", args[0])
+		usage(e.stderr)
+		return exitBadInput
+	}
+	err := c.run(e, args[1:])
+	var bad badInput
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp), errors.Is(err, errDescribed):
+		return exitOK
+	case errors.Is(err, errFailed):
+		return exitFailed
+	case errors.Is(err, errReported):
+		return exitBadInput
+	case errors.As(err, &bad):
+		fmt.Fprintf(e.stderr, "auditor %s: %v\n", c.name, err)
+		return exitBadInput
+	default:
+		fmt.Fprintf(e.stderr, "auditor %s: %v\n", c.name, err)
+		return exitFailed
+	}
+}
+
+// lookup finds a command by name.
+func lookup(name string) (command, bool) {
 	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
-		err := c.run(e, args[1:])
-		var bad badInput
-		switch {
-		case err == nil:
-			return exitOK
-		case errors.Is(err, flag.ErrHelp):
-			return exitOK
-		case errors.Is(err, errFailed):
-			return exitFailed
-		case errors.Is(err, errReported):
-			return exitBadInput
-		case errors.As(err, &bad):
-			fmt.Fprintf(e.stderr, "auditor %s: %v\n", c.name, err)
-			return exitBadInput
-		default:
-			fmt.Fprintf(e.stderr, "auditor %s: %v\n", c.name, err)
-			return exitFailed
+		if c.name == name {
+			return c, true
 		}
 	}
-	fmt.Fprintf(e.stderr, "auditor: unknown command %q\n\n", args[0])
-	usage(e.stderr)
-	return exitBadInput
+	return command{}, false
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: auditor <command> [flags]\n\nCommands:")
+	fmt.Fprintln(w, "Usage: auditor <command> [flags] [arguments]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'auditor <command> -h' for a command's flags.")
-}
-
-// newFlagSet returns a FlagSet that reports errors to e.stderr and returns
-// them instead of exiting.
-func newFlagSet(e *env, name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: auditor %s %s\n", name, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses args; the flag package reports a bad flag itself.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errReported, err)
-	}
-	return nil
+	fmt.Fprintln(w, "\nFlags may come before or after the arguments. Every command takes --log-level and\n--log-format. 'auditor help <command>' shows a command's flags; 'auditor --version'\nthe build.")
 }

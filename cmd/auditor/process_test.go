@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,8 @@ import (
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/internal/testlog"
+	"github.com/async-emission/auditor/report"
+	"github.com/async-emission/auditor/rules"
 )
 
 // logged reports whether the process logged a line with this message
@@ -208,6 +211,15 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 	}
 	ns := natsServer(t, t.TempDir(), 0)
 	cfgPath, cfg := scenarioConfig(t, d, nodeURL, ns.ClientURL())
+	// The conservation sweep every 100 ms (the other tests sweep once, at
+	// start): the gauges reach the tip.
+	text, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, bytes.Replace(text, []byte(`sweep_interval = "0s"`), []byte(`sweep_interval = "100ms"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	watch := openWatch(t, cfg.DataDir)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	base := "http://" + addr
@@ -284,6 +296,49 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 	}
 	if v, _ := metricValue(metrics, "auditor_events_published_total"); v < float64(st.EventsWritten) {
 		t.Errorf("/metrics: %v events published of %d written", v, st.EventsWritten)
+	}
+	// The latency histograms: one observation per block connected and per
+	// event acknowledged (every ack had happened: nothing is pending).
+	for histogram, counter := range map[string]string{
+		"auditor_block_connect_delay_seconds": "auditor_blocks_connected_total",
+		"auditor_event_ack_delay_seconds":     "auditor_events_published_total",
+	} {
+		n, ok := metricValue(metrics, histogram+"_count")
+		want, _ := metricValue(metrics, counter)
+		if !ok || n != want || n == 0 {
+			t.Errorf("/metrics: %s_count = %v (present %v), want %s = %v", histogram, n, ok, counter, want)
+		}
+	}
+	// The conservation gauges: what a sweep of the store finds, once the
+	// daemon's sweep has read the tip.
+	protocols, _ := rules.ParseProtocols(cfg.Protocols)
+	var sweeper *report.Sweeper
+	sweeper, err = report.NewSweeper(watch, protocols, 0, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sweeper.SweepNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sweep, _ := sweeper.Last()
+	pollUntil(t, 15*time.Second, "/metrics swept at the tip", func() (bool, string) {
+		_, metrics = get("/metrics")
+		h, _ := metricValue(metrics, "auditor_conservation_tip_height")
+		return h == initial, fmt.Sprintf("swept at %v", h)
+	})
+	for _, p := range sweep.Protocols {
+		for name, want := range map[string]int{
+			"auditor_conservation_lineages":                    p.Lineages,
+			"auditor_conservation_failing_lineages":            p.FailingLineages,
+			"auditor_conservation_misplaced_participant_boxes": p.MisplacedBoxes,
+		} {
+			if v, ok := metricValue(metrics, fmt.Sprintf("%s{protocol=%q}", name, p.Name)); !ok || v != float64(want) {
+				t.Errorf("/metrics: %s{protocol=%q} = %v (present %v), want %d", name, p.Name, v, ok, want)
+			}
+		}
+	}
+	if len(sweep.Protocols) == 0 || sweep.Protocols[0].Lineages == 0 {
+		t.Errorf("the scenario's sweep found no lineage: %+v", sweep)
 	}
 	if t.Failed() {
 		t.FailNow()

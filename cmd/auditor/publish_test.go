@@ -71,7 +71,7 @@ func scenarioConfig(t *testing.T, d *devnet.Devnet, nodeURL, natsURL string) (st
 	if natsURL != "" {
 		nats = fmt.Sprintf("[nats]\nurl = [%q]\n", natsURL)
 	}
-	nats += "[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\n"
+	nats += "[http]\nlisten = \"\"\n[reports]\nschedule = \"\"\nsweep_interval = \"0s\"\n"
 	text := "data_dir = " + strconv.Quote(t.TempDir()) + "\n[scan]\nnetwork = \"devnet\"\npoll_interval = \"1ms\"\n" + nats + devnet.ProtocolsTOML(pcs)
 	path := filepath.Join(t.TempDir(), "auditor.toml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -102,6 +102,18 @@ func newScenarioDevnet(t testing.TB, cfg devnet.Config) (*devnet.Devnet, string)
 // in stream order, and the subjects by id.
 func streamMessages(t *testing.T, url string) (ids []string, subjects map[string]string) {
 	t.Helper()
+	subjects = map[string]string{}
+	eachStreamMessage(t, url, func(m *jetstream.RawStreamMsg) {
+		id := m.Header.Get(nats.MsgIdHdr)
+		ids = append(ids, id)
+		subjects[id] = m.Subject
+	})
+	return ids, subjects
+}
+
+// eachStreamMessage calls each for every message in the stream, in order.
+func eachStreamMessage(t *testing.T, url string, each func(*jetstream.RawStreamMsg)) {
+	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
@@ -121,17 +133,13 @@ func streamMessages(t *testing.T, url string) (ids []string, subjects map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	subjects = map[string]string{}
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := st.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatalf("message %d: %v", seq, err)
 		}
-		id := m.Header.Get(nats.MsgIdHdr)
-		ids = append(ids, id)
-		subjects[id] = m.Subject
+		each(m)
 	}
-	return ids, subjects
 }
 
 // outboxRows returns the message ids the store's outbox holds, in seq

@@ -23,16 +23,16 @@ its report.ready event for the daemon's relay. It prints the two paths.`
 
 func runReport(e *env, args []string) error {
 	fs := newFlagSet(e, "report", reportSynopsis)
-	cfgPath := fs.String("config", "", "configuration file (TOML)")
-	dataDir := fs.String("data-dir", "", "data directory; overrides data_dir")
-	out := fs.String("out", "", "directory for the report files; overrides reports.dir")
+	cfgPath := fs.String("config", "", "read the configuration from `FILE` (TOML)")
+	dataDir := fs.String("data-dir", "", "keep the database in `DIR`; overrides data_dir")
+	out := fs.String("out", "", "write the report files to `DIR`; overrides reports.dir")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return badInput{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
-	cfg, err := loadConfig(*cfgPath, func(c *Config) {
+	cfg, err := fs.loadConfig(*cfgPath, func(c *Config) {
 		if *dataDir != "" {
 			c.DataDir = *dataDir
 		}
@@ -44,12 +44,12 @@ func runReport(e *env, args []string) error {
 		return badInput{err}
 	}
 	ctx := context.Background()
-	store, err := openStoreIn(ctx, cfg.DataDir)
+	store, err := openStoreIn(ctx, cfg.DataDir, fs.quietLogger(cfg.Log))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	rep, err := newReporter(cfg, store, zerolog.Nop())
+	rep, err := newReporter(cfg, store, nil, fs.quietLogger(cfg.Log))
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func runReport(e *env, args []string) error {
 
 // newReporter builds the reporter of the configuration, announcing each
 // report through the store's outbox.
-func newReporter(cfg Config, store *db.Store, log zerolog.Logger) (*report.Reporter, error) {
+func newReporter(cfg Config, store *db.Store, sweeper *report.Sweeper, log zerolog.Logger) (*report.Reporter, error) {
 	loc, err := time.LoadLocation(cfg.Reports.TimeZone) // validated
 	if err != nil {
 		return nil, err
@@ -76,6 +76,7 @@ func newReporter(cfg Config, store *db.Store, log zerolog.Logger) (*report.Repor
 	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated
 	return report.NewReporter(store, outboxAnnouncer{store: store, enc: encoder(cfg.NATS)}, report.Config{
 		Dir: cfg.reportsDir(), Retention: cfg.Reports.Retention, Protocols: protocols, Location: loc,
+		Sweeper: sweeper, ExplorerURL: cfg.Reports.ExplorerURL,
 	}, log)
 }
 

@@ -26,6 +26,16 @@ func TestReportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The configuration's block explorer is linked from the HTML report.
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = bytes.Replace(text, []byte("[reports]\n"), []byte("[reports]\nexplorer_url = \"https://explorer.example/en/boxes/{box}\"\n"), 1)
+	if err := os.WriteFile(path, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	e := &env{stdout: &stdout, stderr: &stderr}
@@ -43,6 +53,9 @@ func TestReportCommand(t *testing.T) {
 		if _, err := os.Stat(f); err != nil {
 			t.Error(err)
 		}
+	}
+	if page, err := os.ReadFile(files[1]); err != nil || !bytes.Contains(page, []byte(`href="https://explorer.example/en/boxes/`)) {
+		t.Errorf("the HTML report links no box to reports.explorer_url (%v)", err)
 	}
 	if _, pending := outboxRows(t, cfg.DataDir); pending != 1 {
 		t.Fatalf("%d events pending after the report, want its report.ready", pending)

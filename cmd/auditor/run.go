@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"net"
 	"os"
 	"os/signal"
@@ -59,14 +61,14 @@ const (
 
 func runRun(e *env, args []string) error {
 	fs := newFlagSet(e, "run", runSynopsis)
-	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	cfgPath := fs.String("config", "", "read the configuration from `FILE` (TOML)")
 	until := fs.Uint("until-height", 0, "exit 0 once this height is connected (0: follow forever)")
-	nodeURL := fs.String("node", "", "Ergo node URL; overrides node.url")
-	natsURL := fs.String("nats", "", "NATS server URLs, comma-separated; overrides nats.url")
-	dataDir := fs.String("data-dir", "", "data directory; overrides data_dir")
-	network := fs.String("network", "", "consensus rules: mainnet, testnet or devnet; overrides scan.network")
+	nodeURL := fs.String("node", "", "the Ergo node at `URL`; overrides node.url")
+	natsURL := fs.String("nats", "", "the NATS servers at `URLS`, comma-separated; overrides nats.url")
+	dataDir := fs.String("data-dir", "", "keep the database in `DIR`; overrides data_dir")
+	network := fs.String("network", "", "check the chain against the consensus rules of `NETWORK`: mainnet, testnet or devnet; overrides scan.network")
 	var httpAddr optionalString
-	fs.Var(&httpAddr, "http", `HTTP server address; overrides http.listen ("" disables it)`)
+	fs.Var(&httpAddr, "http", "serve HTTP on `ADDR`; overrides http.listen (\"\" disables it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -76,7 +78,7 @@ func runRun(e *env, args []string) error {
 	if *until > 1<<31-1 {
 		return badInput{fmt.Errorf("--until-height %d is beyond any block height", *until)}
 	}
-	cfg, err := loadConfig(*cfgPath, func(c *Config) {
+	cfg, err := fs.loadConfig(*cfgPath, func(c *Config) {
 		if *nodeURL != "" {
 			c.Node.URL = *nodeURL
 		}
@@ -139,10 +141,13 @@ type daemon struct {
 	member   *ha.Member     // with HA only
 	client   *scan.Client
 	follower *scan.Follower
+	backfill *scan.Backfill    // the histories of protocols added later (or rescanned)
 	sched    *report.Scheduler // nil: no schedule
 	reporter *report.Reporter
-	http     net.Listener // nil: no HTTP server
+	sweeper  *report.Sweeper // the conservation sweep of the metrics
+	http     net.Listener    // nil: no HTTP server
 	handler  *api.Handler
+	latency  *api.Latency // fed by the follower and the relay, served by the handler
 	started  time.Time
 
 	// drainTimeout bounds the wait for the outbox to drain at a stop
@@ -158,7 +163,7 @@ type daemon struct {
 // openDaemon opens the store, NATS and the HTTP listener, and builds the
 // rest; close releases what it opened.
 func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog.Logger) (_ *daemon, err error) {
-	d := &daemon{cfg: cfg, log: log, started: time.Now(), drainTimeout: shutdownTimeout}
+	d := &daemon{cfg: cfg, log: log, started: time.Now(), drainTimeout: shutdownTimeout, latency: api.NewLatency()}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -209,19 +214,33 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 		}
 		d.store.SetEvents(eventEncoder{encoder(cfg.NATS)}, d.member.Notify)
 	} else {
-		d.relay = publish.NewRelay(outboxSource{d.store}, d.link.JS, relayConfig(cfg.NATS), component(log, "relay"))
+		rc := relayConfig(cfg.NATS)
+		rc.OnAck = d.latency.EventAcknowledged
+		d.relay = publish.NewRelay(outboxSource{d.store}, d.link.JS, rc, component(log, "relay"))
 		d.store.SetEvents(eventEncoder{encoder(cfg.NATS)}, d.relay.Notify)
 	}
 
 	scanLog := component(log, "scan")
+	if err := registerProtocols(ctx, d.store, cfg, scanLog); err != nil {
+		return nil, err
+	}
 	gated := &gatedStore{Store: d.store, max: int64(cfg.NATS.OutboxMax), onWait: func(pending int64) {
 		scanLog.Warn().Int64("outbox_pending", pending).Int("outbox_max", cfg.NATS.OutboxMax).
 			Msg("the outbox is full: indexing waits for NATS to acknowledge events")
 	}}
-	d.follower = scan.NewFollower(client, gated, newEngine(cfg, component(log, "rules")), followerConfig(cfg, untilHeight), scanLog)
+	engine := newEngine(cfg, component(log, "rules"))
+	fc := followerConfig(cfg, untilHeight)
+	fc.OnConnect = d.latency.BlockConnected
+	d.follower = scan.NewFollower(client, gated, engine, fc, scanLog)
+	d.backfill = scan.NewBackfill(client, gated, engine, scan.BackfillConfig{Batch: cfg.Scan.FetchBatch, Ahead: cfg.Scan.FetchAhead},
+		component(log, "backfill"))
 
 	reportLog := component(log, "report")
-	if d.reporter, err = newReporter(cfg, d.store, reportLog); err != nil {
+	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated
+	if d.sweeper, err = report.NewSweeper(d.store, protocols, time.Duration(cfg.Reports.SweepInterval), reportLog); err != nil {
+		return nil, err
+	}
+	if d.reporter, err = newReporter(cfg, d.store, d.sweeper, reportLog); err != nil {
 		return nil, err
 	}
 	if cfg.Reports.Schedule != "" {
@@ -318,6 +337,7 @@ func (d *daemon) run(ctx context.Context) error {
 		goRun("relay", d.relay.Run, components)
 	}
 	goRun("nats", d.link.run, components)
+	goRun("sweep", d.sweeper.Run, components)
 	if d.handler != nil {
 		ln := d.http
 		goRun("http", func(ctx context.Context) error {
@@ -351,7 +371,7 @@ func (d *daemon) run(ctx context.Context) error {
 		started = started.Str("trust_root", "the first block to be connected")
 	}
 	started.Msg("auditor started")
-	err := d.follower.Run(ctx)
+	err := d.follow(ctx)
 	switch {
 	case err == nil:
 		st := d.follower.Stats()
@@ -381,6 +401,75 @@ func (d *daemon) notify() {
 	}
 }
 
+// follow runs the follower and, beside it, the backfill of the protocols
+// whose history lacks blocks below the tip, until ctx is done or the
+// follower ends. When the follower reaches --until-height (nil), it waits
+// for the backfill to bring every history there too. A backfill that
+// fails (a store error) stops the follower: the daemon does not go on with
+// a history it cannot complete.
+func (d *daemon) follow(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var backfillErr error
+	backfilled := make(chan struct{})
+	go func() {
+		defer close(backfilled)
+		if err := d.backfill.Run(ctx); err != nil && ctx.Err() == nil {
+			backfillErr = err
+			stop()
+		}
+	}()
+	err := d.follower.Run(ctx)
+	if err != nil {
+		stop()
+	}
+	<-backfilled
+	if backfillErr != nil {
+		return backfillErr
+	}
+	return err
+}
+
+// registerProtocols makes the store's protocols agree with the
+// configuration (db.Store.RegisterProtocols) and logs what that changed:
+// a protocol added to a store with blocks is backfilled from its
+// start_height, one whose start_height changed begins its history again,
+// one removed is kept, inactive, until auditor prune.
+func registerProtocols(ctx context.Context, store *db.Store, cfg Config, log zerolog.Logger) error {
+	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated
+	starts := make([]db.ProtocolStart, len(protocols))
+	for i, p := range protocols {
+		starts[i] = db.ProtocolStart{Name: p.Name, StartHeight: p.StartHeight}
+	}
+	changes, err := store.RegisterProtocols(ctx, starts, keepFunc(cfg))
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		ev := log.Info().Str("protocol", c.Name)
+		if c.BackfillFrom > 0 {
+			ev = ev.Uint32("backfill_from", c.BackfillFrom)
+		}
+		switch c.What {
+		case "added":
+			if c.BackfillFrom > 0 {
+				ev.Msg("protocol added: its history is backfilled from its start height while the others follow the tip")
+			} else {
+				ev.Msg("protocol added")
+			}
+		case "restarted":
+			log.Warn().Str("protocol", c.Name).Uint32("backfill_from", c.BackfillFrom).Int64("retracted", c.Rescan.Retracted).
+				Int("generation", c.Rescan.Generation).
+				Msg("the protocol's start_height changed: its history begins again there (its verdicts above are retracted and judged again)")
+		case "reactivated":
+			ev.Msg("protocol configured again: its history is backfilled from where it stopped")
+		case "deactivated":
+			ev.Msg("protocol no longer configured: its verdicts and lineages are kept, not judged; auditor prune --protocol deletes them")
+		}
+	}
+	return nil
+}
+
 // chain is the follower's view of the chain, for a report.
 func (d *daemon) chain() report.Chain {
 	st := d.follower.Stats()
@@ -398,6 +487,7 @@ func (d *daemon) chain() report.Chain {
 func (d *daemon) newHandler() (*api.Handler, error) {
 	cfg := api.Config{
 		Store:           d.store,
+		Protocols:       protocolNames(d.cfg),
 		MaxLag:          d.cfg.HTTP.MaxLag,
 		MaxPublishDelay: time.Duration(d.cfg.HTTP.MaxPublishDelay),
 		Chain:           func() api.ChainStats { return chainStats(d.follower.Stats()) },
@@ -406,7 +496,19 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 			st := d.relay.Stats()
 			return api.PublishStats{Published: st.Published, Duplicates: st.Duplicates, Errors: st.Errors, InFlight: st.InFlight, LastAck: st.LastAck}
 		},
+		Latency:    d.latency,
 		ReportsDir: d.cfg.reportsDir(),
+		Conservation: func() (api.ConservationStats, bool) {
+			sw, ok := d.sweeper.Last()
+			return conservationStats(sw), ok
+		},
+	}
+	cfg.Backfill = func() map[string]api.BackfillStats {
+		out := map[string]api.BackfillStats{}
+		for name, p := range d.backfill.Stats().Protocols {
+			out[name] = api.BackfillStats{BlocksPerSecond: p.BlocksPerSecond, Remaining: p.Remaining, Done: p.Done}
+		}
+		return out
 	}
 	if d.member != nil {
 		cfg.Publish = func() api.PublishStats {
@@ -427,6 +529,37 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 		err = h.Registry().Register(haCollector{d.member})
 	}
 	return h, err
+}
+
+// conservationStats is a conservation sweep as the HTTP server shows it.
+func conservationStats(sw report.Sweep) api.ConservationStats {
+	out := api.ConservationStats{CurrentAt: sw.Current, TipHeight: sw.Tip.Height, Protocols: []api.ProtocolConservation{}}
+	for _, p := range sw.Protocols {
+		tokens, _ := p.Misplaced.Big() // the sweep's own sum
+		out.Protocols = append(out.Protocols, api.ProtocolConservation{Protocol: p.Name, Lineages: p.Lineages,
+			FailingLineages: p.FailingLineages, MisplacedBoxes: p.MisplacedBoxes, MisplacedTokens: clampUint64(tokens)})
+	}
+	return out
+}
+
+// clampUint64 is v as a uint64: 0 below, the largest uint64 above.
+func clampUint64(v *big.Int) uint64 {
+	switch {
+	case v == nil || v.Sign() <= 0:
+		return 0
+	case !v.IsUint64():
+		return math.MaxUint64
+	}
+	return v.Uint64()
+}
+
+// protocolNames are the names of the configured protocols.
+func protocolNames(cfg Config) []string {
+	var names []string
+	for _, p := range cfg.Protocols {
+		names = append(names, p.Name)
+	}
+	return names
 }
 
 // chainStats is the follower's view of the chain as the HTTP server shows
@@ -501,19 +634,37 @@ func drainOutbox(store *db.Store, notify func(), timeout time.Duration, log zero
 // each [[protocol]] is judged as PROTOCOL.md says, and the boxes [watch]
 // names are kept besides.
 func newEngine(cfg Config, log zerolog.Logger) *rules.Engine {
-	var tokens, templates []ergo.Digest
+	var watch rules.Watcher
+	if f := watchFilter(cfg); f != nil {
+		watch = f
+	}
+	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated too
+	return rules.NewEngine(protocols, watch, log)
+}
+
+// watchFilter is the [watch] section's filter; nil when it names nothing.
+func watchFilter(cfg Config) *db.Filter {
+	var tokens []ergo.Digest
+	var templates []rules.Template
 	for _, s := range cfg.Watch.Tokens {
 		d, _ := ergo.ParseDigest(s) // Validate has checked every entry
 		tokens = append(tokens, d)
 	}
 	for _, s := range cfg.Watch.Templates {
-		d, _ := ergo.ParseDigest(s)
-		templates = append(templates, d)
+		t, _ := rules.ParseTemplate(s)
+		templates = append(templates, t)
 	}
-	var watch rules.Watcher
-	if len(tokens)+len(templates) > 0 {
-		watch = db.NewFilter(tokens, templates)
+	if len(tokens)+len(templates) == 0 {
+		return nil
 	}
-	protocols, _ := rules.ParseProtocols(cfg.Protocols) // validated too
-	return rules.NewEngine(protocols, watch, log)
+	return db.NewFilter(tokens, templates)
+}
+
+// keepFunc is the [watch] section's filter as the store's rescan and prune
+// take it (nil for none).
+func keepFunc(cfg Config) func(*ergo.Box) bool {
+	if f := watchFilter(cfg); f != nil {
+		return f.KeepBox
+	}
+	return nil
 }

@@ -292,7 +292,8 @@ func TestRunKeepsProtocolBoxes(t *testing.T) {
 		}
 		explained[key] = true
 		var out bytes.Buffer
-		code := run([]string{"verify", "--data-dir", dir, "--json", x.BoxID.String()}, &env{stdout: &out, stderr: &out})
+		// Flags after the argument, as people type them.
+		code := run([]string{"verify", x.BoxID.String(), "--data-dir", dir, "--json"}, &env{stdout: &out, stderr: &out})
 		if want := map[bool]int{true: exitOK, false: exitFailed}[x.Verdict == devnet.VerdictVerified && x.Kind == devnet.VerdictCreated]; code != want && x.Kind == devnet.VerdictCreated {
 			t.Errorf("verify %s (%s): exit %d, want %d\n%s", x.BoxID, key, code, want, out.String())
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,8 +26,8 @@ reached).`
 
 func runStatus(e *env, args []string) error {
 	fs := newFlagSet(e, "status", statusSynopsis)
-	cfgPath := fs.String("config", "", "configuration file (TOML)")
-	dataDir := fs.String("data-dir", "", "data directory; overrides data_dir")
+	cfgPath := fs.String("config", "", "read the configuration from `FILE` (TOML)")
+	dataDir := fs.String("data-dir", "", "keep the database in `DIR`; overrides data_dir")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -35,15 +36,7 @@ func runStatus(e *env, args []string) error {
 		return badInput{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
 	ctx := context.Background()
-	cfg, err := loadConfig(*cfgPath, func(c *Config) {
-		if *dataDir != "" {
-			c.DataDir = *dataDir
-		}
-	})
-	if err != nil {
-		return badInput{err}
-	}
-	store, err := openStoreIn(ctx, cfg.DataDir)
+	store, cfg, err := existingStore(ctx, fs, *cfgPath, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -87,6 +80,13 @@ func runStatus(e *env, args []string) error {
 			fmt.Fprintln(e.stdout, "; nobody holds the lease")
 		}
 	}
+	for i, p := range out.Protocols {
+		label := ""
+		if i == 0 {
+			label = "protocols"
+		}
+		fmt.Fprintf(e.stdout, "%-13s %s\n", label, protocolLine(p, out.TipHeight))
+	}
 	for _, p := range slices.Sorted(maps.Keys(out.Verdicts)) {
 		for _, c := range rules.Classes() {
 			vc := out.Verdicts[p][c]
@@ -105,23 +105,54 @@ func runStatus(e *env, args []string) error {
 // openExistingStore opens the database of the configuration's data
 // directory (dataDir overriding it), which must exist: the read-only
 // commands never create one.
-func openExistingStore(ctx context.Context, cfgPath, dataDir string) (*db.Store, error) {
-	cfg, err := loadConfig(cfgPath, func(c *Config) {
+func openExistingStore(ctx context.Context, fs *flagSet, cfgPath, dataDir string) (*db.Store, error) {
+	s, _, err := existingStore(ctx, fs, cfgPath, dataDir)
+	return s, err
+}
+
+// existingStore is openExistingStore, with the configuration read.
+func existingStore(ctx context.Context, fs *flagSet, cfgPath, dataDir string) (*db.Store, Config, error) {
+	cfg, err := fs.loadConfig(cfgPath, func(c *Config) {
 		if dataDir != "" {
 			c.DataDir = dataDir
 		}
 	})
 	if err != nil {
-		return nil, badInput{err}
+		return nil, cfg, badInput{err}
 	}
-	return openStoreIn(ctx, cfg.DataDir)
+	s, err := openStoreIn(ctx, cfg.DataDir, fs.quietLogger(cfg.Log))
+	return s, cfg, err
 }
 
 // openStoreIn opens the database of dataDir, which must exist.
-func openStoreIn(ctx context.Context, dataDir string) (*db.Store, error) {
+func openStoreIn(ctx context.Context, dataDir string, log zerolog.Logger) (*db.Store, error) {
 	path := filepath.Join(dataDir, dbFile)
 	if _, err := os.Stat(path); err != nil {
 		return nil, badInput{fmt.Errorf("no auditor database in %s: %w", dataDir, err)}
 	}
-	return db.Open(ctx, path, zerolog.Nop())
+	return db.Open(ctx, path, log)
+}
+
+// protocolLine says how far a protocol's history reaches.
+func protocolLine(p api.ProtocolStatus, tip uint32) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", p.Name, p.State)
+	switch {
+	case p.State == string(db.ProtocolPruned):
+		b.WriteString(" (its history deleted)")
+	case p.Backfilling:
+		fmt.Fprintf(&b, ", backfilling: history complete to %d of %d (%.0f%% of its backfill from %d, %d blocks left)",
+			p.Cursor, tip, 100*p.Progress, p.BackfillFrom, p.RemainingBlocks)
+	case p.State == string(db.ProtocolActive):
+		fmt.Fprintf(&b, ", history complete to the tip")
+	default:
+		fmt.Fprintf(&b, ", not judged: history kept up to %d", p.Cursor)
+	}
+	if p.StartHeight > 0 {
+		fmt.Fprintf(&b, ", start_height %d", p.StartHeight)
+	}
+	if p.Generation > 0 {
+		fmt.Fprintf(&b, ", generation %d (judged again %d times)", p.Generation, p.Generation)
+	}
+	return b.String()
 }

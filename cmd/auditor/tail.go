@@ -8,6 +8,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -27,8 +29,8 @@ it runs, and stops on Ctrl-C.`
 
 func runTail(e *env, args []string) error {
 	fs := newFlagSet(e, "tail", tailSynopsis)
-	cfgPath := fs.String("config", "", "configuration file (TOML)")
-	natsURL := fs.String("nats", "", "NATS server URL(s), comma-separated; overrides the configuration")
+	cfgPath := fs.String("config", "", "read the configuration from `FILE` (TOML)")
+	natsURL := fs.String("nats", "", "the NATS servers at `URLS`, comma-separated; overrides nats.url")
 	subject := fs.String("subject", "", "subject to subscribe to (default <nats.subject_prefix>.>)")
 	asJSON := fs.Bool("json", false, "print each event's JSON as published")
 	if err := parseFlags(fs, args); err != nil {
@@ -37,7 +39,7 @@ func runTail(e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return badInput{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
-	cfg, err := loadConfig(*cfgPath, nil)
+	cfg, err := fs.loadConfig(*cfgPath, nil)
 	if err != nil {
 		return badInput{err}
 	}
@@ -150,7 +152,38 @@ func formatEvent(subject string, payload []byte) string {
 	if err != nil {
 		body = fmt.Sprintf("%s  id %s  undecodable data: %v", ev.Type, ev.ID, err)
 	}
-	return head + "  " + body
+	return printable(head + "  " + body)
+}
+
+// printable escapes what would let an event's text act on the terminal or
+// split its line: control characters, line and paragraph separators, and
+// the bidirectional overrides, as \x0a or \u2028.
+func printable(s string) string {
+	clean := func(r rune) bool {
+		return r == utf8.RuneError || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' ||
+			(r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
+	}
+	if !strings.ContainsFunc(s, clean) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+			} else {
+				b.WriteRune(r)
+			}
+		case clean(r) && r < 0x100:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case clean(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // reasonCodes joins the codes, or "-" for none.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -180,14 +182,33 @@ func TestNATSEnvOverrides(t *testing.T) {
 	}
 }
 
-// FuzzFormatEvent: whatever arrives on the subjects, tail prints one line.
+// FuzzFormatEvent: whatever arrives on the subjects, tail prints one line
+// of printable text (nothing that moves the cursor or changes the
+// terminal, valid UTF-8).
 func FuzzFormatEvent(f *testing.F) {
 	for _, m := range sampleEvents(&testing.T{}) {
 		f.Add(m.Payload)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if line := formatEvent("auditor.x", b); strings.Contains(line, "\n") || line == "" {
+		line := formatEvent("auditor.x", b)
+		if line == "" || !utf8.ValidString(line) || strings.ContainsFunc(line, func(r rune) bool {
+			return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
+		}) {
 			t.Fatalf("line %q", line)
 		}
 	})
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain … text":          "plain … text",
+		"a\nb\tc\x1b[31m":       `a\x0ab\x09c\x1b[31m`,
+		"\u2028x\u202ey\u0085":  `\u2028x\u202ey\x85`,
+		"bad \xff byte":         `bad \xff byte`,
+		"ok \ufffd replacement": "ok \ufffd replacement",
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -25,8 +25,8 @@ when one is "invalid" or the store holds no such box, 2 on bad input.`
 
 func runVerify(e *env, args []string) error {
 	fs := newFlagSet(e, "verify", verifySynopsis)
-	cfgPath := fs.String("config", "", "configuration file (TOML)")
-	dataDir := fs.String("data-dir", "", "data directory; overrides data_dir")
+	cfgPath := fs.String("config", "", "read the configuration from `FILE` (TOML)")
+	dataDir := fs.String("data-dir", "", "keep the database in `DIR`; overrides data_dir")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -39,7 +39,7 @@ func runVerify(e *env, args []string) error {
 		return badInput{fmt.Errorf("box id %q: %w", fs.Arg(0), err)}
 	}
 	ctx := context.Background()
-	store, err := openExistingStore(ctx, *cfgPath, *dataDir)
+	store, err := openExistingStore(ctx, fs, *cfgPath, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -82,6 +82,9 @@ func printExplanation(w io.Writer, ex *api.Explanation) {
 		fmt.Fprintf(w, ", address %s", b.Address)
 	}
 	fmt.Fprintln(w)
+	if b.TemplateHash != nil {
+		fmt.Fprintf(w, "  template %s\n", b.TemplateHash)
+	}
 	for _, t := range b.Tokens {
 		fmt.Fprintf(w, "  token %s × %d\n", t.ID, t.Amount)
 	}

@@ -181,27 +181,38 @@ func (d *decoder) readConstants(segregated bool) ([]Constant, error) {
 }
 
 // TemplateHashOf returns the template hash of a complete serialized tree:
-// sha256 of everything after its header, size and constants. It reads only
+// sha256 of its template (TemplateOf), the hash the explorer uses and the
+// one the auditor stores.
+func TemplateHashOf(tree []byte) ([32]byte, error) {
+	t, err := TemplateOf(tree)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(t), nil
+}
+
+// TemplateOf returns the template of a complete serialized tree: everything
+// after its header, size and constants (a subslice of tree). It reads only
 // those: unlike ParseErgoTree it does not parse the root expression, which
 // is needed to find where a tree ends inside other bytes but not to take
 // the template of a tree given whole. For every tree ParseErgoTree accepts,
 // the two agree.
-func TemplateHashOf(tree []byte) ([32]byte, error) {
+func TemplateOf(tree []byte) ([]byte, error) {
 	r := wire.NewReader(tree)
 	h, err := r.Byte("ErgoTree header")
 	if err != nil {
-		return [32]byte{}, err
+		return nil, err
 	}
 	if h&treeVersionMask != 0 && h&treeSizeFlag == 0 {
-		return [32]byte{}, invalidAt(0, "ErgoTree header", "version %d requires the size flag (header 0x%02x)", h&treeVersionMask, h)
+		return nil, invalidAt(0, "ErgoTree header", "version %d requires the size flag (header 0x%02x)", h&treeVersionMask, h)
 	}
 	if h&treeSizeFlag != 0 {
 		if _, err := r.U32("ErgoTree size"); err != nil {
-			return [32]byte{}, err
+			return nil, err
 		}
 	}
 	if _, err := newDecoder(r).readConstants(h&treeSegregationFlag != 0); err != nil {
-		return [32]byte{}, err
+		return nil, err
 	}
-	return sha256.Sum256(tree[r.Pos():]), nil
+	return tree[r.Pos():], nil
 }

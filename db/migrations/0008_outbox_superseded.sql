@@ -1,4 +1,4 @@
--- 0007_outbox_superseded: outbox rows an auditor running with HA did not
+-- 0008_outbox_superseded: outbox rows an auditor running with HA did not
 -- publish itself (README.md, High availability).
 --
 -- A standby publishes nothing, and a leader taking over publishes what the
