@@ -11,22 +11,26 @@
 //     quarter TTL and taken by kv.Create once it has lapsed. The epoch of
 //     a holding is the revision of the write that took it.
 //   - Ledger: what the stream holds, as far as a leader needs to know it —
-//     for each recent block, its generation and its verdict events not
+//     for each recent block, its connection and its verdict events not
 //     retracted. Every member reads the stream in order into one.
 //   - Member: the lease, the ledger's reader and the publisher of one
 //     auditor. See Member for how a new leader brings the stream to its
 //     chain and why no deposed leader can publish after its successor
 //     started.
 //
-// # Generations and message ids
+// # Connections, generations and message ids
 //
-// A message id ends with its block's generation: how many times the
-// stream has connected the block (1 + its rollbacks in the stream), not
-// how many times one auditor connected it. Two auditors publishing the
-// same verdict of the same connection make the same id; a block
-// connected again after a rollback makes new ids. A single auditor
+// A message id holds its block's connection (publish.IDConnects): how
+// many times the stream has connected the block (1 + its rollbacks in the
+// stream), not how many times one auditor connected it. Two auditors
+// publishing the same verdict of the same connection make the same id; a
+// block connected again after a rollback makes new ids. A single auditor
 // publishing everything counts the same as the stream, so without HA the
-// ids are those of publish.Encoder.
+// ids are those of publish.Encoder. A verdict's id may end besides in
+// -g<generation>, its protocol's generation (how many times its history
+// was begun again, by auditor rescan): a leader keeps it as its store
+// made it, and the ledger tells verdicts apart by box, protocol, kind and
+// generation.
 //
 // # Fencing
 //

@@ -45,14 +45,28 @@ func (f *chainFixture) box(b byte) *ergo.Box {
 }
 
 // verdict is the event of box b's verdict made by block id at height, in
-// generation gen; invalid ones carry a reason.
-func (f *chainFixture) verdict(id byte, height uint32, b byte, gen int, invalid bool) publish.Message {
+// connection connects; invalid ones carry a reason.
+func (f *chainFixture) verdict(id byte, height uint32, b byte, connects int, invalid bool) publish.Message {
 	box := f.box(b)
 	v := &rules.Verdict{Protocol: "demo", Kind: rules.KindCreated, Class: rules.ClassEmitted, BoxID: box.ComputeID(), TxID: box.TxID}
 	if invalid {
 		v.Reasons = []rules.Reason{rules.ReasonStaleState}
 	}
-	m, err := f.enc.Verdict(v, box, publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: gen})
+	m, err := f.enc.Verdict(v, box, publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: connects})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return m
+}
+
+// judged is the event of box b's verdict made by block id at height, in
+// connection connects, by protocol generation generation (its history
+// begun again that many times: auditor rescan).
+func (f *chainFixture) judged(id byte, height uint32, b byte, connects, generation int) publish.Message {
+	box := f.box(b)
+	v := &rules.Verdict{Protocol: "demo", Kind: rules.KindCreated, Class: rules.ClassEmitted, BoxID: box.ComputeID(), TxID: box.TxID}
+	m, err := f.enc.Verdict(v, box, publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height),
+		Connects: connects, Generation: generation})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -69,10 +83,11 @@ func (f *chainFixture) block(id byte, height uint32, boxes ...byte) Block {
 	return blk
 }
 
-// rollback is the rollback event of block id at height, generation gen.
-func (f *chainFixture) rollback(id byte, height uint32, gen int) publish.Message {
+// rollback is the rollback event of block id at height, connection
+// connects.
+func (f *chainFixture) rollback(id byte, height uint32, connects int) publish.Message {
 	m, err := f.enc.Rollback(publish.Rollback{ForkID: digest(id - 1), ForkHeight: height - 1, Depth: 1,
-		Block: publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: gen}})
+		Block: publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: connects}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -80,9 +95,9 @@ func (f *chainFixture) rollback(id byte, height uint32, gen int) publish.Message
 }
 
 // retraction is the retraction of the verdict event m of block id at
-// height, generation gen.
-func (f *chainFixture) retraction(m publish.Message, id byte, height uint32, gen int) publish.Message {
-	r, err := f.enc.Retraction(m, publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: gen})
+// height, connection connects.
+func (f *chainFixture) retraction(m publish.Message, id byte, height uint32, connects int) publish.Message {
+	r, err := f.enc.Retraction(m, publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: connects})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // Ledger is what the stream holds, as far as a leader needs to know it to
 // publish exactly what subscribers have not seen: for each block of the
-// last Window heights the stream has events of, its generation (how many
+// last Window heights the stream has events of, its connection (how many
 // times the stream connected it) and its verdict events not retracted,
 // each with its payload (a retraction is built from it). Every auditor
 // keeps one by reading the stream in order (Apply), so that a standby
@@ -46,17 +46,18 @@ type blockState struct {
 	id     ergo.Digest
 	height uint32
 	at     uint64 // the block's timestamp (Unix ms): its events' time
-	// gen is the generation of the last verdict, retraction or rollback
-	// of the block; rolled the highest generation rolled back. The block
-	// is connected in the stream (open) while gen > rolled.
-	gen, rolled int
-	live        []liveEvent // verdicts of generation gen not retracted, in stream order
-	retracting  bool        // a retraction of generation gen was applied
+	// conn is the connection (publish.IDConnects) of the last verdict,
+	// retraction or rollback of the block; rolled the highest connection
+	// rolled back. The block is connected in the stream (open) while
+	// conn > rolled.
+	conn, rolled int
+	live         []liveEvent // verdicts of connection conn not retracted, in stream order
+	retracting   bool        // a retraction of connection conn by its disconnect was applied
 }
 
-func (b *blockState) open() bool { return b.gen > b.rolled }
+func (b *blockState) open() bool { return b.conn > b.rolled }
 
-// next is the generation of the block's next connection.
+// next is the block's next connection.
 func (b *blockState) next() int { return b.rolled + 1 }
 
 // liveEvent is a verdict event the stream holds and has not retracted.
@@ -66,12 +67,16 @@ type liveEvent struct {
 	data []byte          // its data, to compare with a verdict made again
 }
 
-// eventKey names a verdict within its block: one per box, protocol and
-// kind.
+// eventKey names a verdict within its block: one per box, protocol, kind
+// and generation of the protocol (publish.IDConnects). Verdicts of two
+// generations of a protocol may be live at once: a protocol pruned and
+// configured again is backfilled under its next generation, its earlier
+// verdicts left as they are (auditor prune publishes nothing).
 type eventKey struct {
-	box      ergo.Digest
-	protocol string
-	kind     string
+	box        ergo.Digest
+	protocol   string
+	kind       string
+	generation int
 }
 
 // NewLedger returns an empty ledger that keeps the blocks of the last
@@ -162,26 +167,30 @@ func (l *Ledger) Apply(seq uint64, m publish.Message) {
 	switch ev.Type {
 	case publish.TypeVerdict:
 		d, err := ev.Verdict()
-		gen, ok := publish.Generation(ev.ID)
-		if err != nil || !ok || ev.ID != publish.VerdictID(d.BlockID, d.Box.ID, d.Protocol, d.Kind, gen) {
+		if err != nil {
+			l.counts.Foreign++
+			return
+		}
+		conn, gen, ok := publish.IDConnects(ev.ID)
+		if !ok || ev.ID != publish.VerdictID(d.BlockID, d.Box.ID, d.Protocol, d.Kind, conn, gen) {
 			l.counts.Foreign++
 			return
 		}
 		l.counts.Verdicts++
 		b := l.block(d.BlockID, d.Height, ms)
 		switch {
-		case gen <= b.rolled || gen < b.gen || (gen > b.gen && b.open()):
-			// A generation rolled back, an older one, or a new one while
+		case conn <= b.rolled || conn < b.conn || (conn > b.conn && b.open()):
+			// A connection rolled back, an older one, or a new one while
 			// the block is still connected: not a step the stream can take.
 			l.counts.Anomalies++
 			return
-		case gen > b.gen:
-			b.gen, b.live, b.retracting = gen, nil, false
+		case conn > b.conn:
+			b.conn, b.live, b.retracting = conn, nil, false
 		case b.retracting:
 			l.counts.Anomalies++ // a verdict after a retraction of its connection
 			return
 		}
-		key := eventKey{d.Box.ID, d.Protocol, d.Kind}
+		key := eventKey{d.Box.ID, d.Protocol, d.Kind, gen}
 		if slices.ContainsFunc(b.live, func(e liveEvent) bool { return e.key == key }) {
 			l.counts.Anomalies++ // the same verdict twice in one connection
 			return
@@ -189,14 +198,19 @@ func (l *Ledger) Apply(seq uint64, m publish.Message) {
 		b.live = append(b.live, liveEvent{key: key, msg: m, data: ev.Data})
 	case publish.TypeRetracted:
 		d, err := ev.Retraction()
-		if err != nil || ev.ID != publish.RetractionID(d.DisconnectedBlock.ID, d.Box.ID, d.Protocol, d.Kind, d.DisconnectedBlock.Connects) {
+		if err != nil || d.DisconnectedBlock == nil {
+			l.counts.Foreign++
+			return
+		}
+		gen := publish.IDGeneration(d.Retracts)
+		if ev.ID != publish.RetractionID(d.DisconnectedBlock.ID, d.Box.ID, d.Protocol, d.Kind, d.DisconnectedBlock.Connects, gen) {
 			l.counts.Foreign++
 			return
 		}
 		l.counts.Retractions++
 		b := l.block(d.DisconnectedBlock.ID, d.DisconnectedBlock.Height, ms)
 		i := slices.IndexFunc(b.live, func(e liveEvent) bool { return e.msg.ID == d.Retracts })
-		if !b.open() || d.DisconnectedBlock.Connects != b.gen || i < 0 {
+		if !b.open() || d.DisconnectedBlock.Connects != b.conn || i < 0 {
 			l.counts.Anomalies++
 			return
 		}
@@ -210,16 +224,16 @@ func (l *Ledger) Apply(seq uint64, m publish.Message) {
 		}
 		l.counts.Rollbacks++
 		b := l.block(d.Block.ID, d.Block.Height, ms)
-		g := d.Block.Connects
-		if g <= b.rolled || g < b.gen || len(b.live) > 0 {
+		c := d.Block.Connects
+		if c <= b.rolled || c < b.conn || len(b.live) > 0 {
 			// Rolled back already, an older connection, or verdicts of
 			// the connection not retracted first: the stream holds it as
 			// it says all the same.
 			l.counts.Anomalies++
 		}
-		b.rolled = max(b.rolled, g)
-		if g >= b.gen {
-			b.gen, b.live, b.retracting = g, nil, false
+		b.rolled = max(b.rolled, c)
+		if c >= b.conn {
+			b.conn, b.live, b.retracting = c, nil, false
 		}
 	case publish.TypeReportReady:
 		l.counts.Reports++

@@ -25,11 +25,11 @@ func TestLedgerCountsWhatItCannotTake(t *testing.T) {
 		{publish.Message{ID: "another id", Payload: v2.Payload}, 1, 0},
 		{v1, 0, 1},                           // the same verdict twice in one connection
 		{f.retraction(v2, 1, 1, 1), 0, 1},    // of a verdict not live
-		{f.verdict(1, 1, 3, 2, false), 0, 1}, // a new generation while the block is connected
+		{f.verdict(1, 1, 3, 2, false), 0, 1}, // a new connection while the block is connected
 		{f.retraction(v1, 1, 1, 1), 0, 0},    // fine
 		{f.verdict(1, 1, 2, 1, false), 0, 1}, // a verdict after a retraction of its connection
 		{f.rollback(1, 1, 1), 0, 0},          // fine
-		{f.verdict(1, 1, 2, 1, false), 0, 1}, // of a generation rolled back
+		{f.verdict(1, 1, 2, 1, false), 0, 1}, // of a connection rolled back
 		{f.verdict(1, 1, 2, 2, false), 0, 0}, // the block connected again
 	}
 	for i, s := range steps {
@@ -41,7 +41,7 @@ func TestLedgerCountsWhatItCannotTake(t *testing.T) {
 		}
 	}
 	b := l.blocks[digest(1)]
-	if b == nil || b.gen != 2 || b.rolled != 1 || len(b.live) != 1 || b.live[0].msg.ID != publish.VerdictID(digest(1), f.box(2).ComputeID(), "demo", "created", 2) {
+	if b == nil || b.conn != 2 || b.rolled != 1 || len(b.live) != 1 || b.live[0].msg.ID != publish.VerdictID(digest(1), f.box(2).ComputeID(), "demo", "created", 2, 0) {
 		t.Fatalf("block 1: %+v", b)
 	}
 	seq := l.LastSeq()
@@ -86,7 +86,8 @@ func TestLedgerFloor(t *testing.T) {
 
 // FuzzLedgerApply: whatever the stream holds, Apply never panics, and the
 // ledger stays coherent: a block's live verdicts are of a connected block,
-// one per box, protocol and kind, each carrying its block's generation.
+// one per box, protocol, kind and generation, each carrying its block's
+// connection and its key's generation.
 func FuzzLedgerApply(f *testing.F) {
 	fx := newFixture(f)
 	b1 := fx.block(1, 1, 1, 2)
@@ -109,8 +110,8 @@ func FuzzLedgerApply(f *testing.F) {
 					t.Fatalf("block %s: two live verdicts on %+v", bid, e.key)
 				}
 				keys[e.key] = true
-				if g, ok := publish.Generation(e.msg.ID); !ok || g != b.gen {
-					t.Fatalf("block %s: live %s in generation %d", bid, e.msg.ID, b.gen)
+				if c, g, ok := publish.IDConnects(e.msg.ID); !ok || c != b.conn || g != e.key.generation {
+					t.Fatalf("block %s: live %s in connection %d, key %+v", bid, e.msg.ID, b.conn, e.key)
 				}
 				if e.key.box == (ergo.Digest{}) && len(payload) == 0 {
 					t.Fatal("a live verdict from nothing")

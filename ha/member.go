@@ -133,8 +133,8 @@ type Status struct {
 // with its main chain and publishes the difference: retractions and a
 // rollback for every block the stream holds connected that its chain does
 // not hold (highest first), then every verdict of its chain the stream
-// does not hold, in the next generation of its block; from then on it
-// publishes its outbox's rows as they come, each in the generation the
+// does not hold, in the next connection of its block; from then on it
+// publishes its outbox's rows as they come, each in the connection the
 // stream counts. Messages go one at a time, each expecting the stream's
 // last sequence to be the one the member read or published last
 // (Nats-Expected-Last-Sequence): when another publisher got in first the

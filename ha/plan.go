@@ -101,7 +101,7 @@ func decodeLocal(m publish.Message) (localVerdict, error) {
 	if err != nil {
 		return localVerdict{}, err
 	}
-	return localVerdict{key: eventKey{d.Box.ID, d.Protocol, d.Kind}, data: ev.Data, msg: m}, nil
+	return localVerdict{key: eventKey{d.Box.ID, d.Protocol, d.Kind, publish.IDGeneration(ev.ID)}, data: ev.Data, msg: m}, nil
 }
 
 // stale returns the blocks the stream holds connected that the snapshot's
@@ -165,7 +165,7 @@ func (p *planner) retract(stale []*blockState, fork, newTip Point) error {
 	}
 	oldTip := Point{stale[0].id, stale[0].height}
 	for _, b := range stale {
-		ref := publish.BlockRef{ID: b.id, Height: b.height, Timestamp: b.at, Connects: b.gen}
+		ref := publish.BlockRef{ID: b.id, Height: b.height, Timestamp: b.at, Connects: b.conn}
 		for i := len(b.live) - 1; i >= 0; i-- {
 			m, err := p.enc.Retraction(b.live[i].msg, ref)
 			if err != nil {
@@ -192,7 +192,7 @@ func (p *planner) retract(stale []*blockState, fork, newTip Point) error {
 
 // publishChain plans every verdict of the snapshot's blocks the stream
 // does not hold live: all of a block the stream does not hold connected
-// (in its next generation), the missing ones of a block it holds
+// (in its next connection), the missing ones of a block it holds
 // connected.
 func (p *planner) publishChain(snap *Snapshot) error {
 	for i := range snap.Blocks {
@@ -202,16 +202,16 @@ func (p *planner) publishChain(snap *Snapshot) error {
 			if err != nil {
 				return fmt.Errorf("block %s: %w", blk.ID, err)
 			}
-			gen := 1
+			conn := 1
 			if b := p.l.blocks[blk.ID]; b != nil && b.open() {
 				if slices.ContainsFunc(b.live, func(e liveEvent) bool { return e.key == v.key }) {
 					continue
 				}
-				gen = b.gen
+				conn = b.conn
 			} else if b != nil {
-				gen = b.next()
+				conn = b.next()
 			}
-			gm, err := publish.WithGeneration(m, gen)
+			gm, err := publish.WithConnects(m, conn)
 			if err != nil {
 				return err
 			}
@@ -224,7 +224,7 @@ func (p *planner) publishChain(snap *Snapshot) error {
 }
 
 // translate plans the event of an outbox row written after the snapshot
-// the stream was brought to: the same event, in the generation the stream
+// the stream was brought to: the same event, in the connection the stream
 // counts. It plans nothing (the row is superseded) for a verdict the
 // stream holds already and for a retraction of a verdict it does not hold;
 // a row that cannot follow from the stream is errDiverged.
@@ -239,20 +239,20 @@ func (p *planner) translate(row publish.Pending) (bool, error) {
 		if err != nil {
 			return false, nil
 		}
-		key := eventKey{d.Box.ID, d.Protocol, d.Kind}
-		gen := 1
+		key := eventKey{d.Box.ID, d.Protocol, d.Kind, publish.IDGeneration(ev.ID)}
+		conn := 1
 		switch b := p.l.blocks[d.BlockID]; {
 		case b == nil:
 		case !b.open():
-			gen = b.next()
+			conn = b.next()
 		case b.retracting:
 			return false, fmt.Errorf("row %d: a verdict of block %s, which the stream is retracting: %w", row.Seq, d.BlockID, errDiverged)
 		case slices.ContainsFunc(b.live, func(e liveEvent) bool { return e.key == key }):
 			return false, nil
 		default:
-			gen = b.gen
+			conn = b.conn
 		}
-		m, err := publish.WithGeneration(row.Message, gen)
+		m, err := publish.WithConnects(row.Message, conn)
 		if err != nil {
 			return false, err
 		}
@@ -266,12 +266,12 @@ func (p *planner) translate(row publish.Pending) (bool, error) {
 		if b == nil || !b.open() {
 			return false, nil
 		}
-		key := eventKey{d.Box.ID, d.Protocol, d.Kind}
+		key := eventKey{d.Box.ID, d.Protocol, d.Kind, publish.IDGeneration(d.Retracts)}
 		i := slices.IndexFunc(b.live, func(e liveEvent) bool { return e.key == key })
 		if i < 0 {
 			return false, nil
 		}
-		m, err := p.enc.Retraction(b.live[i].msg, publish.BlockRef{ID: b.id, Height: b.height, Timestamp: b.at, Connects: b.gen})
+		m, err := p.enc.Retraction(b.live[i].msg, publish.BlockRef{ID: b.id, Height: b.height, Timestamp: b.at, Connects: b.conn})
 		if err != nil {
 			return false, err
 		}
@@ -281,16 +281,16 @@ func (p *planner) translate(row publish.Pending) (bool, error) {
 		if err != nil {
 			return false, nil
 		}
-		gen := 1
+		conn := 1
 		if b := p.l.blocks[d.Block.ID]; b != nil && b.open() {
 			if len(b.live) > 0 {
 				return false, fmt.Errorf("row %d: a rollback of block %s, whose verdicts the stream holds: %w", row.Seq, d.Block.ID, errDiverged)
 			}
-			gen = b.gen
+			conn = b.conn
 		} else if b != nil {
-			gen = b.next()
+			conn = b.next()
 		}
-		m, err := publish.WithGeneration(row.Message, gen)
+		m, err := publish.WithConnects(row.Message, conn)
 		if err != nil {
 			return false, err
 		}

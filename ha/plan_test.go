@@ -12,7 +12,7 @@ import (
 )
 
 // TestPlanPublishesTheChainToAnEmptyStream: every verdict, in chain
-// order, generation 1, stamped with the leader's id and epoch, each
+// order, connection 1, stamped with the leader's id and epoch, each
 // expecting its predecessor's sequence.
 func TestPlanPublishesTheChainToAnEmptyStream(t *testing.T) {
 	f := newFixture(t)
@@ -43,8 +43,8 @@ func TestPlanLeavesTheBranchTheChainLeft(t *testing.T) {
 	snap := snapshot(3, []Block{a1, b2, b3}, map[ergo.Digest]bool{digest(1): true, digest(2): false, digest(3): false})
 	ids, p := plan(t, l, snap, Point{digest(1), 1})
 	want := []string{
-		publish.RetractionID(digest(3), f.box(4).ComputeID(), "demo", "created", 1), publish.RollbackID(digest(3), 1),
-		publish.RetractionID(digest(2), f.box(3).ComputeID(), "demo", "created", 1), publish.RollbackID(digest(2), 1),
+		publish.RetractionID(digest(3), f.box(4).ComputeID(), "demo", "created", 1, 0), publish.RollbackID(digest(3), 1),
+		publish.RetractionID(digest(2), f.box(3).ComputeID(), "demo", "created", 1, 0), publish.RollbackID(digest(2), 1),
 		b2.Verdicts[0].ID, b3.Verdicts[0].ID,
 	}
 	if !slices.Equal(ids, want) {
@@ -69,11 +69,11 @@ func TestPlanLeavesTheBranchTheChainLeft(t *testing.T) {
 	}
 }
 
-// TestPlanReincludesInANewGeneration: a block the stream rolled back,
-// back on the leader's chain, is published in generation 2: new ids,
+// TestPlanReincludesInANewConnection: a block the stream rolled back,
+// back on the leader's chain, is published in connection 2: new ids,
 // where the same ids would be dropped as duplicates of what subscribers
 // saw retracted.
-func TestPlanReincludesInANewGeneration(t *testing.T) {
+func TestPlanReincludesInANewConnection(t *testing.T) {
 	f := newFixture(t)
 	a1, a2, c2 := f.block(1, 1, 1), f.block(2, 2, 2), f.block(22, 2, 2)
 	l := f.stream(100, slices.Concat(a1.Verdicts, a2.Verdicts,
@@ -81,8 +81,8 @@ func TestPlanReincludesInANewGeneration(t *testing.T) {
 	snap := snapshot(2, []Block{a1, a2}, map[ergo.Digest]bool{digest(1): true, digest(22): false})
 	ids, _ := plan(t, l, snap, Point{digest(1), 1})
 	want := []string{
-		publish.RetractionID(digest(22), f.box(2).ComputeID(), "demo", "created", 1), publish.RollbackID(digest(22), 1),
-		publish.VerdictID(digest(2), f.box(2).ComputeID(), "demo", "created", 2),
+		publish.RetractionID(digest(22), f.box(2).ComputeID(), "demo", "created", 1, 0), publish.RollbackID(digest(22), 1),
+		publish.VerdictID(digest(2), f.box(2).ComputeID(), "demo", "created", 2, 0),
 	}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("planned\n%v\nwant\n%v", strings.Join(ids, "\n"), strings.Join(want, "\n"))
@@ -90,7 +90,7 @@ func TestPlanReincludesInANewGeneration(t *testing.T) {
 }
 
 // TestPlanCompletesWhatAPredecessorLeftHalfDone: a block half published
-// gets its missing verdicts in its generation; a block half retracted but
+// gets its missing verdicts in its connection; a block half retracted but
 // on the chain is retracted to the end, rolled back and published anew; a
 // block whose verdicts the stream holds otherwise than the leader made
 // them (another version of the rules) is replaced.
@@ -108,9 +108,9 @@ func TestPlanCompletesWhatAPredecessorLeftHalfDone(t *testing.T) {
 		l := f.stream(100, b0.Verdicts[0], b1.Verdicts[0], b1.Verdicts[1], f.retraction(b1.Verdicts[1], 10, 2, 1))
 		ids, _ := plan(t, l, snapshot(2, []Block{b0, b1}, map[ergo.Digest]bool{digest(9): true, digest(10): true}), Point{digest(9), 1})
 		want := []string{
-			publish.RetractionID(digest(10), f.box(1).ComputeID(), "demo", "created", 1), publish.RollbackID(digest(10), 1),
-			publish.VerdictID(digest(10), f.box(1).ComputeID(), "demo", "created", 2),
-			publish.VerdictID(digest(10), f.box(2).ComputeID(), "demo", "created", 2),
+			publish.RetractionID(digest(10), f.box(1).ComputeID(), "demo", "created", 1, 0), publish.RollbackID(digest(10), 1),
+			publish.VerdictID(digest(10), f.box(1).ComputeID(), "demo", "created", 2, 0),
+			publish.VerdictID(digest(10), f.box(2).ComputeID(), "demo", "created", 2, 0),
 		}
 		if !slices.Equal(ids, want) {
 			t.Fatalf("planned\n%v\nwant\n%v", strings.Join(ids, "\n"), strings.Join(want, "\n"))
@@ -120,7 +120,7 @@ func TestPlanCompletesWhatAPredecessorLeftHalfDone(t *testing.T) {
 		b1 := f.block(1, 1, 1)
 		invalid := Block{ID: b1.ID, Parent: b1.Parent, Height: 1, Verdicts: []publish.Message{f.verdict(1, 1, 1, 1, true)}}
 		ids, p := plan(t, f.stream(100, b1.Verdicts[0]), snapshot(1, []Block{invalid}, map[ergo.Digest]bool{digest(1): true}), Point{})
-		if len(ids) != 3 || ids[2] != publish.VerdictID(digest(1), f.box(1).ComputeID(), "demo", "created", 2) {
+		if len(ids) != 3 || ids[2] != publish.VerdictID(digest(1), f.box(1).ComputeID(), "demo", "created", 2, 0) {
 			t.Fatalf("planned %v", ids)
 		}
 		ev, _ := publish.DecodeEvent(p.out[2].msg.Payload)
@@ -145,9 +145,9 @@ func TestPlanWaitsForAChainBehindTheStream(t *testing.T) {
 
 // TestTranslatePublishesTheOutboxAsTheStreamCounts: outbox rows written
 // after the stream was brought to the chain are published in the
-// stream's generations: a block the stream rolled back, connected again
+// stream's connections: a block the stream rolled back, connected again
 // by the leader for the second time although the stream saw it once,
-// gets generation 2; a verdict the stream holds is not published again;
+// gets connection 2; a verdict the stream holds is not published again;
 // a retraction is built from the verdict the stream holds; a rollback
 // before its block's retractions does not follow from the stream.
 func TestTranslatePublishesTheOutboxAsTheStreamCounts(t *testing.T) {
@@ -165,9 +165,9 @@ func TestTranslatePublishesTheOutboxAsTheStreamCounts(t *testing.T) {
 	}{
 		{row(1, b2.Verdicts[0]), "", nil}, // held already
 		{row(2, f.rollback(2, 2, 1)), "", errDiverged},
-		{row(3, f.retraction(local, 2, 2, 3)), publish.RetractionID(digest(2), f.box(2).ComputeID(), "demo", "created", 1), nil},
+		{row(3, f.retraction(local, 2, 2, 3)), publish.RetractionID(digest(2), f.box(2).ComputeID(), "demo", "created", 1, 0), nil},
 		{row(4, f.rollback(2, 2, 3)), publish.RollbackID(digest(2), 1), nil},
-		{row(5, local), publish.VerdictID(digest(2), f.box(2).ComputeID(), "demo", "created", 2), nil},
+		{row(5, local), publish.VerdictID(digest(2), f.box(2).ComputeID(), "demo", "created", 2, 0), nil},
 		{row(6, publish.Message{ID: "x", Subject: "auditor.x", Payload: []byte("not an event")}), "", nil},
 	}
 	for _, c := range cases {
