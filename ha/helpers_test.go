@@ -104,6 +104,18 @@ func (f *chainFixture) retraction(m publish.Message, id byte, height uint32, con
 	return r
 }
 
+// rescinded is the retraction of the verdict event m of block id at
+// height, connection connects, by the rescan of its protocol that begins
+// generation generation from height from.
+func (f *chainFixture) rescinded(m publish.Message, id byte, height uint32, connects int, from uint32, generation int) publish.Message {
+	r, err := f.enc.Rescinded(m, publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: connects},
+		publish.RescanData{Protocol: "demo", FromHeight: from, Generation: generation})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
 // stream applies messages to a new ledger as a stream holding them would
 // be read, and fails the test on a message the ledger does not take.
 func (f *chainFixture) stream(window uint32, msgs ...publish.Message) *Ledger {
@@ -120,6 +132,26 @@ func (f *chainFixture) apply(l *Ledger, m publish.Message) {
 	l.Apply(l.LastSeq()+1, m)
 	if after := l.Counts(); after.Anomalies != before.Anomalies || after.Foreign != before.Foreign {
 		f.t.Fatalf("the ledger does not take %s: %+v", m.ID, after)
+	}
+}
+
+// ledgerStep is a message and how many foreign messages and anomalies
+// the ledger is to count for it.
+type ledgerStep struct {
+	msg              publish.Message
+	foreign, anomaly uint64
+}
+
+// applySteps applies each step's message to l and checks what it counts.
+func applySteps(t *testing.T, l *Ledger, steps []ledgerStep) {
+	t.Helper()
+	for i, s := range steps {
+		before := l.Counts()
+		l.Apply(l.LastSeq()+1, s.msg)
+		after := l.Counts()
+		if after.Foreign-before.Foreign != s.foreign || after.Anomalies-before.Anomalies != s.anomaly {
+			t.Fatalf("step %d (%s): %+v after %+v", i, s.msg.ID, after, before)
+		}
 	}
 }
 

@@ -52,7 +52,7 @@ type blockState struct {
 	// conn > rolled.
 	conn, rolled int
 	live         []liveEvent // verdicts of connection conn not retracted, in stream order
-	retracting   bool        // a retraction of connection conn by its disconnect was applied
+	retracting   bool        // a retraction of connection conn by its disconnect was applied (a rescan's leaves the block connected)
 }
 
 func (b *blockState) open() bool { return b.conn > b.rolled }
@@ -197,25 +197,37 @@ func (l *Ledger) Apply(seq uint64, m publish.Message) {
 		}
 		b.live = append(b.live, liveEvent{key: key, msg: m, data: ev.Data})
 	case publish.TypeRetracted:
+		// A disconnect's retraction names the disconnected block, a
+		// rescan's the rescan (the block stays connected): one of the two.
 		d, err := ev.Retraction()
-		if err != nil || d.DisconnectedBlock == nil {
+		if err != nil || (d.DisconnectedBlock == nil) == (d.Rescan == nil) {
 			l.counts.Foreign++
 			return
 		}
-		gen := publish.IDGeneration(d.Retracts)
-		if ev.ID != publish.RetractionID(d.DisconnectedBlock.ID, d.Box.ID, d.Protocol, d.Kind, d.DisconnectedBlock.Connects, gen) {
+		conn, gen, ok := publish.IDConnects(ev.ID)
+		dis, rescan := d.DisconnectedBlock, d.Rescan
+		switch {
+		case !ok || ev.ID != publish.RetractionID(d.BlockID, d.Box.ID, d.Protocol, d.Kind, conn, gen),
+			d.Retracts != publish.VerdictID(d.BlockID, d.Box.ID, d.Protocol, d.Kind, conn, gen),
+			dis != nil && (dis.ID != d.BlockID || dis.Height != d.Height || dis.Connects != conn),
+			rescan != nil && (rescan.Protocol != d.Protocol || rescan.Generation <= gen):
+			// Not the retraction of the verdict it names, or a rescan
+			// that does not begin a later generation than the verdict's.
 			l.counts.Foreign++
 			return
 		}
 		l.counts.Retractions++
-		b := l.block(d.DisconnectedBlock.ID, d.DisconnectedBlock.Height, ms)
-		i := slices.IndexFunc(b.live, func(e liveEvent) bool { return e.msg.ID == d.Retracts })
-		if !b.open() || d.DisconnectedBlock.Connects != b.conn || i < 0 {
+		b := l.block(d.BlockID, d.Height, ms)
+		key := eventKey{d.Box.ID, d.Protocol, d.Kind, gen}
+		i := slices.IndexFunc(b.live, func(e liveEvent) bool { return e.key == key })
+		if !b.open() || conn != b.conn || i < 0 {
 			l.counts.Anomalies++
 			return
 		}
 		b.live = slices.Delete(b.live, i, i+1)
-		b.retracting = true
+		if dis != nil {
+			b.retracting = true
+		}
 	case publish.TypeRollback:
 		d, err := ev.Rollback()
 		if err != nil || d.Block.Connects < 1 || ev.ID != publish.RollbackID(d.Block.ID, d.Block.Connects) {

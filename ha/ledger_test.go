@@ -17,10 +17,7 @@ func TestLedgerCountsWhatItCannotTake(t *testing.T) {
 	b1 := f.block(1, 1, 1, 2)
 	v1, v2 := b1.Verdicts[0], b1.Verdicts[1]
 	l := f.stream(100, v1)
-	steps := []struct {
-		msg              publish.Message
-		foreign, anomaly uint64
-	}{
+	applySteps(t, l, []ledgerStep{
 		{publish.Message{ID: "x", Payload: []byte(`{"not":"an event"}`)}, 1, 0},
 		{publish.Message{ID: "another id", Payload: v2.Payload}, 1, 0},
 		{v1, 0, 1},                           // the same verdict twice in one connection
@@ -31,15 +28,7 @@ func TestLedgerCountsWhatItCannotTake(t *testing.T) {
 		{f.rollback(1, 1, 1), 0, 0},          // fine
 		{f.verdict(1, 1, 2, 1, false), 0, 1}, // of a connection rolled back
 		{f.verdict(1, 1, 2, 2, false), 0, 0}, // the block connected again
-	}
-	for i, s := range steps {
-		before := l.Counts()
-		l.Apply(l.LastSeq()+1, s.msg)
-		after := l.Counts()
-		if after.Foreign-before.Foreign != s.foreign || after.Anomalies-before.Anomalies != s.anomaly {
-			t.Fatalf("step %d (%s): %+v after %+v", i, s.msg.ID, after, before)
-		}
-	}
+	})
 	b := l.blocks[digest(1)]
 	if b == nil || b.conn != 2 || b.rolled != 1 || len(b.live) != 1 || b.live[0].msg.ID != publish.VerdictID(digest(1), f.box(2).ComputeID(), "demo", "created", 2, 0) {
 		t.Fatalf("block 1: %+v", b)
@@ -91,7 +80,8 @@ func TestLedgerFloor(t *testing.T) {
 func FuzzLedgerApply(f *testing.F) {
 	fx := newFixture(f)
 	b1 := fx.block(1, 1, 1, 2)
-	for _, m := range []publish.Message{b1.Verdicts[0], b1.Verdicts[1], fx.retraction(b1.Verdicts[0], 1, 1, 1), fx.rollback(1, 1, 1), fx.verdict(1, 1, 1, 2, true)} {
+	for _, m := range []publish.Message{b1.Verdicts[0], b1.Verdicts[1], fx.retraction(b1.Verdicts[0], 1, 1, 1), fx.rollback(1, 1, 1), fx.verdict(1, 1, 1, 2, true),
+		fx.rescinded(b1.Verdicts[0], 1, 1, 1, 1, 1), fx.judged(1, 1, 1, 1, 1)} {
 		f.Add(m.ID, m.Payload, uint8(1))
 	}
 	f.Add("x", []byte(`{"specversion":"1.0","id":"x","source":"s","type":"org.ergoplatform.auditor.chain.rollback.v1","time":"2020-01-01T00:00:00Z","datacontenttype":"application/json","data":{"block":{"connects":-1}}}`), uint8(3))

@@ -258,20 +258,21 @@ func (p *planner) translate(row publish.Pending) (bool, error) {
 		}
 		return true, p.emit(m, row.Seq)
 	case publish.TypeRetracted:
+		// A disconnect's retraction or a rescan's, of the verdict the
+		// stream holds live, in the connection the stream counts.
 		d, err := ev.Retraction()
 		if err != nil {
 			return false, nil
 		}
-		b := p.l.blocks[d.DisconnectedBlock.ID]
+		b := p.l.blocks[d.BlockID]
 		if b == nil || !b.open() {
 			return false, nil
 		}
 		key := eventKey{d.Box.ID, d.Protocol, d.Kind, publish.IDGeneration(d.Retracts)}
-		i := slices.IndexFunc(b.live, func(e liveEvent) bool { return e.key == key })
-		if i < 0 {
+		if !slices.ContainsFunc(b.live, func(e liveEvent) bool { return e.key == key }) {
 			return false, nil
 		}
-		m, err := p.enc.Retraction(b.live[i].msg, publish.BlockRef{ID: b.id, Height: b.height, Timestamp: b.at, Connects: b.conn})
+		m, err := publish.WithConnects(row.Message, b.conn)
 		if err != nil {
 			return false, err
 		}
