@@ -3,8 +3,10 @@ package db
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -16,7 +18,8 @@ import (
 // it does not publish itself.
 
 // BlockEvents is a main-chain block and the verdict events of its current
-// connection, in outbox order.
+// connection that no retraction retracted (a rescan's, or a prune's
+// marking), in outbox order.
 type BlockEvents struct {
 	ID        ergo.Digest
 	ParentID  ergo.Digest
@@ -44,6 +47,8 @@ type ChainEvents struct {
 	Complete bool
 	// Main tells, for each id asked for, whether it is a main-chain block.
 	Main map[ergo.Digest]bool
+	// Protocols are the protocols' histories as of the same read.
+	Protocols []ProtocolHistory
 }
 
 // ChainEvents reads the main chain's verdict events at heights from and
@@ -70,8 +75,11 @@ func (s *Store) ChainEvents(ctx context.Context, from, newAbove uint32, limit in
 	out.To, out.Complete = out.Tip.Height, true
 	if !out.HasTip || out.Tip.Height < from {
 		out.To = from
-	} else if err := readBlockEvents(ctx, tx, out, newAbove, limit); err != nil {
+	} else if err := readBlockEvents(ctx, tx, out, eventsQuery{newAbove: newAbove, limit: limit}); err != nil {
 		return nil, storageError(ctx, op, "", err)
+	}
+	if out.Protocols, err = readProtocolHistories(ctx, tx); err != nil {
+		return nil, storageError(ctx, op, "the protocols", err)
 	}
 	for _, id := range ids {
 		var main bool
@@ -84,10 +92,43 @@ func (s *Store) ChainEvents(ctx context.Context, from, newAbove uint32, limit in
 	return out, nil
 }
 
-func readBlockEvents(ctx context.Context, tx *sql.Tx, out *ChainEvents, newAbove uint32, limit int) error {
+// ProtocolChainEvents is ChainEvents for one protocol's verdict events, at
+// heights from to to (the tip when lower): whole blocks at a time,
+// stopping after the block at which more than limit events have been read
+// (limit 0: no limit). Only Blocks, From, To and Complete are set.
+func (s *Store) ProtocolChainEvents(ctx context.Context, protocol string, from, to uint32, limit int) (*ChainEvents, error) {
+	op := fmt.Sprintf("read protocol %s's events from height %d to %d", protocol, from, to)
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, storageError(ctx, op, "begin", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read only
+	out := &ChainEvents{From: from, To: to, Complete: true}
+	if err := readBlockEvents(ctx, tx, out, eventsQuery{limit: limit, protocol: protocol, to: to}); err != nil {
+		return nil, storageError(ctx, op, "", err)
+	}
+	return out, nil
+}
+
+// eventsQuery narrows readBlockEvents: the limit of events above the
+// height newAbove, one protocol's events (""), heights up to to (0: no
+// bound).
+type eventsQuery struct {
+	newAbove, to uint32
+	limit        int
+	protocol     string
+}
+
+func readBlockEvents(ctx context.Context, tx *sql.Tx, out *ChainEvents, q eventsQuery) error {
+	newAbove, limit := q.newAbove, q.limit
+	to := q.to
+	if to == 0 {
+		to = math.MaxUint32
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT h.id, h.parent_id, h.height, h.timestamp, h.connects, o.msg_id, o.subject, o.payload
-		FROM headers h JOIN outbox o ON o.block_id = h.id AND o.connects = h.connects AND o.kind = 'verdict'
-		WHERE h.main_chain = 1 AND h.height >= ? ORDER BY h.height, o.seq`, out.From)
+		FROM headers h JOIN outbox o ON o.block_id = h.id AND o.connects = h.connects AND o.kind = 'verdict' AND o.retracted = 0
+		WHERE h.main_chain = 1 AND h.height BETWEEN ? AND ? AND (?3 = '' OR o.protocol = ?3) ORDER BY h.height, o.seq`,
+		out.From, to, q.protocol)
 	if err != nil {
 		return err
 	}
@@ -160,6 +201,67 @@ func (s *Store) SupersedeOutbox(ctx context.Context, seqs []int64, through int64
 		return 0, storageError(ctx, "mark outbox rows superseded", "", err)
 	}
 	return n, nil
+}
+
+// MainChainConnects returns, for each of ids that is a main-chain block,
+// how many times it was connected (the connection its current events
+// carry in their ids).
+func (s *Store) MainChainConnects(ctx context.Context, ids []ergo.Digest) (map[ergo.Digest]int, error) {
+	op := fmt.Sprintf("read the connections of %d blocks", len(ids))
+	list := make([]string, len(ids))
+	for i, id := range ids {
+		list[i] = `"` + id.String() + `"`
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT id, connects FROM headers
+		WHERE main_chain = 1 AND id IN (SELECT unhex(value) FROM json_each(?))`, "["+strings.Join(list, ",")+"]")
+	if err != nil {
+		return nil, storageError(ctx, op, "", err)
+	}
+	defer rows.Close()
+	out := make(map[ergo.Digest]int, len(ids))
+	for rows.Next() {
+		var b []byte
+		var id ergo.Digest
+		var c int
+		if err := rows.Scan(&b, &c); err != nil {
+			return nil, storageError(ctx, op, "", err)
+		}
+		if err := scanDigest(b, &id); err != nil {
+			return nil, storageError(ctx, op, "", err)
+		}
+		out[id] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storageError(ctx, op, "", err)
+	}
+	return out, nil
+}
+
+// OutboxMessages returns the outbox's messages of the ids, those it
+// holds, by id.
+func (s *Store) OutboxMessages(ctx context.Context, ids []string) (map[string]Message, error) {
+	op := fmt.Sprintf("read %d outbox messages", len(ids))
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, storageError(ctx, op, "", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT msg_id, subject, payload FROM outbox WHERE msg_id IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return nil, storageError(ctx, op, "", err)
+	}
+	defer rows.Close()
+	out := make(map[string]Message, len(ids))
+	for rows.Next() {
+		var m Message
+		if err := rows.Scan(&m.ID, &m.Subject, &m.Payload); err != nil {
+			return nil, storageError(ctx, op, "", err)
+		}
+		out[m.ID] = m
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storageError(ctx, op, "", err)
+	}
+	return out, nil
 }
 
 // OutboxSuperseded counts the outbox rows superseded.

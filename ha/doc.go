@@ -12,7 +12,9 @@
 //     a holding is the revision of the write that took it.
 //   - Ledger: what the stream holds, as far as a leader needs to know it —
 //     for each recent block, its connection and its verdict events not
-//     retracted. Every member reads the stream in order into one.
+//     retracted; for older blocks, the keys of those verdicts; for each
+//     protocol and generation, the highest block it has a verdict of.
+//     Every member reads the stream in order into one.
 //   - Member: the lease, the ledger's reader and the publisher of one
 //     auditor. See Member for how a new leader brings the stream to its
 //     chain and why no deposed leader can publish after its successor
@@ -31,6 +33,57 @@
 // was begun again, by auditor rescan): a leader keeps it as its store
 // made it, and the ledger tells verdicts apart by box, protocol, kind and
 // generation.
+//
+// # Protocols over time: backfills and rescans
+//
+// A protocol's history in a store (db.ProtocolHistory) is complete to its
+// cursor: a protocol added to an auditor with blocks is backfilled from
+// its start height beside the follower, and one judged again (auditor
+// rescan) has its verdicts from a height retracted by the rescan — the
+// block staying connected — and is backfilled again under its next
+// generation. The members of a group backfill at their own pace, so at a
+// takeover the new leader's history of a protocol may be less or more
+// advanced than the one that published, and a backfill's verdicts are of
+// old blocks, below the heights the members compare (the window). The
+// rule a leader follows:
+//
+//   - A verdict the stream holds live that the leader's chain does not
+//     hold with the same data is judged by its protocol's history in the
+//     leader's store. A protocol the store has no history of (never
+//     configured, or pruned): it is left. A generation before the store's:
+//     it is retracted by the rescan, if the store has that retraction
+//     (a rescan's, which the store wrote when it began the generation),
+//     else left (auditor prune, then the protocol configured again, publishes
+//     nothing about the old generation: as without HA). A block above the
+//     protocol's cursor: it is left — the leader has not judged the block
+//     for that protocol yet, and when it has, its verdict is published
+//     only if the stream does not hold it. Only otherwise (the leader
+//     judged the block and made other verdicts: another configuration or
+//     version of the rules) is the block stale, retracted and rolled back.
+//     So a standby whose backfill is less advanced than its predecessor's
+//     never rolls back good blocks.
+//   - Below the window, the leader publishes what its own backfill of a
+//     protocol made that the stream lacks: from the highest block the
+//     stream holds a verdict of the protocol's generation at, up to the
+//     protocol's cursor, each verdict unless the ledger holds it live.
+//     Every auditor publishes a protocol's verdicts in block order (the
+//     follower's and a backfill's go up; a leader publishes below the
+//     window before it publishes in it), so the stream holds those below
+//     that block already. And when the stream holds no verdict of the
+//     generation yet, the leader publishes its rescan's retractions of the
+//     verdicts the stream holds below the window first (a generation's
+//     verdicts follow its rescan's retractions in every outbox).
+//   - From then on, each outbox row is published unless the stream holds
+//     its event: a verdict another leader's backfill published is not
+//     published again, a rescan's retraction of a verdict not live is not
+//     published.
+//
+// Every member of a group must judge alike: the same protocols, and a
+// rescan done in every member's store before any of them runs again
+// (stop the group, rescan each, start them). While two members' histories
+// of a protocol differ in generation, the leader's wins, with the churn of
+// a mixed group (see README.md). The ledger keeps, below the window, about
+// a hundred bytes for each verdict the stream holds live.
 //
 // # Fencing
 //

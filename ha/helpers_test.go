@@ -44,27 +44,28 @@ func (f *chainFixture) box(b byte) *ergo.Box {
 	return &ergo.Box{Box: sigma.Box{BoxCandidate: sigma.BoxCandidate{Value: 1000 + uint64(b), ErgoTree: tree, CreationHeight: 1}, TxID: digest(b)}}
 }
 
-// verdict is the event of box b's verdict made by block id at height, in
-// connection connects; invalid ones carry a reason.
+// verdict is the event of box b's verdict of protocol demo made by block
+// id at height, in connection connects; invalid ones carry a reason.
 func (f *chainFixture) verdict(id byte, height uint32, b byte, connects int, invalid bool) publish.Message {
+	return f.event("demo", id, height, b, connects, 0, invalid)
+}
+
+// judged is the event of box b's verdict of protocol demo made by block
+// id at height, in connection connects, by protocol generation generation
+// (its history begun again that many times: auditor rescan).
+func (f *chainFixture) judged(id byte, height uint32, b byte, connects, generation int) publish.Message {
+	return f.event("demo", id, height, b, connects, generation, false)
+}
+
+// event is the event of box b's verdict of protocol made by block id at
+// height, in connection connects, in the protocol's generation generation;
+// invalid ones carry a reason.
+func (f *chainFixture) event(protocol string, id byte, height uint32, b byte, connects, generation int, invalid bool) publish.Message {
 	box := f.box(b)
-	v := &rules.Verdict{Protocol: "demo", Kind: rules.KindCreated, Class: rules.ClassEmitted, BoxID: box.ComputeID(), TxID: box.TxID}
+	v := &rules.Verdict{Protocol: protocol, Kind: rules.KindCreated, Class: rules.ClassEmitted, BoxID: box.ComputeID(), TxID: box.TxID}
 	if invalid {
 		v.Reasons = []rules.Reason{rules.ReasonStaleState}
 	}
-	m, err := f.enc.Verdict(v, box, publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: connects})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return m
-}
-
-// judged is the event of box b's verdict made by block id at height, in
-// connection connects, by protocol generation generation (its history
-// begun again that many times: auditor rescan).
-func (f *chainFixture) judged(id byte, height uint32, b byte, connects, generation int) publish.Message {
-	box := f.box(b)
-	v := &rules.Verdict{Protocol: "demo", Kind: rules.KindCreated, Class: rules.ClassEmitted, BoxID: box.ComputeID(), TxID: box.TxID}
 	m, err := f.enc.Verdict(v, box, publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height),
 		Connects: connects, Generation: generation})
 	if err != nil {
@@ -108,8 +109,16 @@ func (f *chainFixture) retraction(m publish.Message, id byte, height uint32, con
 // height, connection connects, by the rescan of its protocol that begins
 // generation generation from height from.
 func (f *chainFixture) rescinded(m publish.Message, id byte, height uint32, connects int, from uint32, generation int) publish.Message {
+	ev, err := publish.DecodeEvent(m.Payload)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	d, err := ev.Verdict()
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	r, err := f.enc.Rescinded(m, publish.BlockRef{ID: digest(id), Height: height, Timestamp: 1_600_000_000_000 + uint64(height), Connects: connects},
-		publish.RescanData{Protocol: "demo", FromHeight: from, Generation: generation})
+		publish.RescanData{Protocol: d.Protocol, FromHeight: from, Generation: generation})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -156,7 +165,8 @@ func applySteps(t *testing.T, l *Ledger, steps []ledgerStep) {
 }
 
 // snapshot is a snapshot of a chain of blocks (ascending), its tip at
-// tip, asked about ids.
+// tip, asked about ids, of a store whose protocol "demo" is complete to
+// the tip in generation 0.
 func snapshot(tip uint32, blocks []Block, main map[ergo.Digest]bool) *Snapshot {
 	var tipID ergo.Digest
 	for _, b := range blocks {
@@ -164,25 +174,27 @@ func snapshot(tip uint32, blocks []Block, main map[ergo.Digest]bool) *Snapshot {
 			tipID = b.ID
 		}
 	}
-	return &Snapshot{Tip: Point{tipID, tip}, HasTip: true, Blocks: blocks, To: tip, Complete: true, Main: main}
+	return &Snapshot{Tip: Point{tipID, tip}, HasTip: true, Blocks: blocks, To: tip, Complete: true, Main: main,
+		Protocols: map[string]Protocol{"demo": {Cursor: tip}}}
 }
 
-// plan runs the planner as a member's reconciliation does, with fork as
-// the fork point, and returns the messages' ids.
+// plan runs the planner as a member's reconciliation does of the window
+// (no rescan retraction found, nothing below the floor), with fork as the
+// fork point, and returns the messages' ids.
 func plan(t *testing.T, l *Ledger, snap *Snapshot, fork Point) ([]string, *planner) {
 	t.Helper()
-	st, behind, err := stale(l, snap)
+	c, err := compare(l, snap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if behind > 0 {
-		t.Fatalf("behind at %d", behind)
+	if c.behind > 0 {
+		t.Fatalf("behind at %d", c.behind)
 	}
 	p := &planner{enc: &publish.Encoder{}, id: "a1", epoch: 7, l: l}
-	if err := p.retract(st, fork, snap.Tip); err != nil {
+	if err := p.retract(c.stale, fork, snap.Tip); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.publishChain(snap); err != nil {
+	if err := p.publishChain(snap.Blocks); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string

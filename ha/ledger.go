@@ -12,7 +12,13 @@ import (
 // publish exactly what subscribers have not seen: for each block of the
 // last Window heights the stream has events of, its connection (how many
 // times the stream connected it) and its verdict events not retracted,
-// each with its payload (a retraction is built from it). Every auditor
+// each with its payload (a retraction is built from it); below those
+// heights, for each block with verdicts not retracted (or rolled back
+// once), the same without the payloads (a verdict's box, protocol, kind
+// and generation: about a hundred bytes each), since a protocol's
+// backfill or rescan publishes events of old blocks; and for each
+// protocol and generation, the highest block height of a verdict of it
+// the stream holds (Reach). Every auditor
 // keeps one by reading the stream in order (Apply), so that a standby
 // taking the lease knows, once it has read up to the stream's last
 // message, exactly what the stream holds; the leader plans on a copy
@@ -27,11 +33,20 @@ type Ledger struct {
 	lastSeq   uint64 // the last message applied (or skipped)
 	seen      bool   // a chain event was applied
 	maxHeight uint32 // the highest block height of a chain event
-	minHeight uint32 // the lowest, once seen
-	maxEpoch  uint64 // the highest lease epoch of an event
-	pruneAt   uint32
-	blocks    map[ergo.Digest]*blockState
-	counts    LedgerCounts
+	// firstHeight is the block height of the first chain event applied:
+	// where the stream begins when its first messages are gone.
+	firstHeight uint32
+	maxEpoch    uint64 // the highest lease epoch of an event
+	pruneAt     uint32
+	blocks      map[ergo.Digest]*blockState
+	reach       map[protocolGeneration]uint32
+	counts      LedgerCounts
+}
+
+// protocolGeneration is a generation of a protocol's history.
+type protocolGeneration struct {
+	protocol   string
+	generation int
 }
 
 // LedgerCounts counts the messages a Ledger was given, by what they were.
@@ -61,11 +76,15 @@ func (b *blockState) open() bool { return b.conn > b.rolled }
 func (b *blockState) next() int { return b.rolled + 1 }
 
 // liveEvent is a verdict event the stream holds and has not retracted.
+// Below the floor only its key is kept (msg and data are zero).
 type liveEvent struct {
 	key  eventKey
 	msg  publish.Message // as stored in the stream
 	data []byte          // its data, to compare with a verdict made again
 }
+
+// compact reports whether e lost its payload below the floor.
+func (e liveEvent) compact() bool { return e.msg.Payload == nil }
 
 // eventKey names a verdict within its block: one per box, protocol, kind
 // and generation of the protocol (publish.IDConnects). Verdicts of two
@@ -83,7 +102,7 @@ type eventKey struct {
 // window heights the stream has events of (at least 1): a leader never
 // compares its chain with the stream deeper than that.
 func NewLedger(window uint32) *Ledger {
-	return &Ledger{window: max(window, 1), blocks: map[ergo.Digest]*blockState{}}
+	return &Ledger{window: max(window, 1), blocks: map[ergo.Digest]*blockState{}, reach: map[protocolGeneration]uint32{}}
 }
 
 // LastSeq is the stream sequence of the last message applied.
@@ -101,10 +120,11 @@ func (l *Ledger) MaxHeight() (height uint32, ok bool) { return l.maxHeight, l.se
 
 // Floor is the lowest height at which the leader compares its main chain
 // with the stream: below it, the blocks of the main chain are taken as
-// published. It is 0 for a stream with no chain event (everything is to be
+// published, but for what a protocol's backfill or rescan adds there (see
+// Member). It is 0 for a stream with no chain event (everything is to be
 // published), else the lowest of the last window heights, raised to the
-// lowest height the stream still holds events of when its first messages
-// are gone (aged out or purged: they were published, once).
+// height of the first chain event the ledger read when the stream's first
+// messages are gone (aged out or purged: they were published, once).
 func (l *Ledger) Floor() uint32 {
 	if !l.seen {
 		return 0
@@ -114,9 +134,16 @@ func (l *Ledger) Floor() uint32 {
 		f = l.maxHeight - l.window + 1
 	}
 	if l.firstSeq > 1 {
-		f = max(f, l.minHeight)
+		f = max(f, l.firstHeight)
 	}
 	return f
+}
+
+// Reach is the highest block height of a verdict of protocol's generation
+// generation the stream holds (retracted since or not); 0 when it holds
+// none.
+func (l *Ledger) Reach(protocol string, generation int) uint32 {
+	return l.reach[protocolGeneration{protocol, generation}]
 }
 
 // Clone returns a copy that changes independently (payloads are shared:
@@ -129,6 +156,7 @@ func (l *Ledger) Clone() *Ledger {
 		bc.live = slices.Clone(b.live)
 		c.blocks[id] = &bc
 	}
+	c.reach = maps.Clone(l.reach)
 	return &c
 }
 
@@ -195,7 +223,13 @@ func (l *Ledger) Apply(seq uint64, m publish.Message) {
 			l.counts.Anomalies++ // the same verdict twice in one connection
 			return
 		}
-		b.live = append(b.live, liveEvent{key: key, msg: m, data: ev.Data})
+		e := liveEvent{key: key, msg: m, data: ev.Data}
+		if b.height < l.Floor() {
+			e = liveEvent{key: key}
+		}
+		b.live = append(b.live, e)
+		pg := protocolGeneration{d.Protocol, gen}
+		l.reach[pg] = max(l.reach[pg], d.Height)
 	case publish.TypeRetracted:
 		// A disconnect's retraction names the disconnected block, a
 		// rescan's the rescan (the block stays connected): one of the two.
@@ -258,37 +292,48 @@ func (l *Ledger) Apply(seq uint64, m publish.Message) {
 // block returns the state of block id at height, made if need be, and
 // notes the height.
 func (l *Ledger) block(id ergo.Digest, height uint32, at uint64) *blockState {
-	if !l.seen || height < l.minHeight {
-		l.minHeight = height
+	if !l.seen {
+		l.firstHeight = height
 	}
 	l.seen = true
 	l.maxHeight = max(l.maxHeight, height)
+	if l.maxHeight >= l.pruneAt {
+		l.prune()
+	}
 	b := l.blocks[id]
 	if b == nil {
 		b = &blockState{id: id, height: height, at: at}
 		l.blocks[id] = b
 	}
-	if l.maxHeight >= l.pruneAt {
-		l.prune()
-	}
 	return b
 }
 
-// prune forgets the blocks below the floor (keeping the one being
-// applied, which is at or above it unless the stream goes back further
-// than the window), every quarter window.
+// prune, every quarter window, compacts the blocks below the floor: it
+// forgets those with no live verdict that were never rolled back (a
+// verdict of one is then of its first connection) and drops the payloads
+// of the others' live verdicts.
 func (l *Ledger) prune() {
 	floor := l.Floor()
-	maps.DeleteFunc(l.blocks, func(_ ergo.Digest, b *blockState) bool { return b.height < floor })
+	for id, b := range l.blocks {
+		switch {
+		case b.height >= floor:
+		case len(b.live) == 0 && b.rolled == 0:
+			delete(l.blocks, id)
+		default:
+			for i := range b.live {
+				b.live[i] = liveEvent{key: b.live[i].key}
+			}
+		}
+	}
 	l.pruneAt = l.maxHeight + max(l.window/4, 1)
 }
 
-// openBlocks returns the blocks the stream holds connected, highest
-// first.
-func (l *Ledger) openBlocks() []*blockState {
+// openBlocks returns the blocks at or above height from the stream holds
+// connected, highest first.
+func (l *Ledger) openBlocks(from uint32) []*blockState {
 	var out []*blockState
 	for _, b := range l.blocks {
-		if b.open() {
+		if b.open() && b.height >= from {
 			out = append(out, b)
 		}
 	}

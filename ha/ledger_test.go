@@ -41,9 +41,13 @@ func TestLedgerCountsWhatItCannotTake(t *testing.T) {
 }
 
 // TestLedgerFloor: the ledger keeps the last window heights; below them
-// the chain is taken as published. When the stream's first messages are
-// gone, the lowest height it holds events of is the floor too; a stream
-// without chain events has floor 0 (everything is to be published).
+// the chain is taken as published, and the ledger keeps only the keys of
+// the live verdicts (a backfill or a rescan publishes events there), of
+// blocks with some or rolled back, compacted every quarter window. When
+// the stream's first messages are gone, the height of the first chain
+// event it holds is the floor too (a backfilled verdict of an old block
+// does not lower it); a stream without chain events has floor 0
+// (everything is to be published).
 func TestLedgerFloor(t *testing.T) {
 	f := newFixture(t)
 	l := NewLedger(10)
@@ -57,12 +61,28 @@ func TestLedgerFloor(t *testing.T) {
 		t.Fatalf("floor %d, want 21", l.Floor())
 	}
 	for id, b := range l.blocks {
-		if b.height < 18 { // pruned every quarter window
-			t.Fatalf("block %s at %d kept below the floor", id, b.height)
+		if c := b.live[0].compact(); len(b.live) != 1 || c && b.height >= l.Floor() || !c && b.height < 18 || b.live[0].key.box != f.box(byte(b.height)).ComputeID() {
+			t.Fatalf("block %s at %d: %+v (compacted every quarter window)", id, b.height, b.live)
 		}
+	}
+	f.apply(l, f.rescinded(f.verdict(2, 2, 2, 1, false), 2, 2, 1, 1, 1))
+	f.apply(l, f.judged(2, 2, 2, 1, 1))                                  // below the floor: compact at once
+	f.apply(l, f.rescinded(f.verdict(3, 3, 3, 1, false), 3, 3, 1, 1, 1)) // block 3 keeps nothing
+	for h := uint32(31); h <= 33; h++ {
+		f.apply(l, f.verdict(byte(h), h, byte(h), 1, false))
+	}
+	if b := l.blocks[digest(2)]; b == nil || len(b.live) != 1 || !b.live[0].compact() || b.live[0].key.generation != 1 {
+		t.Fatalf("block 2 rescanned: %+v", b)
+	}
+	if b := l.blocks[digest(3)]; b != nil {
+		t.Fatalf("block 3, its verdict retracted by a rescan, kept: %+v", b)
+	}
+	if l.Reach("demo", 1) != 2 || l.Reach("demo", 0) != 33 || l.Reach("other", 0) != 0 {
+		t.Fatalf("reach %d, %d", l.Reach("demo", 1), l.Reach("demo", 0))
 	}
 	gone := NewLedger(100)
 	gone.Apply(40, f.verdict(1, 50, 1, 1, false)) // the stream's messages 1 to 39 aged out
+	gone.Apply(41, f.judged(7, 5, 7, 1, 1))       // a backfill's verdict of an old block
 	if gone.Floor() != 50 {
 		t.Fatalf("front gone: floor %d, want 50", gone.Floor())
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -21,12 +23,23 @@ import (
 // Chain is the auditor's own store as a member reads and marks it
 // (cmd/auditor adapts the database to it).
 type Chain interface {
-	// Snapshot reads the main chain's verdict events from height from
-	// up, whole blocks at a time, stopping after the block at which more
-	// than limit events above height newAbove were read, with whether
-	// each of ids is a main-chain block, all at once with the outbox's
-	// last row.
+	// Snapshot reads the main chain's verdict events (those no
+	// retraction retracted) from height from up, whole blocks at a time,
+	// stopping after the block at which more than limit events above
+	// height newAbove were read, with whether each of ids is a
+	// main-chain block and the protocols' histories, all at once with the
+	// outbox's last row.
 	Snapshot(ctx context.Context, from, newAbove uint32, limit int, ids []ergo.Digest) (*Snapshot, error)
+	// ProtocolEvents reads protocol's verdict events of the main chain's
+	// blocks from height from to to, as Snapshot does (whole blocks,
+	// stopping after the block at which more than limit events were
+	// read); next is the height after the last one read (above to once
+	// all are read).
+	ProtocolEvents(ctx context.Context, protocol string, from, to uint32, limit int) (blocks []Block, next uint32, err error)
+	// Rescinded returns the store's retractions by a rescan
+	// (publish.Encoder.Rescinded) of the verdicts refs names, those it
+	// holds, by verdict.
+	Rescinded(ctx context.Context, refs []VerdictRef) (map[VerdictRef]publish.Message, error)
 	// Header returns the stored header id; ok is false when it is not
 	// stored.
 	Header(ctx context.Context, id ergo.Digest) (h Header, ok bool, err error)
@@ -132,8 +145,11 @@ type Status struct {
 // When it takes the lease it reads the stream to its end, compares it
 // with its main chain and publishes the difference: retractions and a
 // rollback for every block the stream holds connected that its chain does
-// not hold (highest first), then every verdict of its chain the stream
-// does not hold, in the next connection of its block; from then on it
+// not hold (highest first), the retractions of its rescans the stream
+// lacks, the verdicts of its backfills below the window the stream lacks,
+// then every verdict of its chain the stream does not hold, in the next
+// connection of its block (see the package's documentation, Protocols
+// over time, for the rule); from then on it
 // publishes its outbox's rows as they come, each in the connection the
 // stream counts. Messages go one at a time, each expecting the stream's
 // last sequence to be the one the member read or published last
@@ -361,7 +377,7 @@ func (m *Member) session(ctx context.Context, epoch uint64, since time.Time, aga
 	if err != nil {
 		return newError(ErrStream, "look up the stream", err)
 	}
-	last := s.CachedInfo().State.LastSeq
+	last, firstTime := s.CachedInfo().State.LastSeq, s.CachedInfo().State.FirstTime
 	wctx, cancel := context.WithTimeout(ctx, m.cfg.AckTimeout)
 	err = m.reader.waitFor(wctx, s, last, time.Second)
 	cancel()
@@ -371,7 +387,7 @@ func (m *Member) session(ctx context.Context, epoch uint64, since time.Time, aga
 	p := &planner{enc: m.cfg.Encoder, id: m.lease.ID(), epoch: epoch, l: m.reader.snapshot()}
 	out := &sender{m: m, epoch: epoch, stream: streamName(m.cfg.Stream)}
 	defer out.flush(ctx)
-	outboxSeq, err := m.reconcile(ctx, p, out, changed, log)
+	outboxSeq, err := m.reconcile(ctx, p, out, changed, firstTime, log)
 	if err != nil {
 		return err
 	}
@@ -384,46 +400,69 @@ func (m *Member) session(ctx context.Context, epoch uint64, since time.Time, aga
 // reconcile compares the chain with the stream, from the ledger's floor
 // to the tip in rounds of at most PlanEvents new events, and publishes the
 // difference; it returns the outbox row the last round's chain includes.
-func (m *Member) reconcile(ctx context.Context, p *planner, out *sender, changed <-chan struct{}, log zerolog.Logger) (int64, error) {
+// A round plans, in this order: the retractions and rollbacks of the
+// stale blocks; the retractions by the leader's rescans of verdicts the
+// stream holds (below the floor too, in the first round); the verdicts
+// below the floor of the protocols the leader backfilled that the stream
+// lacks (catchUp); the verdicts of its chain from the floor up that the
+// stream lacks. firstTime is when the stream's first message was stored.
+func (m *Member) reconcile(ctx context.Context, p *planner, out *sender, changed <-chan struct{}, firstTime time.Time, log zerolog.Logger) (int64, error) {
 	var above uint32
 	for round := 0; ; round++ {
 		snap, err := m.chain.Snapshot(ctx, p.l.Floor(), above, m.cfg.PlanEvents, openIDs(p.l))
 		if err != nil {
 			return 0, newError(ErrChain, "read the main chain", err)
 		}
-		stale, behind, err := stale(p.l, snap)
+		c, err := compare(p.l, snap)
 		if err != nil {
 			return 0, newError(ErrPlan, "compare the chain with the stream", err)
 		}
-		if behind > 0 {
+		if c.behind > 0 {
 			// The stream holds blocks above this auditor's tip: it waits
 			// for its chain to reach them before it compares.
-			m.count(func(s *Status) { s.Behind = behind })
+			m.count(func(s *Status) { s.Behind = c.behind })
 			if err := m.wait(ctx, changed); err != nil {
 				return 0, err
 			}
 			continue
 		}
+		first := above == 0
 		m.count(func(s *Status) {
 			s.Behind = 0
-			if above == 0 {
+			if first {
 				s.Reconciliations++ // once a session, however many rounds
 			}
 		})
-		fork, err := m.forkOf(ctx, p.l, snap, stale)
+		fork, err := m.forkOf(ctx, p.l, snap, c.stale)
 		if err != nil {
 			return 0, err
 		}
-		if err := p.retract(stale, fork, snap.Tip); err != nil {
+		if err := p.retract(c.stale, fork, snap.Tip); err != nil {
 			return 0, newError(ErrPlan, "retract", err)
 		}
 		retractions := len(p.out)
-		if err := p.publishChain(snap); err != nil {
+		older := c.older
+		if first {
+			older = append(older, olderBelow(p.l, snap, snap.From)...)
+		}
+		rescinded, err := m.rescind(ctx, p, older)
+		if err != nil {
+			return 0, err
+		}
+		if err := out.send(ctx, p); err != nil {
+			return 0, err
+		}
+		caught, err := m.catchUp(ctx, p, out, snap, firstTime, log)
+		if err != nil {
+			return 0, err
+		}
+		if err := p.publishChain(snap.Blocks); err != nil {
 			return 0, newError(ErrPlan, "publish the chain", err)
 		}
-		if len(p.out) > 0 || round == 0 {
-			log.Info().Int("retracted_blocks", len(stale)).Int("retraction_events", retractions).
-				Int("events", len(p.out)-retractions).Uint32("from", snap.From).Uint32("to", snap.To).Uint32("tip", snap.Tip.Height).
+		if len(p.out) > 0 || retractions+rescinded+caught > 0 || round == 0 {
+			log.Info().Int("retracted_blocks", len(c.stale)).Int("retraction_events", retractions).Int("rescan_retractions", rescinded).
+				Int("backfilled_below_floor", caught).Int("events", len(p.out)).
+				Uint32("from", snap.From).Uint32("to", snap.To).Uint32("tip", snap.Tip.Height).
 				Uint64("stream_seq", p.l.LastSeq()-uint64(len(p.out))).Msg("compared the chain with the stream")
 		}
 		if err := out.send(ctx, p); err != nil {
@@ -436,9 +475,82 @@ func (m *Member) reconcile(ctx context.Context, p *planner, out *sender, changed
 	}
 }
 
-// openIDs are the blocks the ledger holds connected.
+// rescind plans the retractions by the leader's rescans of the verdicts
+// older names that its store holds, and returns how many.
+func (m *Member) rescind(ctx context.Context, p *planner, older []liveRef) (int, error) {
+	if len(older) == 0 {
+		return 0, nil
+	}
+	refs := make([]VerdictRef, len(older))
+	for i, r := range older {
+		refs[i] = r.ref()
+	}
+	found := map[VerdictRef]publish.Message{}
+	for batch := range slices.Chunk(refs, outboxBatch) {
+		f, err := m.chain.Rescinded(ctx, batch)
+		if err != nil {
+			return 0, newError(ErrChain, "read the rescan retractions", err)
+		}
+		maps.Copy(found, f)
+	}
+	n, err := p.rescind(older, found)
+	if err != nil {
+		return n, newError(ErrPlan, "retract what a rescan retracted", err)
+	}
+	return n, nil
+}
+
+// catchUp publishes the verdicts below the snapshot's floor that the
+// stream lacks of each protocol the leader backfilled there (a protocol
+// added, configured again, or judged again by a rescan): from the highest
+// block the stream holds a verdict of the protocol's generation at
+// (Ledger.Reach), or the backfill's start, up to the protocol's cursor.
+// Every auditor publishes a protocol's verdicts in block order (a
+// backfill goes up, and a takeover publishes below the floor before it
+// publishes above), so the stream holds those below that block already.
+// When the stream holds no verdict of the generation and has lost
+// messages stored after the protocol's history began (its limits), what
+// it held is not known: nothing is published below the floor, as for the
+// other protocols. It returns how many verdicts it published.
+func (m *Member) catchUp(ctx context.Context, p *planner, out *sender, snap *Snapshot, firstTime time.Time, log zerolog.Logger) (int, error) {
+	n := 0
+	for _, name := range slices.Sorted(maps.Keys(snap.Protocols)) {
+		pr := snap.Protocols[name]
+		if pr.BackfillFrom == 0 || pr.BackfillFrom >= snap.From || pr.Cursor < pr.BackfillFrom {
+			continue
+		}
+		reach := p.l.Reach(name, pr.Generation)
+		if reach == 0 && p.l.firstSeq > 1 && firstTime.After(pr.Since) {
+			log.Warn().Str("protocol", name).Time("stream_first", firstTime).Time("history_since", pr.Since).
+				Msg("the stream lost messages stored since the protocol's backfill began: its verdicts below the floor are taken as published")
+			continue
+		}
+		to := min(pr.Cursor, snap.From-1)
+		for from := max(pr.BackfillFrom, reach); from <= to; {
+			blocks, next, err := m.chain.ProtocolEvents(ctx, name, from, to, m.cfg.PlanEvents)
+			if err != nil {
+				return n, newError(ErrChain, "read protocol "+name+"'s events", err)
+			}
+			before := len(p.out)
+			if err := p.publishChain(blocks); err != nil {
+				return n, newError(ErrPlan, "publish protocol "+name+"'s backfill", err)
+			}
+			n += len(p.out) - before
+			if err := out.send(ctx, p); err != nil {
+				return n, err
+			}
+			if next <= from {
+				return n, errorf(ErrChain, "read protocol "+name+"'s events", "from %d, the next height is %d", from, next)
+			}
+			from = next
+		}
+	}
+	return n, nil
+}
+
+// openIDs are the blocks from the ledger's floor up it holds connected.
 func openIDs(l *Ledger) []ergo.Digest {
-	bs := l.openBlocks()
+	bs := l.openBlocks(l.Floor())
 	ids := make([]ergo.Digest, len(bs))
 	for i, b := range bs {
 		ids[i] = b.id
@@ -474,7 +586,7 @@ func (m *Member) forkOf(ctx context.Context, l *Ledger, snap *Snapshot, stale []
 		isStale[b.id] = true
 	}
 	var best Point
-	for _, b := range l.openBlocks() {
+	for _, b := range l.openBlocks(snap.From) {
 		if b.height < low.height && b.height > best.Height && snap.Main[b.id] && !isStale[b.id] {
 			best = Point{b.id, b.height}
 		}

@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -19,22 +20,116 @@ import (
 
 // memChain is a main chain and its outbox in memory, as the store keeps
 // them: blocks connect one after another, each writing its verdict events
-// to the outbox.
+// to the outbox. Its protocols are complete to the tip in generation 0
+// unless protocols says otherwise; rescinded are its rescan retractions.
 type memChain struct {
-	mu       sync.Mutex
-	blocks   []Block
-	outbox   []publish.Pending
-	done     map[int64]bool
-	replaced int // rows superseded
+	mu        sync.Mutex
+	blocks    []Block
+	outbox    []publish.Pending
+	done      map[int64]bool
+	replaced  int // rows superseded
+	protocols map[string]Protocol
+	rescinded map[VerdictRef]publish.Message
 }
 
 func (c *memChain) add(b Block) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.blocks = append(c.blocks, b)
-	for _, m := range b.Verdicts {
+	c.write(b.Verdicts...)
+}
+
+func (c *memChain) write(ms ...publish.Message) {
+	for _, m := range ms {
 		c.outbox = append(c.outbox, publish.Pending{Seq: int64(len(c.outbox) + 1), Message: m})
 	}
+}
+
+// judge adds the verdict events ms of protocol to the block at height (a
+// backfill's), and moves the protocol's cursor there.
+func (c *memChain) judge(protocol string, height uint32, ms ...publish.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := slices.IndexFunc(c.blocks, func(b Block) bool { return b.Height == height })
+	c.blocks[i].Verdicts = append(slices.Clip(c.blocks[i].Verdicts), ms...)
+	c.write(ms...)
+	p := c.protocols[protocol]
+	p.Cursor = height
+	c.protocols[protocol] = p
+}
+
+// rescan begins protocol's history again from height from in generation
+// gen, as db.Store.RescanProtocol does: its verdict events from there are
+// retracted (enc.Rescinded, in the outbox) and leave the chain.
+func (c *memChain) rescan(t testing.TB, enc *publish.Encoder, protocol string, from uint32, gen int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.blocks {
+		b := &c.blocks[i]
+		if b.Height < from {
+			continue
+		}
+		var keep []publish.Message
+		for _, m := range b.Verdicts {
+			ev, _ := publish.DecodeEvent(m.Payload)
+			d, _ := ev.Verdict()
+			if d.Protocol != protocol {
+				keep = append(keep, m)
+				continue
+			}
+			conn, g, _ := publish.IDConnects(m.ID)
+			r, err := enc.Rescinded(m, publish.BlockRef{ID: b.ID, Height: b.Height, Timestamp: b.Timestamp, Connects: conn},
+				publish.RescanData{Protocol: protocol, FromHeight: from, Generation: gen})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.rescinded[VerdictRef{b.ID, d.Box.ID, protocol, d.Kind, g}] = r
+			c.write(r)
+		}
+		b.Verdicts = keep
+	}
+	c.protocols[protocol] = Protocol{Cursor: from - 1, Generation: gen, BackfillFrom: from, Since: time.Now()}
+}
+
+func (c *memChain) ProtocolEvents(_ context.Context, protocol string, from, to uint32, limit int) ([]Block, uint32, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Block
+	read := 0
+	for _, b := range c.blocks {
+		if b.Height < from || b.Height > to {
+			continue
+		}
+		pb := b
+		pb.Verdicts = nil
+		for _, m := range b.Verdicts {
+			if ev, err := publish.DecodeEvent(m.Payload); err == nil {
+				if d, err := ev.Verdict(); err == nil && d.Protocol == protocol {
+					pb.Verdicts = append(pb.Verdicts, m)
+				}
+			}
+		}
+		if len(pb.Verdicts) == 0 {
+			continue
+		}
+		out = append(out, pb)
+		if read += len(pb.Verdicts); limit > 0 && read > limit && b.Height < to {
+			return out, b.Height + 1, nil
+		}
+	}
+	return out, to + 1, nil
+}
+
+func (c *memChain) Rescinded(_ context.Context, refs []VerdictRef) (map[VerdictRef]publish.Message, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[VerdictRef]publish.Message{}
+	for _, r := range refs {
+		if m, ok := c.rescinded[r]; ok {
+			out[r] = m
+		}
+	}
+	return out, nil
 }
 
 // Snapshot reads as the store's ChainEvents does: whole blocks from from
@@ -63,6 +158,10 @@ func (c *memChain) Snapshot(_ context.Context, from, newAbove uint32, limit int,
 	}
 	for _, id := range ids {
 		s.Main[id] = slices.ContainsFunc(c.blocks, func(b Block) bool { return b.ID == id })
+	}
+	s.Protocols = maps.Clone(c.protocols)
+	if s.Protocols == nil {
+		s.Protocols = map[string]Protocol{"demo": {Cursor: s.Tip.Height}}
 	}
 	return s, nil
 }
@@ -163,24 +262,9 @@ func startMemberWith(t testing.TB, url string, chain *memChain, cfg Config) *run
 // streamIDs reads the stream's message ids, in order.
 func streamIDs(t *testing.T, url string) []string {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx := context.Background()
-	s, err := js.Stream(ctx, publish.DefaultStream)
-	if err != nil {
-		return nil
-	}
 	var ids []string
-	for seq := uint64(1); seq <= s.CachedInfo().State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, m.Header.Get(nats.MsgIdHdr))
+	for _, m := range streamMessages(t, url) {
+		ids = append(ids, m.ID)
 	}
 	return ids
 }

@@ -2,8 +2,10 @@ package ha
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/publish"
@@ -41,6 +43,35 @@ type Snapshot struct {
 	// Main tells, for each block id the snapshot was asked about, whether
 	// it is on the main chain.
 	Main map[ergo.Digest]bool
+	// Protocols are the histories of the protocols the store judges or
+	// judged (not those it pruned), by name, read with the chain.
+	Protocols map[string]Protocol
+}
+
+// Protocol is a protocol's history in the leader's store, as far as the
+// comparison with the stream needs it.
+type Protocol struct {
+	// Cursor is the height its history is complete to: the store has not
+	// judged the blocks above for it yet (its backfill is under way), or
+	// no longer does (it was removed from the configuration).
+	Cursor uint32
+	// Generation counts the times its history was begun again (a rescan):
+	// its verdicts judged since have ids ending in -g<Generation>.
+	Generation int
+	// BackfillFrom is the first height of its last backfill (0: it was
+	// judged from the store's first block); Since is when its history was
+	// last begun again or changed state: its backfill's events were
+	// written after it.
+	BackfillFrom uint32
+	Since        time.Time
+}
+
+// VerdictRef names a verdict of a block: VerdictRef{...} is the verdict
+// event of the block's current connection.
+type VerdictRef struct {
+	Block, Box     ergo.Digest
+	Protocol, Kind string
+	Generation     int
 }
 
 // planned is a message to publish: its stream sequence (the message
@@ -104,56 +135,155 @@ func decodeLocal(m publish.Message) (localVerdict, error) {
 	return localVerdict{key: eventKey{d.Box.ID, d.Protocol, d.Kind, publish.IDGeneration(ev.ID)}, data: ev.Data, msg: m}, nil
 }
 
-// stale returns the blocks the stream holds connected that the snapshot's
-// chain does not hold as the stream does — off the main chain, being
-// retracted, or with verdicts other than the leader's — highest first, and
-// behind, the highest height the stream holds a block connected at above
-// the snapshot's tip (0: none).
-func stale(l *Ledger, snap *Snapshot) (out []*blockState, behind uint32, err error) {
+// comparison is what the stream holds that the snapshot's chain does not
+// hold as it does.
+type comparison struct {
+	// stale are the blocks the stream holds connected off the main chain,
+	// being retracted, or with verdicts other than the leader's, highest
+	// first: they are retracted and rolled back.
+	stale []*blockState
+	// older are the stream's verdicts, of blocks the chain holds, of a
+	// generation of their protocol before the leader's: those the leader's
+	// rescan retracted are retracted (its store has their retraction),
+	// the others (a prune's, which publishes nothing) are left.
+	older []liveRef
+	// behind is the highest height the stream holds a block connected at
+	// above the snapshot's tip (0: none).
+	behind uint32
+}
+
+// liveRef is a verdict the stream holds live.
+type liveRef struct {
+	b   *blockState
+	key eventKey
+}
+
+func (r liveRef) ref() VerdictRef {
+	return VerdictRef{Block: r.b.id, Box: r.key.box, Protocol: r.key.protocol, Kind: r.key.kind, Generation: r.key.generation}
+}
+
+// compare compares the blocks the stream holds connected from the
+// snapshot's From up with its chain. A verdict the stream holds live and
+// the chain does not hold with the same data is judged by its protocol's
+// history in the leader's store:
+//
+//   - a protocol the store has no history of (never configured, or
+//     pruned): not the leader's to judge; it is left;
+//   - a generation before the store's: one of older (a rescan's to
+//     retract, or a prune's to leave);
+//   - a block above the protocol's cursor: not judged by the leader yet (a
+//     backfill less advanced than the one that published it); it is left,
+//     and the leader's verdict, once made, is published only if the stream
+//     does not hold it;
+//   - else the leader judged that block otherwise (another configuration
+//     or version): the block is stale.
+func compare(l *Ledger, snap *Snapshot) (*comparison, error) {
 	byID := make(map[ergo.Digest]*Block, len(snap.Blocks))
 	for i := range snap.Blocks {
 		byID[snap.Blocks[i].ID] = &snap.Blocks[i]
 	}
-	for _, b := range l.openBlocks() {
+	c := &comparison{}
+	for _, b := range l.openBlocks(snap.From) {
 		if !snap.HasTip || b.height > snap.Tip.Height {
-			behind = max(behind, b.height)
+			c.behind = max(c.behind, b.height)
 			continue
 		}
-		switch {
-		case !snap.Main[b.id], b.retracting:
-			out = append(out, b)
-		case b.height >= snap.From && b.height <= snap.To:
-			same, err := sameVerdicts(b, byID[b.id])
-			if err != nil {
-				return nil, 0, err
+		if !snap.Main[b.id] || b.retracting {
+			c.stale = append(c.stale, b)
+			continue
+		}
+		if b.height > snap.To {
+			continue
+		}
+		local, err := localData(byID[b.id])
+		if err != nil {
+			return nil, err
+		}
+		var older []liveRef
+		stale := false
+		for _, e := range b.live {
+			if d, ok := local[e.key]; ok && bytes.Equal(d, e.data) {
+				continue
 			}
-			if !same {
-				out = append(out, b)
+			p, known := snap.Protocols[e.key.protocol]
+			switch {
+			case !known:
+			case e.key.generation < p.Generation:
+				older = append(older, liveRef{b, e.key})
+			case b.height > p.Cursor:
+			default:
+				stale = true
 			}
 		}
+		if stale {
+			c.stale = append(c.stale, b)
+		} else {
+			c.older = append(c.older, older...)
+		}
 	}
-	return out, behind, nil
+	return c, nil
 }
 
-// sameVerdicts reports whether every verdict the stream holds live for b
-// is one of blk's (blk nil: none), with the same data.
-func sameVerdicts(b *blockState, blk *Block) (bool, error) {
+// localData is the data of each of blk's verdicts (blk nil: none).
+func localData(blk *Block) (map[eventKey][]byte, error) {
 	local := map[eventKey][]byte{}
 	if blk != nil {
 		for _, m := range blk.Verdicts {
 			v, err := decodeLocal(m)
 			if err != nil {
-				return false, fmt.Errorf("block %s: %w", blk.ID, err)
+				return nil, fmt.Errorf("block %s: %w", blk.ID, err)
 			}
 			local[v.key] = v.data
 		}
 	}
-	for _, e := range b.live {
-		if d, ok := local[e.key]; !ok || !bytes.Equal(d, e.data) {
-			return false, nil
+	return local, nil
+}
+
+// olderBelow returns the verdicts the stream holds live in blocks below
+// height from of a generation of their protocol before the snapshot's,
+// for the protocols of which the stream holds no verdict of the
+// snapshot's generation yet: those the leader's rescan may retract. (Once
+// the stream holds a verdict of the new generation, it holds every
+// retraction of the rescan that began it: they precede the generation's
+// verdicts in every auditor's outbox, and in a takeover.)
+func olderBelow(l *Ledger, snap *Snapshot, from uint32) []liveRef {
+	var out []liveRef
+	for _, b := range l.blocks {
+		if b.height >= from || !b.open() {
+			continue
+		}
+		for _, e := range b.live {
+			if p, ok := snap.Protocols[e.key.protocol]; ok && e.key.generation < p.Generation && l.Reach(e.key.protocol, p.Generation) == 0 {
+				out = append(out, liveRef{b, e.key})
+			}
 		}
 	}
-	return true, nil
+	return out
+}
+
+// rescind plans, for each of older whose retraction by a rescan the
+// leader's store holds (found, by verdict), that retraction in the
+// stream's connection of the block, lowest block first.
+func (p *planner) rescind(older []liveRef, found map[VerdictRef]publish.Message) (int, error) {
+	slices.SortStableFunc(older, func(a, b liveRef) int {
+		return cmp.Or(cmp.Compare(a.b.height, b.b.height), compareDigest(a.b.id, b.b.id))
+	})
+	n := 0
+	for _, r := range older {
+		m, ok := found[r.ref()]
+		if !ok {
+			continue
+		}
+		rm, err := publish.WithConnects(m, r.b.conn)
+		if err != nil {
+			return n, err
+		}
+		if err := p.emit(rm, 0); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // retract plans the retraction of every verdict of the stale blocks
@@ -190,13 +320,13 @@ func (p *planner) retract(stale []*blockState, fork, newTip Point) error {
 	return nil
 }
 
-// publishChain plans every verdict of the snapshot's blocks the stream
-// does not hold live: all of a block the stream does not hold connected
-// (in its next connection), the missing ones of a block it holds
-// connected.
-func (p *planner) publishChain(snap *Snapshot) error {
-	for i := range snap.Blocks {
-		blk := &snap.Blocks[i]
+// publishChain plans every verdict of the blocks (the leader's, ascending)
+// the stream does not hold live: all of a block the stream does not hold
+// connected (in its next connection), the missing ones of a block it
+// holds connected.
+func (p *planner) publishChain(blocks []Block) error {
+	for i := range blocks {
+		blk := &blocks[i]
 		for _, m := range blk.Verdicts {
 			v, err := decodeLocal(m)
 			if err != nil {

@@ -61,7 +61,7 @@ func TestPlanLeavesTheBranchTheChainLeft(t *testing.T) {
 		t.Fatalf("planned again: %v", ids)
 	}
 	var open []ergo.Digest
-	for _, b := range l.openBlocks() {
+	for _, b := range l.openBlocks(0) {
 		open = append(open, b.id)
 	}
 	if !slices.Equal(open, []ergo.Digest{digest(13), digest(12), digest(1)}) {
@@ -137,9 +137,9 @@ func TestPlanWaitsForAChainBehindTheStream(t *testing.T) {
 	f := newFixture(t)
 	b1, b2, b3 := f.block(1, 1, 1), f.block(2, 2, 2), f.block(3, 3, 3)
 	l := f.stream(100, slices.Concat(b1.Verdicts, b2.Verdicts, b3.Verdicts)...)
-	_, behind, err := stale(l, snapshot(2, []Block{b1, b2}, map[ergo.Digest]bool{digest(1): true, digest(2): true, digest(3): false}))
-	if err != nil || behind != 3 {
-		t.Fatalf("behind %d (%v), want 3", behind, err)
+	c, err := compare(l, snapshot(2, []Block{b1, b2}, map[ergo.Digest]bool{digest(1): true, digest(2): true, digest(3): false}))
+	if err != nil || c.behind != 3 {
+		t.Fatalf("behind %+v (%v), want 3", c, err)
 	}
 }
 

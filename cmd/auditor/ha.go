@@ -106,13 +106,71 @@ func (c haChain) Snapshot(ctx context.Context, from, newAbove uint32, limit int,
 		return nil, err
 	}
 	out := &ha.Snapshot{OutboxSeq: ce.OutboxSeq, Tip: ha.Point{ID: ce.Tip.ID, Height: ce.Tip.Height}, HasTip: ce.HasTip,
-		From: ce.From, To: ce.To, Complete: ce.Complete, Main: ce.Main, Blocks: make([]ha.Block, len(ce.Blocks))}
-	for i, b := range ce.Blocks {
+		From: ce.From, To: ce.To, Complete: ce.Complete, Main: ce.Main, Blocks: haBlocks(ce.Blocks), Protocols: map[string]ha.Protocol{}}
+	for _, p := range ce.Protocols {
+		if p.State != db.ProtocolPruned {
+			out.Protocols[p.Name] = ha.Protocol{Cursor: p.Cursor, Generation: p.Generation, BackfillFrom: p.BackfillFrom, Since: p.ChangedAt}
+		}
+	}
+	return out, nil
+}
+
+func haBlocks(bs []db.BlockEvents) []ha.Block {
+	out := make([]ha.Block, len(bs))
+	for i, b := range bs {
 		hb := ha.Block{ID: b.ID, Parent: b.ParentID, Height: b.Height, Timestamp: b.Timestamp, Verdicts: make([]publish.Message, len(b.Verdicts))}
 		for k, m := range b.Verdicts {
 			hb.Verdicts[k] = publish.Message(m)
 		}
-		out.Blocks[i] = hb
+		out[i] = hb
+	}
+	return out
+}
+
+func (c haChain) ProtocolEvents(ctx context.Context, protocol string, from, to uint32, limit int) ([]ha.Block, uint32, error) {
+	ce, err := c.store.ProtocolChainEvents(ctx, protocol, from, to, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	next := ce.To + 1
+	if ce.Complete {
+		next = max(next, to+1)
+	}
+	return haBlocks(ce.Blocks), next, nil
+}
+
+// Rescinded finds the store's rescan retractions of the verdicts by their
+// ids: the verdict's in the block's current connection in the store.
+func (c haChain) Rescinded(ctx context.Context, refs []ha.VerdictRef) (map[ha.VerdictRef]publish.Message, error) {
+	blocks := make([]ergo.Digest, 0, len(refs))
+	for _, r := range refs {
+		blocks = append(blocks, r.Block)
+	}
+	connects, err := c.store.MainChainConnects(ctx, blocks)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(refs))
+	byID := map[string]ha.VerdictRef{}
+	for _, r := range refs {
+		if n, ok := connects[r.Block]; ok {
+			id := publish.RetractionID(r.Block, r.Box, r.Protocol, r.Kind, n, r.Generation)
+			ids, byID[id] = append(ids, id), r
+		}
+	}
+	ms, err := c.store.OutboxMessages(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[ha.VerdictRef]publish.Message{}
+	for id, m := range ms {
+		ev, err := publish.DecodeEvent(m.Payload)
+		if err != nil || ev.Type != publish.TypeRetracted {
+			continue
+		}
+		if d, err := ev.Retraction(); err == nil && d.Rescan != nil {
+			out[byID[id]] = publish.Message(m)
+		}
 	}
 	return out, nil
 }
