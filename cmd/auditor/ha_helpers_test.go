@@ -34,11 +34,18 @@ func haConfigFile(t testing.TB, d *devnet.Devnet, nodeURL string, urls []string,
 	if err != nil {
 		t.Fatal(err)
 	}
+	return haConfigOf(t, t.TempDir(), nodeURL, urls, id, ttl, extra, pcs)
+}
+
+// haConfigOf is haConfigFile's, with the data in dataDir, watching the
+// sections pcs.
+func haConfigOf(t testing.TB, dataDir, nodeURL string, urls []string, id string, ttl time.Duration, extra string, pcs []devnet.ProtocolConfig) (string, Config) {
+	t.Helper()
 	quoted := make([]string, len(urls))
 	for i, u := range urls {
 		quoted[i] = strconv.Quote(u)
 	}
-	text := "data_dir = " + strconv.Quote(t.TempDir()) + "\n" +
+	text := "data_dir = " + strconv.Quote(dataDir) + "\n" +
 		"[node]\nurl = " + strconv.Quote(nodeURL) + "\n" +
 		"[scan]\nnetwork = \"devnet\"\npoll_interval = \"5ms\"\n" +
 		"[nats]\nurl = [" + strings.Join(quoted, ", ") + "]\nreplicas = " + fmt.Sprint(min(len(urls), 3)) + "\n" +
