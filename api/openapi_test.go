@@ -154,10 +154,7 @@ func testOpenAPI(t *testing.T, c *chain) {
 		Reports:      func() api.ReportStats { return reportStats },
 		Conservation: func() (api.ConservationStats, bool) { return conservationStats, true },
 		Latency:      lat,
-		HA: func() api.HAStatus {
-			leader, epoch, seq, n := "a2", uint64(7), uint64(42), uint64(3)
-			return api.HAStatus{ID: "a1", Role: "standby", Leader: &leader, Epoch: &epoch, Takeovers: 1, Losses: 1, StreamSeq: &seq, Superseded: &n}
-		},
+		HA:           func() api.HAStatus { return haStatus },
 	}
 	handler := func(cfg api.Config) http.Handler {
 		h, err := api.NewHandler(cfg, zerolog.Nop())

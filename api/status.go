@@ -61,13 +61,15 @@ type HAStatus struct {
 	Epoch  *uint64 `json:"epoch"`
 	// The daemon's own: since when it leads, how often it took and lost
 	// the lease, the last stream message it read, the outbox events it
-	// did not publish itself.
-	Since      *time.Time `json:"since,omitempty"`
-	Takeovers  uint64     `json:"takeovers"`
-	Losses     uint64     `json:"losses"`
-	StreamSeq  *uint64    `json:"stream_seq,omitempty"`
-	Superseded *uint64    `json:"superseded,omitempty"`
-	Error      string     `json:"error,omitempty"`
+	// did not publish itself, its comparisons of its chain with the
+	// stream.
+	Since           *time.Time `json:"since,omitempty"`
+	Takeovers       uint64     `json:"takeovers"`
+	Losses          uint64     `json:"losses"`
+	StreamSeq       *uint64    `json:"stream_seq,omitempty"`
+	Superseded      *uint64    `json:"superseded,omitempty"`
+	Reconciliations *uint64    `json:"reconciliations,omitempty"`
+	Error           string     `json:"error,omitempty"`
 }
 
 // TrustRoot is the store's trust root in a Status: the configured

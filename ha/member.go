@@ -89,6 +89,10 @@ type Config struct {
 	// BackoffMax bounds the wait after a failure; default
 	// publish.DefaultBackoffMax.
 	BackoffMax time.Duration
+	// OnAck, when set, is called for every outbox row published and
+	// acknowledged, with the row's Written time and the ack's (as
+	// publish.RelayConfig.OnAck). It must return at once.
+	OnAck func(written, acked time.Time)
 }
 
 func (c Config) withDefaults() Config {
@@ -777,10 +781,13 @@ func (s *sender) publish(ctx context.Context, pl planned) error {
 	if ack.Duplicate || ack.Sequence != pl.seq {
 		return errorf(ErrStream, op, "not stored as message %d: stored as %d (duplicate %v)", pl.seq, ack.Sequence, ack.Duplicate)
 	}
+	now := time.Now()
 	if pl.row != 0 {
 		s.marks = append(s.marks, pl.row)
+		if s.m.cfg.OnAck != nil {
+			s.m.cfg.OnAck(pl.written, now)
+		}
 	}
-	now := time.Now()
 	s.m.count(func(st *Status) { st.Published++; st.LastAck = now })
 	if !s.first {
 		s.first = true

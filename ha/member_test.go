@@ -364,7 +364,8 @@ func TestMembersHandOverAndFence(t *testing.T) {
 // TestReconciliationOncePerSession: a leader whose chain the stream lacks
 // publishes it in several rounds of at most PlanEvents events, and counts
 // one reconciliation (the metric counts takeovers and failures, not
-// rounds).
+// rounds). The outbox rows it then publishes as they come are each told
+// to OnAck with the time they were written.
 func TestReconciliationOncePerSession(t *testing.T) {
 	url := natstest.NewCluster(t, 1).URLs()[0]
 	f := newFixture(t)
@@ -377,8 +378,10 @@ func TestReconciliationOncePerSession(t *testing.T) {
 			want = append(want, m.ID)
 		}
 	}
+	var acks sync.Map // written -> acked
 	m := startMemberWith(t, url, chain, Config{Lease: LeaseConfig{ID: "a1", TTL: time.Second, Replicas: 1},
-		Stream: publish.StreamConfig{Replicas: 1}, PollInterval: 20 * time.Millisecond, PlanEvents: 2})
+		Stream: publish.StreamConfig{Replicas: 1}, PollInterval: 20 * time.Millisecond, PlanEvents: 2,
+		OnAck: func(written, acked time.Time) { acks.Store(written, acked) }})
 	poll(t, 20*time.Second, "the chain published", func() (bool, string) {
 		return chain.pending() == 0 && m.Status().Published == uint64(len(want)), fmt.Sprintf("%+v", m.Status())
 	})
@@ -388,4 +391,20 @@ func TestReconciliationOncePerSession(t *testing.T) {
 	if st := m.Status(); st.Reconciliations != 1 || st.Errors != 0 {
 		t.Fatalf("%d reconciliations and %d errors for one session in several rounds", st.Reconciliations, st.Errors)
 	}
+	n := 0
+	acks.Range(func(any, any) bool { n++; return true })
+	if n != 0 {
+		t.Fatalf("OnAck called %d times for events published from the comparison", n)
+	}
+	b := f.block(7, 7, 14)
+	written := time.Now().Add(-time.Second)
+	chain.mu.Lock()
+	chain.blocks = append(chain.blocks, b)
+	chain.outbox = append(chain.outbox, publish.Pending{Seq: int64(len(chain.outbox) + 1), Message: b.Verdicts[0], Written: written})
+	chain.mu.Unlock()
+	m.Notify()
+	poll(t, 10*time.Second, "the new row acknowledged", func() (bool, string) {
+		v, ok := acks.Load(written)
+		return ok && !v.(time.Time).Before(written.Add(time.Second)), fmt.Sprintf("%+v", m.Status())
+	})
 }

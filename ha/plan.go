@@ -76,11 +76,13 @@ type VerdictRef struct {
 
 // planned is a message to publish: its stream sequence (the message
 // expects the one before it to be the stream's last), its payload as
-// stamped, and the outbox row it comes from (0: none).
+// stamped, and the outbox row it comes from (0: none) with when that was
+// written.
 type planned struct {
-	seq uint64
-	msg publish.Message
-	row int64
+	seq     uint64
+	msg     publish.Message
+	row     int64
+	written time.Time
 }
 
 // planner plans the messages that bring the stream to the leader's chain,
@@ -101,7 +103,7 @@ var errDiverged = fmt.Errorf("the outbox and the stream diverge")
 // emit stamps m, applies it to the projection and plans it. A message the
 // ledger does not take as the step the planner meant is a bug: it is
 // refused rather than published.
-func (p *planner) emit(m publish.Message, row int64) error {
+func (p *planner) emit(m publish.Message, row publish.Pending) error {
 	sm, err := publish.Stamp(m, p.id, p.epoch)
 	if err != nil {
 		return err
@@ -112,7 +114,7 @@ func (p *planner) emit(m publish.Message, row int64) error {
 	if after := p.l.counts; after.Foreign != before.Foreign || after.Anomalies != before.Anomalies {
 		return fmt.Errorf("planned message %s does not follow from the stream: %w", sm.ID, errDiverged)
 	}
-	p.out = append(p.out, planned{seq: seq, msg: sm, row: row})
+	p.out = append(p.out, planned{seq: seq, msg: sm, row: row.Seq, written: row.Written})
 	return nil
 }
 
@@ -278,7 +280,7 @@ func (p *planner) rescind(older []liveRef, found map[VerdictRef]publish.Message)
 		if err != nil {
 			return n, err
 		}
-		if err := p.emit(rm, 0); err != nil {
+		if err := p.emit(rm, publish.Pending{}); err != nil {
 			return n, err
 		}
 		n++
@@ -301,7 +303,7 @@ func (p *planner) retract(stale []*blockState, fork, newTip Point) error {
 			if err != nil {
 				return err
 			}
-			if err := p.emit(m, 0); err != nil {
+			if err := p.emit(m, publish.Pending{}); err != nil {
 				return err
 			}
 		}
@@ -313,7 +315,7 @@ func (p *planner) retract(stale []*blockState, fork, newTip Point) error {
 		if err != nil {
 			return err
 		}
-		if err := p.emit(m, 0); err != nil {
+		if err := p.emit(m, publish.Pending{}); err != nil {
 			return err
 		}
 	}
@@ -345,7 +347,7 @@ func (p *planner) publishChain(blocks []Block) error {
 			if err != nil {
 				return err
 			}
-			if err := p.emit(gm, 0); err != nil {
+			if err := p.emit(gm, publish.Pending{}); err != nil {
 				return err
 			}
 		}
@@ -386,7 +388,7 @@ func (p *planner) translate(row publish.Pending) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return true, p.emit(m, row.Seq)
+		return true, p.emit(m, row)
 	case publish.TypeRetracted:
 		// A disconnect's retraction or a rescan's, of the verdict the
 		// stream holds live, in the connection the stream counts.
@@ -406,7 +408,7 @@ func (p *planner) translate(row publish.Pending) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return true, p.emit(m, row.Seq)
+		return true, p.emit(m, row)
 	case publish.TypeRollback:
 		d, err := ev.Rollback()
 		if err != nil {
@@ -425,9 +427,9 @@ func (p *planner) translate(row publish.Pending) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return true, p.emit(m, row.Seq)
+		return true, p.emit(m, row)
 	case publish.TypeReportReady:
-		return true, p.emit(row.Message, row.Seq)
+		return true, p.emit(row.Message, row)
 	}
 	return false, nil
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/api"
@@ -63,8 +62,9 @@ func (h *HAConfig) memberID() (string, error) {
 }
 
 // newMember builds the HA member that publishes in the relay's stead.
-// eligible tells whether this auditor is in sync to lead.
-func newMember(cfg Config, store *db.Store, js jetstream.JetStream, eligible func() bool, log zerolog.Logger) (*ha.Member, error) {
+// eligible tells whether this auditor is in sync to lead; onAck is told
+// of each outbox row published.
+func newMember(cfg Config, store *db.Store, js jetstream.JetStream, eligible func() bool, onAck func(written, acked time.Time), log zerolog.Logger) (*ha.Member, error) {
 	id, err := cfg.HA.memberID()
 	if err != nil {
 		return nil, badInput{err}
@@ -79,6 +79,7 @@ func newMember(cfg Config, store *db.Store, js jetstream.JetStream, eligible fun
 		Window:     cfg.Scan.MaxReorgDepth + haWindowMargin,
 		AckTimeout: relayAckTimeout,
 		BackoffMax: relayBackoffMax,
+		OnAck:      onAck,
 	}, log)
 }
 
@@ -193,7 +194,7 @@ var _ ha.Chain = haChain{}
 // haStatus is the member's view as the status shows it.
 func haStatus(st ha.Status) api.HAStatus {
 	out := api.HAStatus{ID: st.ID, Role: string(st.Role), Takeovers: st.Takeovers, Losses: st.Losses,
-		StreamSeq: &st.StreamSeq, Superseded: &st.Superseded, Error: st.Err}
+		StreamSeq: &st.StreamSeq, Superseded: &st.Superseded, Reconciliations: &st.Reconciliations, Error: st.Err}
 	if st.Holder != "" {
 		out.Leader, out.Epoch = &st.Holder, &st.Epoch
 	}
@@ -243,56 +244,4 @@ func readHAStatus(cfg Config) api.HAStatus {
 	}
 	out.Error = err.Error()
 	return out
-}
-
-// haCollector makes the HA metrics at each scrape.
-type haCollector struct{ m *ha.Member }
-
-var (
-	descHALeader = prometheus.NewDesc("auditor_ha_leader",
-		"1 while this auditor holds the lease and publishes, 0 while it stands by.", nil, nil)
-	descHAEpoch = prometheus.NewDesc("auditor_ha_epoch",
-		"The epoch of the lease as this auditor last saw it (0: nobody holds it).", nil, nil)
-	descHALeaderInfo = prometheus.NewDesc("auditor_ha_leader_info",
-		"1, labelled with the id of the auditor holding the lease, while one does.", []string{"leader"}, nil)
-	descHATakeovers = prometheus.NewDesc("auditor_ha_takeovers_total",
-		"Times this auditor took the lease.", nil, nil)
-	descHALosses = prometheus.NewDesc("auditor_ha_lease_losses_total",
-		"Times this auditor lost the lease without giving it up (another took it, or it could not renew it in time).", nil, nil)
-	descHAStreamSeq = prometheus.NewDesc("auditor_ha_stream_sequence",
-		"The last message of the stream this auditor has read.", nil, nil)
-	descHASuperseded = prometheus.NewDesc("auditor_ha_superseded_events_total",
-		"Outbox events this auditor did not publish itself, since the start: a standby's, and those a leader found the stream to hold already.", nil, nil)
-	descHAReconciliations = prometheus.NewDesc("auditor_ha_reconciliations_total",
-		"Comparisons of this auditor's chain with the stream (at each takeover, and after each failure to publish).", nil, nil)
-)
-
-func (c haCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHALeader, descHAEpoch, descHALeaderInfo, descHATakeovers, descHALosses, descHAStreamSeq, descHASuperseded, descHAReconciliations} {
-		ch <- d
-	}
-}
-
-func (c haCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.m.Status()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
-	}
-	leader := 0.0
-	if st.Role == ha.Leader {
-		leader = 1
-	}
-	gauge(descHALeader, leader)
-	gauge(descHAEpoch, float64(st.Epoch))
-	if st.Holder != "" {
-		gauge(descHALeaderInfo, 1, st.Holder)
-	}
-	counter(descHATakeovers, st.Takeovers)
-	counter(descHALosses, st.Losses)
-	gauge(descHAStreamSeq, float64(st.StreamSeq))
-	counter(descHASuperseded, st.Superseded)
-	counter(descHAReconciliations, st.Reconciliations)
 }

@@ -209,7 +209,7 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 		return nil, err
 	}
 	if cfg.HA.Enabled {
-		if d.member, err = newMember(cfg, d.store, d.link.JS, d.inSync, component(log, "ha")); err != nil {
+		if d.member, err = newMember(cfg, d.store, d.link.JS, d.inSync, d.latency.EventAcknowledged, component(log, "ha")); err != nil {
 			return nil, err
 		}
 		d.store.SetEvents(eventEncoder{encoder(cfg.NATS)}, d.member.Notify)
@@ -524,11 +524,7 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 			return api.ReportStats{Runs: st.Runs, Skipped: st.Skipped, Failures: st.Failures, Running: st.Running, LastSuccess: st.LastSuccess}
 		}
 	}
-	h, err := api.NewHandler(cfg, component(d.log, "http"))
-	if err == nil && d.member != nil {
-		err = h.Registry().Register(haCollector{d.member})
-	}
-	return h, err
+	return api.NewHandler(cfg, component(d.log, "http"))
 }
 
 // conservationStats is a conservation sweep as the HTTP server shows it.
