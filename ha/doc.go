@@ -51,9 +51,13 @@
 //     hold with the same data is judged by its protocol's history in the
 //     leader's store. A protocol the store has no history of (never
 //     configured, or pruned): it is left. A generation before the store's:
-//     it is retracted by the rescan, if the store has that retraction
-//     (a rescan's, which the store wrote when it began the generation),
-//     else left (auditor prune, then the protocol configured again, publishes
+//     it is retracted by the rescan that began the store's generation, if
+//     the store has that retraction, or if the block is at or above the
+//     height that rescan judges again from (a block the store had not
+//     judged when it was rescanned, another member had); if the store
+//     retracted the verdict by a disconnect the stream never saw, the
+//     block is stale (the rescan could not retract it); else it is left
+//     (auditor prune, then the protocol configured again, publishes
 //     nothing about the old generation: as without HA). A block above the
 //     protocol's cursor: it is left — the leader has not judged the block
 //     for that protocol yet, and when it has, its verdict is published
@@ -69,10 +73,12 @@
 //     Every auditor publishes a protocol's verdicts in block order (the
 //     follower's and a backfill's go up; a leader publishes below the
 //     window before it publishes in it), so the stream holds those below
-//     that block already. And when the stream holds no verdict of the
-//     generation yet, the leader publishes its rescan's retractions of the
-//     verdicts the stream holds below the window first (a generation's
-//     verdicts follow its rescan's retractions in every outbox).
+//     that block already. And while the stream holds no verdict of the
+//     generation yet, the leader publishes, first, its rescan's
+//     retractions of every verdict the stream holds, in and below the
+//     window, before any verdict of its own: a generation's verdicts
+//     follow all its rescan's retractions in every outbox and in every
+//     takeover, so that once the stream holds one, it holds them all.
 //   - From then on, each outbox row is published unless the stream holds
 //     its event: a verdict another leader's backfill published is not
 //     published again, a rescan's retraction of a verdict not live is not

@@ -40,7 +40,10 @@ type Ledger struct {
 	pruneAt     uint32
 	blocks      map[ergo.Digest]*blockState
 	reach       map[protocolGeneration]uint32
-	counts      LedgerCounts
+	// rescans are the heights the rescans the stream has retractions of
+	// judge their protocols again from, by the generation they begin.
+	rescans map[protocolGeneration]uint32
+	counts  LedgerCounts
 }
 
 // protocolGeneration is a generation of a protocol's history.
@@ -102,7 +105,8 @@ type eventKey struct {
 // window heights the stream has events of (at least 1): a leader never
 // compares its chain with the stream deeper than that.
 func NewLedger(window uint32) *Ledger {
-	return &Ledger{window: max(window, 1), blocks: map[ergo.Digest]*blockState{}, reach: map[protocolGeneration]uint32{}}
+	return &Ledger{window: max(window, 1), blocks: map[ergo.Digest]*blockState{}, reach: map[protocolGeneration]uint32{},
+		rescans: map[protocolGeneration]uint32{}}
 }
 
 // LastSeq is the stream sequence of the last message applied.
@@ -157,6 +161,7 @@ func (l *Ledger) Clone() *Ledger {
 		c.blocks[id] = &bc
 	}
 	c.reach = maps.Clone(l.reach)
+	c.rescans = maps.Clone(l.rescans)
 	return &c
 }
 
@@ -261,6 +266,8 @@ func (l *Ledger) Apply(seq uint64, m publish.Message) {
 		b.live = slices.Delete(b.live, i, i+1)
 		if dis != nil {
 			b.retracting = true
+		} else {
+			l.rescans[protocolGeneration{rescan.Protocol, rescan.Generation}] = rescan.FromHeight
 		}
 	case publish.TypeRollback:
 		d, err := ev.Rollback()

@@ -46,7 +46,7 @@ func TestCompareJudgesEachProtocolByItsHistory(t *testing.T) {
 	p := &planner{enc: &publish.Encoder{}, id: "a1", epoch: 7, l: l}
 	r := c.older[slices.IndexFunc(c.older, func(r liveRef) bool { return r.key.protocol == "rescanned" })]
 	rescinded := f.rescinded(stream[4], 5, 5, 1, 3, 1)
-	n, err := p.rescind(c.older, map[VerdictRef]publish.Message{r.ref(): rescinded})
+	n, err := p.rescind(c.older, map[VerdictRef]publish.Message{r.ref(): rescinded}, snap.Protocols)
 	if err != nil || n != 1 || len(p.out) != 1 || p.out[0].msg.ID != publish.RetractionID(digest(5), f.box(5).ComputeID(), "rescanned", "created", 1, 0) {
 		t.Fatalf("rescinded %d (%v): %+v", n, err, p.out)
 	}
@@ -55,6 +55,29 @@ func TestCompareJudgesEachProtocolByItsHistory(t *testing.T) {
 	}
 	if b := l.blocks[digest(5)]; !b.open() || b.retracting || len(b.live) != 4 {
 		t.Fatalf("block 5 after: %+v", b)
+	}
+
+	// The leader's store retracted the rescanned protocol's verdict by a
+	// disconnect (block 5 left its chain, before the rescan, and came
+	// back): the stream never saw that disconnect, and the rescan could
+	// not retract the verdict. Block 5 is stale, as one the chain left;
+	// what the rescan did not retract is left as it was.
+	l = f.stream(100, stream...)
+	c, err = compare(l, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := f.retraction(stream[4], 5, 5, 1)
+	found := map[VerdictRef]publish.Message{c.older[slices.IndexFunc(c.older, func(r liveRef) bool { return r.key.protocol == "rescanned" })].ref(): gone}
+	if st := disconnected(c.older, found, 1, 5); len(st) != 1 || st[0].id != digest(5) {
+		t.Fatalf("stale after a disconnect the stream did not see: %+v", st)
+	}
+	if st := disconnected(c.older, found, 6, 9); len(st) != 0 {
+		t.Fatalf("a block outside the heights compared made stale: %+v", st)
+	}
+	p = &planner{enc: &publish.Encoder{}, id: "a1", epoch: 7, l: l}
+	if n, err := p.rescind(c.older, found, snap.Protocols); n != 0 || err != nil {
+		t.Fatalf("a disconnect's retraction published as a rescan's: %d %v", n, err)
 	}
 
 	// The leader's tree is past block 5 and has no verdict on box 2: it
@@ -270,20 +293,21 @@ func TestTakeoverMidBackfill(t *testing.T) {
 
 // TestTakeoverAfterRescan: the group's stream holds the chain of 30
 // blocks (demo and tree); demo is rescanned from height 5 in every store
-// (generation 1) while the group is down. b takes over first: it retracts
-// demo's verdicts from 5 (below the window too) by the rescan, with no
-// rollback, and publishes demo's verdicts judged again (some now invalid,
-// with ids ending in -g1) as its backfill goes (to 17); b stops, and a,
-// whose backfill is behind (12), takes over: it retracts nothing more,
-// republishes nothing, and publishes from 18 as its backfill reaches the
-// tip. Each verdict of the final chain is live once.
+// (generation 1) while the group is down, and b's backfill judges it
+// again to 24 before b starts. b takes over first: it retracts demo's
+// verdicts from 5 (below the window too) by the rescan, every one before
+// the first verdict judged again, with no rollback, and publishes demo's
+// verdicts judged again (some now invalid, with ids ending in -g1); b
+// stops, and a, whose backfill is behind (12), takes over: it retracts
+// nothing more, republishes nothing, and publishes from 25 as its
+// backfill reaches the tip. Each verdict of the final chain is live once.
 func TestTakeoverAfterRescan(t *testing.T) {
 	url := natstest.NewCluster(t, 1).URLs()[0]
 	f := newFixture(t)
-	lc := lifecycleChain{f: f, n: 30}
-	a, b := lc.store(), lc.store()
-	lc.backfill(a, 30)
-	lc.backfill(b, 30)
+	lc, lcb := lifecycleChain{f: f, n: 31}, lifecycleChain{f: f, n: 30}
+	a, b := lc.store(), lcb.store()
+	lc.backfill(a, 31)
+	lcb.backfill(b, 30)
 	ma := startMemberWith(t, url, a, lifecycleMember("a"))
 	settled(t, url, "the chain", chainIDs(a), "tree")
 	stopMember(ma)
@@ -296,29 +320,42 @@ func TestTakeoverAfterRescan(t *testing.T) {
 	for _, c := range []*memChain{a, b} {
 		c.rescan(t, f.enc, "demo", 5, 1)
 	}
+	// b connects block 31 only now, judging the tree there, not demo
+	// (its history of demo ends at 4): it has no retraction of the demo
+	// verdict a published there.
+	blk := f.block(31, 31)
+	blk.Verdicts = []publish.Message{f.event("tree", 31, 31, 131, 1, 0, false)}
+	b.add(blk)
+	b.protocols["tree"] = Protocol{Cursor: 31, BackfillFrom: 1}
+	rejudge(b, 24) // into the window (23 to 30), which b compares in rounds of 5 events
 	mb := startMemberWith(t, url, b, lifecycleMember("b"))
-	settled(t, url, "demo retracted from 5", chainIDs(b), "demo")
-	rejudge(b, 17)
-	mb.Notify()
-	settled(t, url, "demo judged again to 17", chainIDs(b), "demo")
+	settled(t, url, "demo retracted from 5, judged again to 24", chainIDs(b), "demo")
 	stopMember(mb)
 
 	rejudge(a, 12)
 	ma = takesOverQuietly(t, url, a, "a")
-	rejudge(a, 30)
+	rejudge(a, 31)
 	ma.Notify()
 	msgs := settled(t, url, "demo judged again to 30", chainIDs(a), "demo")
-	var rescinded, g1 int
-	for _, m := range msgs {
+	var rescinded, g1, lastRescinded, firstG1 int
+	for i, m := range msgs {
 		ev, _ := publish.DecodeEvent(m.Payload)
 		if d, err := ev.Retraction(); err == nil && d.Rescan != nil {
-			rescinded++
+			rescinded, lastRescinded = rescinded+1, i
 		}
 		if _, g, _ := publish.IDConnects(m.ID); g == 1 {
-			g1++
+			if g1++; g1 == 1 {
+				firstG1 = i
+			}
 		}
 	}
-	if rescinded != 26 || g1 != 26 || len(msgs) != 60+26+26 {
-		t.Fatalf("%d messages: %d rescan retractions, %d of generation 1; want 26 and 26 of 112", len(msgs), rescinded, g1)
+	if rescinded != 27 || g1 != 27 || len(msgs) != 62+27+27 {
+		t.Fatalf("%d messages: %d rescan retractions, %d of generation 1; want 27 and 27 of 116", len(msgs), rescinded, g1)
+	}
+	// Every retraction of the rescan came before the first verdict of the
+	// generation it began: a takeover after that verdict has none to look
+	// for.
+	if lastRescinded > firstG1 {
+		t.Fatalf("a rescan retraction (message %d) after the first verdict of generation 1 (message %d)", lastRescinded+1, firstG1+1)
 	}
 }

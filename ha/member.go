@@ -36,10 +36,12 @@ type Chain interface {
 	// read); next is the height after the last one read (above to once
 	// all are read).
 	ProtocolEvents(ctx context.Context, protocol string, from, to uint32, limit int) (blocks []Block, next uint32, err error)
-	// Rescinded returns the store's retractions by a rescan
-	// (publish.Encoder.Rescinded) of the verdicts refs names, those it
-	// holds, by verdict.
-	Rescinded(ctx context.Context, refs []VerdictRef) (map[VerdictRef]publish.Message, error)
+	// Retracted returns the store's retractions of the verdicts refs
+	// names, those it holds, by verdict: a rescan's
+	// (publish.Encoder.Rescinded) of the verdict of the block's current
+	// connection, else a disconnect's of the verdict of an earlier
+	// connection of it.
+	Retracted(ctx context.Context, refs []VerdictRef) (map[VerdictRef]publish.Message, error)
 	// Header returns the stored header id; ok is false when it is not
 	// stored.
 	Header(ctx context.Context, id ergo.Digest) (h Header, ok bool, err error)
@@ -406,7 +408,8 @@ func (m *Member) session(ctx context.Context, epoch uint64, since time.Time, aga
 // difference; it returns the outbox row the last round's chain includes.
 // A round plans, in this order: the retractions and rollbacks of the
 // stale blocks; the retractions by the leader's rescans of verdicts the
-// stream holds (below the floor too, in the first round); the verdicts
+// stream holds (in the first round, all of them: below the floor and
+// above the blocks the round reads too); the verdicts
 // below the floor of the protocols the leader backfilled that the stream
 // lacks (catchUp); the verdicts of its chain from the floor up that the
 // stream lacks. firstTime is when the stream's first message was stored.
@@ -437,6 +440,15 @@ func (m *Member) reconcile(ctx context.Context, p *planner, out *sender, changed
 				s.Reconciliations++ // once a session, however many rounds
 			}
 		})
+		older := c.older
+		if first {
+			older = append(older, olderOutside(p.l, snap)...)
+		}
+		found, err := m.retractedOlder(ctx, older)
+		if err != nil {
+			return 0, err
+		}
+		c.stale = withStale(c.stale, disconnected(older, found, snap.From, snap.To))
 		fork, err := m.forkOf(ctx, p.l, snap, c.stale)
 		if err != nil {
 			return 0, err
@@ -445,13 +457,9 @@ func (m *Member) reconcile(ctx context.Context, p *planner, out *sender, changed
 			return 0, newError(ErrPlan, "retract", err)
 		}
 		retractions := len(p.out)
-		older := c.older
-		if first {
-			older = append(older, olderBelow(p.l, snap, snap.From)...)
-		}
-		rescinded, err := m.rescind(ctx, p, older)
+		rescinded, err := p.rescind(older, found, snap.Protocols)
 		if err != nil {
-			return 0, err
+			return 0, newError(ErrPlan, "retract what a rescan retracted", err)
 		}
 		if err := out.send(ctx, p); err != nil {
 			return 0, err
@@ -479,29 +487,22 @@ func (m *Member) reconcile(ctx context.Context, p *planner, out *sender, changed
 	}
 }
 
-// rescind plans the retractions by the leader's rescans of the verdicts
-// older names that its store holds, and returns how many.
-func (m *Member) rescind(ctx context.Context, p *planner, older []liveRef) (int, error) {
-	if len(older) == 0 {
-		return 0, nil
-	}
+// retractedOlder reads the store's retractions of the verdicts older
+// names (Chain.Retracted), by verdict.
+func (m *Member) retractedOlder(ctx context.Context, older []liveRef) (map[VerdictRef]publish.Message, error) {
+	found := map[VerdictRef]publish.Message{}
 	refs := make([]VerdictRef, len(older))
 	for i, r := range older {
 		refs[i] = r.ref()
 	}
-	found := map[VerdictRef]publish.Message{}
 	for batch := range slices.Chunk(refs, outboxBatch) {
-		f, err := m.chain.Rescinded(ctx, batch)
+		f, err := m.chain.Retracted(ctx, batch)
 		if err != nil {
-			return 0, newError(ErrChain, "read the rescan retractions", err)
+			return nil, newError(ErrChain, "read the store's retractions", err)
 		}
 		maps.Copy(found, f)
 	}
-	n, err := p.rescind(older, found)
-	if err != nil {
-		return n, newError(ErrPlan, "retract what a rescan retracted", err)
-	}
-	return n, nil
+	return found, nil
 }
 
 // catchUp publishes the verdicts below the snapshot's floor that the

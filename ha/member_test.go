@@ -120,7 +120,7 @@ func (c *memChain) ProtocolEvents(_ context.Context, protocol string, from, to u
 	return out, to + 1, nil
 }
 
-func (c *memChain) Rescinded(_ context.Context, refs []VerdictRef) (map[VerdictRef]publish.Message, error) {
+func (c *memChain) Retracted(_ context.Context, refs []VerdictRef) (map[VerdictRef]publish.Message, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := map[VerdictRef]publish.Message{}

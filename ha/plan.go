@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -241,17 +242,19 @@ func localData(blk *Block) (map[eventKey][]byte, error) {
 	return local, nil
 }
 
-// olderBelow returns the verdicts the stream holds live in blocks below
-// height from of a generation of their protocol before the snapshot's,
-// for the protocols of which the stream holds no verdict of the
-// snapshot's generation yet: those the leader's rescan may retract. (Once
-// the stream holds a verdict of the new generation, it holds every
+// olderOutside returns the verdicts the stream holds live in blocks
+// outside the snapshot's heights (below the window, or above the blocks
+// read in this round) of a generation of their protocol before the
+// snapshot's, for the protocols of which the stream holds no verdict of
+// the snapshot's generation yet: those the leader's rescan may retract.
+// Once the stream holds a verdict of the new generation, it holds every
 // retraction of the rescan that began it: they precede the generation's
-// verdicts in every auditor's outbox, and in a takeover.)
-func olderBelow(l *Ledger, snap *Snapshot, from uint32) []liveRef {
+// verdicts in every auditor's outbox, and a leader publishes them all in
+// its first round, before any verdict.
+func olderOutside(l *Ledger, snap *Snapshot) []liveRef {
 	var out []liveRef
 	for _, b := range l.blocks {
-		if b.height >= from || !b.open() {
+		if b.height >= snap.From && b.height <= snap.To || !b.open() {
 			continue
 		}
 		for _, e := range b.live {
@@ -263,20 +266,93 @@ func olderBelow(l *Ledger, snap *Snapshot, from uint32) []liveRef {
 	return out
 }
 
-// rescind plans, for each of older whose retraction by a rescan the
-// leader's store holds (found, by verdict), that retraction in the
-// stream's connection of the block, lowest block first.
-func (p *planner) rescind(older []liveRef, found map[VerdictRef]publish.Message) (int, error) {
+// rescanOf is the rescan of m, a rescan's retraction; nil for another
+// message (a disconnect's retraction).
+func rescanOf(m publish.Message) *publish.RescanData {
+	ev, err := publish.DecodeEvent(m.Payload)
+	if err != nil {
+		return nil
+	}
+	if d, err := ev.Retraction(); err == nil {
+		return d.Rescan
+	}
+	return nil
+}
+
+// disconnected returns the blocks at heights from to to with a verdict of
+// older that the leader's store retracted by a disconnect (found): the
+// store saw the block leave its chain, and has it back, judged (or to be
+// judged) in a later generation of the protocol, the stream never having
+// seen the disconnect. Its rescan could not retract that verdict (the
+// block was not on its chain then), and its next generation's verdict
+// would not replace it: the block is stale, as one the chain left.
+func disconnected(older []liveRef, found map[VerdictRef]publish.Message, from, to uint32) []*blockState {
+	var out []*blockState
+	for _, r := range older {
+		if m, ok := found[r.ref()]; ok && rescanOf(m) == nil && r.b.height >= from && r.b.height <= to && !slices.Contains(out, r.b) {
+			out = append(out, r.b)
+		}
+	}
+	return out
+}
+
+// withStale returns the stale blocks and more, each once, highest first.
+func withStale(stale, more []*blockState) []*blockState {
+	for _, b := range more {
+		if !slices.Contains(stale, b) {
+			stale = append(stale, b)
+		}
+	}
+	slices.SortFunc(stale, func(a, b *blockState) int {
+		return cmp.Or(cmp.Compare(b.height, a.height), compareDigest(a.id, b.id))
+	})
+	return stale
+}
+
+// rescind plans the retraction, by the rescan that began its protocol's
+// generation in the leader's store (protocols), of each of older that
+// rescan retracts, lowest block first: each whose retraction the store
+// holds (found, by verdict), in the stream's connection of the block; and
+// each of a block at or above the height the rescan judges again from
+// that the store has no retraction of — a block it had not judged when it
+// was rescanned, which another member had, and published (below the
+// window, where the ledger keeps no payload, such a verdict is left). The
+// rescan's height is that of the store's retractions of the generation,
+// else of the stream's. The verdicts of blocks the stream no longer holds
+// connected are left: retracted with them.
+func (p *planner) rescind(older []liveRef, found map[VerdictRef]publish.Message, protocols map[string]Protocol) (int, error) {
 	slices.SortStableFunc(older, func(a, b liveRef) int {
 		return cmp.Or(cmp.Compare(a.b.height, b.b.height), compareDigest(a.b.id, b.b.id))
 	})
+	from := maps.Clone(p.l.rescans)
+	for _, m := range found {
+		if r := rescanOf(m); r != nil {
+			from[protocolGeneration{r.Protocol, r.Generation}] = r.FromHeight
+		}
+	}
 	n := 0
 	for _, r := range older {
-		m, ok := found[r.ref()]
-		if !ok {
+		if !r.b.open() {
 			continue
 		}
-		rm, err := publish.WithConnects(m, r.b.conn)
+		gen := protocols[r.key.protocol].Generation
+		var rm publish.Message
+		var err error
+		m, ok := found[r.ref()]
+		h, known := from[protocolGeneration{r.key.protocol, gen}]
+		switch {
+		case ok && rescanOf(m) != nil:
+			rm, err = publish.WithConnects(m, r.b.conn)
+		case !ok && known && r.b.height >= h:
+			e := r.b.live[slices.IndexFunc(r.b.live, func(e liveEvent) bool { return e.key == r.key })]
+			if e.compact() {
+				continue
+			}
+			rm, err = p.enc.Rescinded(e.msg, publish.BlockRef{ID: r.b.id, Height: r.b.height, Timestamp: r.b.at, Connects: r.b.conn},
+				publish.RescanData{Protocol: r.key.protocol, FromHeight: h, Generation: gen})
+		default:
+			continue
+		}
 		if err != nil {
 			return n, err
 		}
