@@ -140,9 +140,11 @@ func (c haChain) ProtocolEvents(ctx context.Context, protocol string, from, to u
 	return haBlocks(ce.Blocks), next, nil
 }
 
-// Rescinded finds the store's rescan retractions of the verdicts by their
-// ids: the verdict's in the block's current connection in the store.
-func (c haChain) Rescinded(ctx context.Context, refs []ha.VerdictRef) (map[ha.VerdictRef]publish.Message, error) {
+// Retracted finds the store's retractions of the verdicts by their ids (a
+// verdict is retracted once, so its retraction's id follows from its
+// own): in the block's current connection, a rescan's; in an earlier one,
+// a disconnect's (the latest).
+func (c haChain) Retracted(ctx context.Context, refs []ha.VerdictRef) (map[ha.VerdictRef]publish.Message, error) {
 	blocks := make([]ergo.Digest, 0, len(refs))
 	for _, r := range refs {
 		blocks = append(blocks, r.Block)
@@ -151,12 +153,16 @@ func (c haChain) Rescinded(ctx context.Context, refs []ha.VerdictRef) (map[ha.Ve
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(refs))
-	byID := map[string]ha.VerdictRef{}
+	type candidate struct {
+		ref      ha.VerdictRef
+		connects int
+	}
+	var ids []string
+	byID := map[string]candidate{}
 	for _, r := range refs {
-		if n, ok := connects[r.Block]; ok {
+		for n := connects[r.Block]; n >= 1; n-- {
 			id := publish.RetractionID(r.Block, r.Box, r.Protocol, r.Kind, n, r.Generation)
-			ids, byID[id] = append(ids, id), r
+			ids, byID[id] = append(ids, id), candidate{r, n}
 		}
 	}
 	ms, err := c.store.OutboxMessages(ctx, ids)
@@ -164,14 +170,19 @@ func (c haChain) Rescinded(ctx context.Context, refs []ha.VerdictRef) (map[ha.Ve
 		return nil, err
 	}
 	out := map[ha.VerdictRef]publish.Message{}
+	best := map[ha.VerdictRef]int{}
 	for id, m := range ms {
 		ev, err := publish.DecodeEvent(m.Payload)
 		if err != nil || ev.Type != publish.TypeRetracted {
 			continue
 		}
-		if d, err := ev.Retraction(); err == nil && d.Rescan != nil {
-			out[byID[id]] = publish.Message(m)
+		d, err := ev.Retraction()
+		cand := byID[id]
+		current := cand.connects == connects[cand.ref.Block]
+		if err != nil || current != (d.Rescan != nil) || cand.connects <= best[cand.ref] {
+			continue
 		}
+		out[cand.ref], best[cand.ref] = publish.Message(m), cand.connects
 	}
 	return out, nil
 }

@@ -22,10 +22,12 @@ import (
 // TestHALifecycle is the HA group meeting the protocol lifecycle (issues
 // 17 and 15), in this process: two auditors of a group compare the last
 // 8+64 heights with the stream (scan.max_reorg_depth 8) and follow a devnet
-// that forks every 9 blocks, watching the demo protocol alone. The action
-// tree is added to every member's configuration, one restart at a time
-// (each backfills it from its start at height 3, while the chain goes
-// on; the blocks come slowly to a backfill, so that it takes a while);
+// that forks every 9 blocks (from height 70: the first blocks are shown at
+// once), watching the demo protocol alone. At height 100 the action tree
+// is added to every member's configuration, one restart at a time (each
+// backfills it from its start at height 3, mostly below the heights
+// compared, while the chain goes on; the blocks come slowly to a backfill,
+// so that it takes a while);
 // the leader is stopped in the middle of its backfill (the other takes
 // over, its own backfill less or more advanced) and started again. Then
 // the group is stopped, `auditor rescan --protocol demo --from 30` is run
@@ -35,7 +37,7 @@ import (
 // exactly the verdicts of the final main chain, each once after the
 // retractions, with no message id twice and no gap.
 func TestHALifecycle(t *testing.T) {
-	const blocks, rescanFrom = 150, 30
+	const blocks, added, rescanFrom = 130, 100, 30
 	d, err := devnet.New(devnet.Config{Seed: 41, Blocks: blocks, TxsPerBlock: 2, BlockTime: time.Hour, ReorgEvery: 9, ReorgDepth: 3,
 		Scenario: &devnet.AsyncEmission{ForgeryRate: 0.3}}, zerolog.Nop())
 	if err != nil {
@@ -68,7 +70,7 @@ func TestHALifecycle(t *testing.T) {
 		done          chan error
 	}
 	configure := func(m *member, pcs []devnet.ProtocolConfig) {
-		m.path, m.cfg = haConfigOf(t, m.dir, srv.URL, urls, m.id, time.Second, "", pcs)
+		m.path, m.cfg = haConfigOf(t, m.dir, srv.URL, urls, m.id, 2*time.Second, "", pcs)
 		m.cfg.Scan.MaxReorgDepth, m.cfg.Scan.FetchBatch, m.cfg.Scan.FetchAhead = 8, 2, 1
 	}
 	start := func(m *member) {
@@ -85,6 +87,11 @@ func TestHALifecycle(t *testing.T) {
 	}
 	members := map[string]*member{}
 	var stores []*db.Store
+	// The first 70 blocks at once: the auditors catch up with them, and
+	// see the forks from there.
+	for range 70 {
+		d.Step()
+	}
 	for _, id := range []string{"a1", "a2"} {
 		m := &member{id: id, dir: t.TempDir()}
 		configure(m, demoOnly)
@@ -129,7 +136,7 @@ func TestHALifecycle(t *testing.T) {
 	}
 
 	// The tree added to every member, the standby first.
-	atHeight(90)
+	atHeight(added)
 	lead, epoch := leader(0)
 	standby := members[map[string]string{"a1": "a2", "a2": "a1"}[lead.id]]
 	slow.Store(true)
@@ -155,11 +162,11 @@ func TestHALifecycle(t *testing.T) {
 	start(next)
 	_, epoch = leader(epoch)
 	slow.Store(false)
-	atHeight(120)
+	atHeight(added + 15)
 	pollUntil(t, 30*time.Second, "both backfills done", func() (bool, string) {
 		a, b := history(members["a1"], "tree"), history(members["a2"], "tree")
 		tip, _ := d.Tip()
-		return a.Cursor >= 120 && b.Cursor >= 120, fmt.Sprintf("%d, %d; tip %d", a.Cursor, b.Cursor, tip)
+		return a.Cursor >= added+15 && b.Cursor >= added+15, fmt.Sprintf("%d, %d; tip %d", a.Cursor, b.Cursor, tip)
 	})
 
 	// The demo protocol judged again from 30 in every member.
