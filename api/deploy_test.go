@@ -28,6 +28,7 @@ func testDeployFiles(t *testing.T, c *chain) {
 		Reports:      func() api.ReportStats { return reportStats },
 		Conservation: func() (api.ConservationStats, bool) { return conservationStats, true },
 		Latency:      api.NewLatency(),
+		HA:           func() api.HAStatus { return haStatus },
 		Checks:       []api.Check{{Name: "nats", Problems: func(context.Context) []string { return nil }}},
 	})
 	served := map[string]bool{}

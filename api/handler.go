@@ -145,6 +145,9 @@ type Config struct {
 	// counters.
 	Publish func() PublishStats
 	Reports func() ReportStats
+	// HA returns this auditor's part in its group, when it runs with HA.
+	HA func() HAStatus
+
 	// Conservation returns the last conservation sweep; ok is false before
 	// the first.
 	Conservation func() (stats ConservationStats, ok bool)
@@ -413,6 +416,10 @@ func (h *Handler) Status(ctx context.Context) (Status, error) {
 	if h.cfg.Reports != nil {
 		r := h.cfg.Reports()
 		out.Reports = &r
+	}
+	if h.cfg.HA != nil {
+		s := h.cfg.HA()
+		out.HA = &s
 	}
 	if h.cfg.Conservation != nil {
 		if c, ok := h.cfg.Conservation(); ok {

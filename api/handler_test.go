@@ -80,7 +80,11 @@ var (
 			{Protocol: "demo", Lineages: 12, FailingLineages: 2, MisplacedBoxes: 3, MisplacedTokens: 5},
 			{Protocol: "tree", Lineages: 9},
 		}}
+	haStatus = api.HAStatus{ID: "a1", Role: "standby", Leader: ptr("a2"), Epoch: ptr(uint64(7)), Takeovers: 1, Losses: 2,
+		StreamSeq: ptr(uint64(42)), Superseded: ptr(uint64(3)), Reconciliations: ptr(uint64(4))}
 )
+
+func ptr[T any](v T) *T { return &v }
 
 func testHealthz(t *testing.T, c *chain) {
 	srv, _, _ := newServer(t, api.Config{Store: c.store})
@@ -297,6 +301,7 @@ func testMetrics(t *testing.T, c *chain) {
 		Reports:      func() api.ReportStats { reportCalls.Add(1); return reportStats },
 		Latency:      lat,
 		Conservation: func() (api.ConservationStats, bool) { return conservationStats, true },
+		HA:           func() api.HAStatus { return haStatus },
 	})
 	m := scrape(t, srv.Client(), srv.URL)
 	m.lint(t)
@@ -320,6 +325,9 @@ func testMetrics(t *testing.T, c *chain) {
 		"auditor_last_block_connected_timestamp_seconds": float64(cs.LastConnectedAt.UnixNano()) / 1e9,
 		"auditor_conservation_tip_height":                58,
 		"auditor_conservation_current_timestamp_seconds": float64(conservationStats.CurrentAt.Unix()),
+		"auditor_ha_leader":                              0,
+		"auditor_ha_epoch":                               7,
+		"auditor_ha_stream_sequence":                     42,
 	}
 	counters := map[string]float64{
 		"auditor_outbox_events_written_total": float64(c.written),
@@ -334,6 +342,10 @@ func testMetrics(t *testing.T, c *chain) {
 		"auditor_report_skipped_total":        6,
 		"auditor_report_failures_total":       7,
 		"auditor_node_withheld_total":         3,
+		"auditor_ha_takeovers_total":          1,
+		"auditor_ha_lease_losses_total":       2,
+		"auditor_ha_superseded_events_total":  3,
+		"auditor_ha_reconciliations_total":    4,
 	}
 	for name, want := range gauges {
 		if got := m.value(t, name, gaugeType); got != want {
@@ -355,6 +367,9 @@ func testMetrics(t *testing.T, c *chain) {
 		if got := m.value(t, name, counterType); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
+	}
+	if got := m.labelled(t, "auditor_ha_leader_info", "leader"); !reflect.DeepEqual(got, map[string]float64{"a2": 1}) {
+		t.Errorf("auditor_ha_leader_info %v, want a2", got)
 	}
 	// One refusal sample per rule, zero included.
 	refusals := map[string]float64{}

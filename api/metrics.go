@@ -92,6 +92,23 @@ var (
 	descProtocolBackfillRate = prometheus.NewDesc("auditor_protocol_backfill_blocks_per_second",
 		"Pace of a protocol's backfill under way since it began.", []string{"protocol"}, nil)
 
+	descHALeader = prometheus.NewDesc("auditor_ha_leader",
+		"1 while this auditor holds the lease of its group and publishes, 0 while it stands by.", nil, nil)
+	descHAEpoch = prometheus.NewDesc("auditor_ha_epoch",
+		"The epoch of the lease as this auditor last saw it (0: nobody holds it).", nil, nil)
+	descHALeaderInfo = prometheus.NewDesc("auditor_ha_leader_info",
+		"1, labelled with the id of the auditor holding the lease, while one does.", []string{"leader"}, nil)
+	descHATakeovers = prometheus.NewDesc("auditor_ha_takeovers_total",
+		"Times this auditor took the lease.", nil, nil)
+	descHALosses = prometheus.NewDesc("auditor_ha_lease_losses_total",
+		"Times this auditor lost the lease without giving it up (another took it, or it could not renew it in time).", nil, nil)
+	descHAStreamSeq = prometheus.NewDesc("auditor_ha_stream_sequence",
+		"The last message of the stream this auditor has read.", nil, nil)
+	descHASuperseded = prometheus.NewDesc("auditor_ha_superseded_events_total",
+		"Outbox events this auditor did not publish itself, since the start: a standby's, and those a leader found the stream to hold already.", nil, nil)
+	descHAReconciliations = prometheus.NewDesc("auditor_ha_reconciliations_total",
+		"Comparisons of this auditor's chain with the stream (at each takeover, and after each failure to publish).", nil, nil)
+
 	descReportRuns = prometheus.NewDesc("auditor_report_runs_total",
 		"Scheduled reports made.", nil, nil)
 	descReportSkipped = prometheus.NewDesc("auditor_report_skipped_total",
@@ -108,6 +125,7 @@ var (
 	publishDescs = []*prometheus.Desc{descPublished, descDuplicates, descPublishErrors, descInFlight, descLastAck}
 	reportDescs  = []*prometheus.Desc{descReportRuns, descReportSkipped, descReportFailures, descReportLastSuccess}
 	consDescs    = []*prometheus.Desc{descConsLineages, descConsFailing, descConsMisplacedBoxes, descConsMisplacedTokens, descConsHeight, descConsCurrent}
+	haDescs      = []*prometheus.Desc{descHALeader, descHAEpoch, descHALeaderInfo, descHATakeovers, descHALosses, descHAStreamSeq, descHASuperseded, descHAReconciliations}
 	// protocolDescs are there when the store reads the histories
 	// (ProtocolHistorian); the rate, with Config.Backfill.
 	protocolDescs = []*prometheus.Desc{descProtocolCursor, descProtocolRemaining, descProtocolBackfillRate}
@@ -138,7 +156,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		on    bool
 		descs []*prometheus.Desc
 	}{{true, storeDescs}, {cfg.Chain != nil, chainDescs}, {cfg.Publish != nil, publishDescs}, {cfg.Reports != nil, reportDescs},
-		{cfg.Conservation != nil, consDescs}, {c.h.histories != nil, protocolDescs}} {
+		{cfg.Conservation != nil, consDescs}, {c.h.histories != nil, protocolDescs}, {cfg.HA != nil, haDescs}} {
 		if part.on {
 			for _, d := range part.descs {
 				ch <- d
@@ -243,6 +261,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descInFlight, float64(s.InFlight))
 		timestamp(descLastAck, s.LastAck)
 	}
+	if h.cfg.HA != nil {
+		c.ha(h.cfg.HA(), gauge, counter)
+	}
 	if h.cfg.Reports != nil {
 		s := h.cfg.Reports()
 		counter(descReportRuns, s.Runs)
@@ -331,5 +352,37 @@ func (c *collector) protocols(hs []db.ProtocolHistory, tip uint32, gauge func(*p
 			}
 		}
 		gauge(descProtocolRemaining, remaining, p.Name)
+	}
+}
+
+// ha makes the metrics of this auditor's part in its group.
+func (c *collector) ha(s HAStatus, gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64, ...string)) {
+	leader := 0.0
+	if s.Role == "leader" {
+		leader = 1
+	}
+	gauge(descHALeader, leader)
+	var epoch uint64
+	if s.Epoch != nil {
+		epoch = *s.Epoch
+	}
+	gauge(descHAEpoch, float64(epoch))
+	if s.Leader != nil {
+		gauge(descHALeaderInfo, 1, *s.Leader)
+	}
+	counter(descHATakeovers, s.Takeovers)
+	counter(descHALosses, s.Losses)
+	for _, m := range []struct {
+		d       *prometheus.Desc
+		v       *uint64
+		counter bool
+	}{{descHAStreamSeq, s.StreamSeq, false}, {descHASuperseded, s.Superseded, true}, {descHAReconciliations, s.Reconciliations, true}} {
+		switch {
+		case m.v == nil:
+		case m.counter:
+			counter(m.d, *m.v)
+		default:
+			gauge(m.d, float64(*m.v))
+		}
 	}
 }

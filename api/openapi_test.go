@@ -154,6 +154,7 @@ func testOpenAPI(t *testing.T, c *chain) {
 		Reports:      func() api.ReportStats { return reportStats },
 		Conservation: func() (api.ConservationStats, bool) { return conservationStats, true },
 		Latency:      lat,
+		HA:           func() api.HAStatus { return haStatus },
 	}
 	handler := func(cfg api.Config) http.Handler {
 		h, err := api.NewHandler(cfg, zerolog.Nop())

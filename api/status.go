@@ -44,6 +44,32 @@ type Status struct {
 	// Conservation is the daemon's last conservation sweep, once it made
 	// one.
 	Conservation *ConservationStats `json:"conservation,omitempty"`
+	// HA is this auditor's part in its group, when it runs with HA.
+	HA *HAStatus `json:"ha,omitempty"`
+}
+
+// HAStatus is an auditor's part in its group (README.md, High
+// availability): its role, and who holds the lease under which epoch.
+type HAStatus struct {
+	ID string `json:"id"`
+	// Role is "leader" or "standby"; "unknown" when auditor status cannot
+	// read the lease (Error says why).
+	Role string `json:"role"`
+	// Leader is the id of the auditor holding the lease and Epoch the
+	// lease's epoch; null when nobody holds it (or it cannot be read).
+	Leader *string `json:"leader"`
+	Epoch  *uint64 `json:"epoch"`
+	// The daemon's own: since when it leads, how often it took and lost
+	// the lease, the last stream message it read, the outbox events it
+	// did not publish itself, its comparisons of its chain with the
+	// stream.
+	Since           *time.Time `json:"since,omitempty"`
+	Takeovers       uint64     `json:"takeovers"`
+	Losses          uint64     `json:"losses"`
+	StreamSeq       *uint64    `json:"stream_seq,omitempty"`
+	Superseded      *uint64    `json:"superseded,omitempty"`
+	Reconciliations *uint64    `json:"reconciliations,omitempty"`
+	Error           string     `json:"error,omitempty"`
 }
 
 // TrustRoot is the store's trust root in a Status: the configured

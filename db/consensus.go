@@ -88,14 +88,16 @@ func (s *Store) FirstBlock(ctx context.Context) (r HeaderRecord, ok bool, err er
 	return r, ok, err
 }
 
-func scanHeaderRecord(row *sql.Row) (HeaderRecord, bool, error) {
+// scanHeaderRecord scans id, parent_id, height, timestamp, version,
+// n_bits, work and whether it is a block's header, then extra.
+func scanHeaderRecord(row *sql.Row, extra ...any) (HeaderRecord, bool, error) {
 	var (
 		r                HeaderRecord
 		id, parent, work []byte
 		ts               int64
 		version, nBits   sql.NullInt64
 	)
-	err := row.Scan(&id, &parent, &r.Height, &ts, &version, &nBits, &work, &r.Block)
+	err := row.Scan(append([]any{&id, &parent, &r.Height, &ts, &version, &nBits, &work, &r.Block}, extra...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}

@@ -36,12 +36,13 @@
 // published as P.<protocol>.invalid.emission), and <connects> is how many
 // times the block has been connected: a block connected again after a
 // disconnect publishes anew, while a republish of one connection after a
-// crash is a duplicate JetStream drops. The protocol name is part of the
-// id because one box can be judged by several protocols in one block. A
-// verdict of a protocol whose history was begun again (auditor rescan: its
-// generation, BlockRef.Generation, above 0) has -g<generation> at the end
-// of its id, and so has its retraction: a verdict judged again publishes
-// anew.
+// crash is a duplicate JetStream drops (package ha counts the stream's
+// connections instead, which comes to the same for one auditor). The
+// protocol name is part of the id because one box can be judged by
+// several protocols in one block. A verdict of a protocol whose history
+// was begun again (auditor rescan: its generation, BlockRef.Generation,
+// above 0) has -g<generation> at the end of its id, and so has its
+// retraction: a verdict judged again publishes anew.
 //
 // # Envelope
 //
@@ -58,6 +59,8 @@
 //	                 or the report's time. A payload is a pure function of
 //	                 the chain, never of the clock.
 //	datacontenttype  "application/json"
+//	publisher        extension attributes an HA leader sets (Stamp): its id
+//	leaseepoch       and its lease's epoch; absent without HA
 //	data             the event's fields, below
 //
 // Amounts (box value, token amounts) are exact JSON integers up to

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/async-emission/auditor/ergo"
@@ -100,7 +99,7 @@ func (e *Encoder) Verdict(v *rules.Verdict, box *ergo.Box, b BlockRef) (Message,
 	if b.Generation < 0 {
 		return Message{}, errorf(ErrEncode, op, "generation %d is negative", b.Generation)
 	}
-	id := fmt.Sprintf("%s-%s-%s-%s-%d%s", b.ID, v.BoxID, v.Protocol, v.Kind, b.Connects, generationSuffix(b.Generation))
+	id := VerdictID(b.ID, v.BoxID, v.Protocol, string(v.Kind), b.Connects, b.Generation)
 	subject := e.prefix() + "." + v.Protocol + "." + v.Status() + "." + string(v.Class)
 	return e.message(op, b, id, subject, TypeVerdict, v.BoxID.String(), data)
 }
@@ -153,8 +152,8 @@ func (e *Encoder) retraction(op string, original Message, b BlockRef, r *RescanD
 		return Message{}, errorf(ErrEncode, op+" of "+original.ID, "the verdict is of protocol %s, the rescan of %s", vd.Protocol, r.Protocol)
 	}
 	// An event is retracted once (by a disconnect or a rescan), so its
-	// retraction's id follows from its own.
-	id := fmt.Sprintf("%s-%s-%s-%s-retracted-%d%s", b.ID, vd.Box.ID, vd.Protocol, vd.Kind, b.Connects, idGeneration(original.ID))
+	// retraction's id follows from its own: it keeps its generation.
+	id := RetractionID(b.ID, vd.Box.ID, vd.Protocol, vd.Kind, b.Connects, IDGeneration(original.ID))
 	subject := e.prefix() + "." + vd.Protocol + ".retracted." + vd.Class
 	return e.message(op, b, id, subject, TypeRetracted, vd.Box.ID.String(), data)
 }
@@ -169,7 +168,7 @@ func (e *Encoder) Rollback(r Rollback) (Message, error) {
 		OldTip: r.OldTip, OldHeight: r.OldHeight, NewTip: r.NewTip, NewHeight: r.NewHeight,
 		Block: BlockData{ID: r.Block.ID, Height: r.Block.Height, Connects: r.Block.Connects},
 	}
-	id := fmt.Sprintf("%s-rollback-%d", r.Block.ID, r.Block.Connects)
+	id := RollbackID(r.Block.ID, r.Block.Connects)
 	return e.message(op, r.Block, id, e.prefix()+".chain.rollback", TypeRollback, r.Block.ID.String(), data)
 }
 
@@ -307,31 +306,6 @@ func registerJSON(raw []byte) (json.RawMessage, error) {
 	out = append(out, ',')
 	out = append(out, rendered[1:]...)
 	return out, nil
-}
-
-// generationSuffix is the part of a verdict's message id that names its
-// protocol's generation: none for 0.
-func generationSuffix(g int) string {
-	if g == 0 {
-		return ""
-	}
-	return fmt.Sprintf("-g%d", g)
-}
-
-// idGeneration is the generation suffix of a verdict's message id, "" for
-// none: its last part when that is g and digits (the part before it is the
-// connection count, digits: no protocol name or kind ends an id).
-func idGeneration(id string) string {
-	i := strings.LastIndexByte(id, '-')
-	if i < 0 || len(id) < i+3 || id[i+1] != 'g' {
-		return ""
-	}
-	for _, c := range id[i+2:] {
-		if c < '0' || c > '9' {
-			return ""
-		}
-	}
-	return id[i:]
 }
 
 // checkVerdictNames checks the parts of a verdict that go into subjects

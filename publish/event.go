@@ -33,14 +33,19 @@ const (
 // Event is the envelope of every event: CloudEvents 1.0 in its JSON
 // format, with the event's own fields in Data.
 type Event struct {
-	SpecVersion     string          `json:"specversion"`
-	ID              string          `json:"id"`
-	Source          string          `json:"source"`
-	Type            string          `json:"type"`
-	Subject         string          `json:"subject,omitempty"`
-	Time            string          `json:"time"`
-	DataContentType string          `json:"datacontenttype"`
-	Data            json.RawMessage `json:"data"`
+	SpecVersion     string `json:"specversion"`
+	ID              string `json:"id"`
+	Source          string `json:"source"`
+	Type            string `json:"type"`
+	Subject         string `json:"subject,omitempty"`
+	Time            string `json:"time"`
+	DataContentType string `json:"datacontenttype"`
+	// Publisher and LeaseEpoch are extension attributes that only an
+	// auditor running with HA sets (Stamp): its id and the epoch of the
+	// lease under which it published the event. Absent without HA.
+	Publisher  string          `json:"publisher,omitempty"`
+	LeaseEpoch uint64          `json:"leaseepoch,omitempty"`
+	Data       json.RawMessage `json:"data"`
 }
 
 // VerdictData is the data of a verdict event: the verdict, the box it is

@@ -15,6 +15,7 @@ import (
 	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/ha"
 	"github.com/async-emission/auditor/internal/redact"
 	"github.com/async-emission/auditor/internal/tomlstrict"
 	"github.com/async-emission/auditor/publish"
@@ -35,6 +36,7 @@ type Config struct {
 	NATS      NATSConfig           `toml:"nats"`
 	HTTP      HTTPConfig           `toml:"http"`
 	Reports   ReportsConfig        `toml:"reports"`
+	HA        HAConfig             `toml:"ha"`
 	Protocols []rules.ProtocolSpec `toml:"protocol"`
 }
 
@@ -211,6 +213,7 @@ func DefaultConfig() Config {
 			ShutdownTimeout: Duration(30 * time.Second),
 			SweepInterval:   Duration(time.Minute),
 		},
+		HA: HAConfig{LeaseTTL: Duration(ha.DefaultLeaseTTL), Bucket: ha.DefaultBucket},
 	}
 }
 
@@ -516,6 +519,7 @@ func (c *Config) Validate() error {
 	if c.Reports.SweepInterval < 0 {
 		bad("reports.sweep_interval", "must not be negative (0: the conservation metrics change with the reports only)")
 	}
+	c.HA.validate(c, bad)
 	return errors.Join(errs...)
 }
 

@@ -173,6 +173,8 @@ func TestBadConfigs(t *testing.T) {
 		"nats_token_embedded.bad.toml":      {"nats.token", "nats.url"},
 		"node_url_secret.bad.toml":          {"node.url", "user:xxxxx@node", "99999"},
 		"http_max_publish_delay.bad.toml":   {"http.max_publish_delay"},
+		"ha_embedded.bad.toml":              {"ha.enabled", "nats.url"},
+		"ha_keys.bad.toml":                  {"line 6: ha.id", "line 7: ha.lease_ttl", "line 8: ha.bucket"},
 		"duration_bare_number.bad.toml":     {"line 3: node.request_timeout", `a duration with a unit, such as "15s"`, "got the number 15"},
 		"duration_no_unit.bad.toml":         {"line 2: scan.poll_interval", `"2" has no unit (write "2s" for seconds)`},
 		"many_problems.bad.toml": {"5 problems", `line 2: scan.confirmations: expected a whole number from 0 to 4294967295, got the string "ten"`,

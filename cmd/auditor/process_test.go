@@ -47,7 +47,7 @@ type process struct {
 
 // startProcess starts the auditor binary with args. The process is killed,
 // if still running, when the test ends.
-func startProcess(t *testing.T, bin string, args ...string) *process {
+func startProcess(t testing.TB, bin string, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(bin, args...), stderr: &testlog.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout = p.stderr
@@ -79,7 +79,7 @@ func (p *process) exited() bool {
 
 // signal sends sig to the process; a process that has exited is not an
 // error.
-func (p *process) signal(t *testing.T, sig os.Signal) {
+func (p *process) signal(t testing.TB, sig os.Signal) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatalf("signal %v: %v", sig, err)
@@ -88,7 +88,7 @@ func (p *process) signal(t *testing.T, sig os.Signal) {
 
 // wait waits up to timeout for the process to exit and returns Wait's
 // error; it fails the test if the process does not exit in time.
-func (p *process) wait(t *testing.T, timeout time.Duration) error {
+func (p *process) wait(t testing.TB, timeout time.Duration) error {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -115,7 +115,7 @@ func freePort(t testing.TB) int {
 
 // pollUntil calls cond until it reports true, failing the test after
 // timeout with the last state cond described. cond may call t.Fatal.
-func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func pollUntil(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
@@ -159,7 +159,7 @@ func metricValue(exposition, name string) (float64, bool) {
 
 // openWatch opens the store of dataDir through a connection of the test's
 // own, to watch a running auditor's progress (WAL: readers see each commit).
-func openWatch(t *testing.T, dataDir string) *db.Store {
+func openWatch(t testing.TB, dataDir string) *db.Store {
 	t.Helper()
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func openWatch(t *testing.T, dataDir string) *db.Store {
 	return s
 }
 
-func watchTip(t *testing.T, s *db.Store) uint32 {
+func watchTip(t testing.TB, s *db.Store) uint32 {
 	t.Helper()
 	tip, _, err := s.Tip(context.Background())
 	if err != nil {

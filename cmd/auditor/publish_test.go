@@ -84,7 +84,7 @@ func scenarioConfig(t *testing.T, d *devnet.Devnet, nodeURL, natsURL string) (st
 	return path, cfg
 }
 
-func newScenarioDevnet(t *testing.T, cfg devnet.Config) (*devnet.Devnet, string) {
+func newScenarioDevnet(t testing.TB, cfg devnet.Config) (*devnet.Devnet, string) {
 	t.Helper()
 	if cfg.Scenario == nil {
 		cfg.Scenario = &devnet.AsyncEmission{ForgeryRate: 0.3}

@@ -21,6 +21,7 @@ import (
 	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/ha"
 	"github.com/async-emission/auditor/internal/redact"
 	"github.com/async-emission/auditor/lock"
 	"github.com/async-emission/auditor/publish"
@@ -136,7 +137,8 @@ type daemon struct {
 	lock     *lock.Lock // the data directory's
 	store    *db.Store
 	link     *natsLink
-	relay    *publish.Relay
+	relay    *publish.Relay // nil with HA: member publishes
+	member   *ha.Member     // with HA only
 	client   *scan.Client
 	follower *scan.Follower
 	backfill *scan.Backfill    // the histories of protocols added later (or rescanned)
@@ -206,10 +208,17 @@ func openDaemon(ctx context.Context, cfg Config, untilHeight uint32, log zerolog
 	if d.link, err = openNATS(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	rc := relayConfig(cfg.NATS)
-	rc.OnAck = d.latency.EventAcknowledged
-	d.relay = publish.NewRelay(outboxSource{d.store}, d.link.JS, rc, component(log, "relay"))
-	d.store.SetEvents(eventEncoder{encoder(cfg.NATS)}, d.relay.Notify)
+	if cfg.HA.Enabled {
+		if d.member, err = newMember(cfg, d.store, d.link.JS, d.inSync, d.latency.EventAcknowledged, component(log, "ha")); err != nil {
+			return nil, err
+		}
+		d.store.SetEvents(eventEncoder{encoder(cfg.NATS)}, d.member.Notify)
+	} else {
+		rc := relayConfig(cfg.NATS)
+		rc.OnAck = d.latency.EventAcknowledged
+		d.relay = publish.NewRelay(outboxSource{d.store}, d.link.JS, rc, component(log, "relay"))
+		d.store.SetEvents(eventEncoder{encoder(cfg.NATS)}, d.relay.Notify)
+	}
 
 	scanLog := component(log, "scan")
 	if err := registerProtocols(ctx, d.store, cfg, scanLog); err != nil {
@@ -322,7 +331,11 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 		}()
 	}
-	goRun("relay", d.relay.Run, components)
+	if d.member != nil {
+		goRun("ha", d.member.Run, components)
+	} else {
+		goRun("relay", d.relay.Run, components)
+	}
 	goRun("nats", d.link.run, components)
 	goRun("sweep", d.sweeper.Run, components)
 	if d.handler != nil {
@@ -375,8 +388,17 @@ func (d *daemon) run(ctx context.Context) error {
 			return err
 		}
 	}
-	drainOutbox(d.store, d.relay, d.drainTimeout, log)
+	drainOutbox(d.store, d.notify, d.drainTimeout, log)
 	return nil
+}
+
+// notify wakes whatever publishes the outbox.
+func (d *daemon) notify() {
+	if d.member != nil {
+		d.member.Notify()
+	} else {
+		d.relay.Notify()
+	}
 }
 
 // follow runs the follower and, beside it, the backfill of the protocols
@@ -488,6 +510,14 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 		}
 		return out
 	}
+	if d.member != nil {
+		cfg.Publish = func() api.PublishStats {
+			st := d.member.Status()
+			return api.PublishStats{Published: st.Published, Errors: st.Errors, InFlight: st.InFlight, LastAck: st.LastAck}
+		}
+		cfg.HA = func() api.HAStatus { return haStatus(d.member.Status()) }
+		cfg.Checks = append(cfg.Checks, api.Check{Name: "ha", Problems: func(context.Context) []string { return d.member.Problems() }})
+	}
 	if d.sched != nil {
 		cfg.Reports = func() api.ReportStats {
 			st := d.sched.Stats()
@@ -563,11 +593,13 @@ func nodeProblems(f *scan.Follower) func(context.Context) []string {
 const shutdownTimeout = 10 * time.Second
 
 // drainOutbox waits, up to timeout, until JetStream has acknowledged
-// every event in the outbox, and logs how that ended.
-func drainOutbox(store *db.Store, relay *publish.Relay, timeout time.Duration, log zerolog.Logger) {
+// every event in the outbox (or, with HA, the member has superseded what
+// it does not publish), and logs how that ended; notify wakes the
+// publisher.
+func drainOutbox(store *db.Store, notify func(), timeout time.Duration, log zerolog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	relay.Notify()
+	notify()
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
 		written, pending, err := store.OutboxCounts(ctx)
 		if err == nil && pending == 0 {

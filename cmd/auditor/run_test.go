@@ -26,6 +26,7 @@ import (
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/internal/natstest"
 	"github.com/async-emission/auditor/scan"
 )
 
@@ -42,6 +43,7 @@ func TestMain(m *testing.M) {
 	// auditor processes the tests start keep the defaults).
 	relayAckTimeout, relayBackoffMax, streamWatchInterval = 3*time.Second, time.Second, 200*time.Millisecond
 	code := m.Run()
+	natstest.RemoveBinary()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
 	}
@@ -123,7 +125,7 @@ func watchingConfig(t *testing.T, url string) (path string, cfg Config) {
 	return path, cfg
 }
 
-func storeStatus(t *testing.T, dir string) db.Status {
+func storeStatus(t testing.TB, dir string) db.Status {
 	t.Helper()
 	s, err := db.Open(context.Background(), filepath.Join(dir, dbFile), zerolog.Nop())
 	if err != nil {

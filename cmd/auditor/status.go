@@ -36,7 +36,7 @@ func runStatus(e *env, args []string) error {
 		return badInput{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
 	ctx := context.Background()
-	store, err := openExistingStore(ctx, fs, *cfgPath, *dataDir)
+	store, cfg, err := existingStore(ctx, fs, *cfgPath, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -50,6 +50,10 @@ func runStatus(e *env, args []string) error {
 		return err
 	}
 	out := api.NewStatus(st, written, pending)
+	if cfg.HA.Enabled {
+		h := readHAStatus(cfg)
+		out.HA = &h
+	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -64,6 +68,17 @@ func runStatus(e *env, args []string) error {
 		out.EventsWritten, out.OutboxPending, out.StateDigest)
 	if r := out.TrustRoot; r != nil {
 		fmt.Fprintf(e.stdout, "trust root    %s: %s at %d (%s, since %s)\n", r.Kind, r.ID, r.Height, r.Network, r.SetAt.Format(time.RFC3339))
+	}
+	if h := out.HA; h != nil {
+		fmt.Fprintf(e.stdout, "ha            %s is %s", h.ID, h.Role)
+		switch {
+		case h.Error != "":
+			fmt.Fprintf(e.stdout, " (%s)\n", h.Error)
+		case h.Leader != nil:
+			fmt.Fprintf(e.stdout, "; %s holds the lease, epoch %d\n", *h.Leader, *h.Epoch)
+		default:
+			fmt.Fprintln(e.stdout, "; nobody holds the lease")
+		}
 	}
 	for i, p := range out.Protocols {
 		label := ""
@@ -91,15 +106,22 @@ func runStatus(e *env, args []string) error {
 // directory (dataDir overriding it), which must exist: the read-only
 // commands never create one.
 func openExistingStore(ctx context.Context, fs *flagSet, cfgPath, dataDir string) (*db.Store, error) {
+	s, _, err := existingStore(ctx, fs, cfgPath, dataDir)
+	return s, err
+}
+
+// existingStore is openExistingStore, with the configuration read.
+func existingStore(ctx context.Context, fs *flagSet, cfgPath, dataDir string) (*db.Store, Config, error) {
 	cfg, err := fs.loadConfig(cfgPath, func(c *Config) {
 		if dataDir != "" {
 			c.DataDir = dataDir
 		}
 	})
 	if err != nil {
-		return nil, badInput{err}
+		return nil, cfg, badInput{err}
 	}
-	return openStoreIn(ctx, cfg.DataDir, fs.quietLogger(cfg.Log))
+	s, err := openStoreIn(ctx, cfg.DataDir, fs.quietLogger(cfg.Log))
+	return s, cfg, err
 }
 
 // openStoreIn opens the database of dataDir, which must exist.
