@@ -116,9 +116,10 @@ func (c *Chain) Follower(t testing.TB, store scan.Store, cfg scan.FollowerConfig
 func (c *Chain) Sync(t testing.TB, store scan.Store, height uint32) scan.FollowerStats {
 	t.Helper()
 	f := c.Follower(t, store, scan.FollowerConfig{Params: consensus.Devnet(), UntilHeight: height, Batch: 16, Ahead: 4})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := f.Run(ctx); err != nil {
+	// No deadline of its own: on a loaded machine a long sync is slow,
+	// not wrong; one that hangs is stopped by go test's -timeout, with
+	// every goroutine's stack.
+	if err := f.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	return f.Stats()
