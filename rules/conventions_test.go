@@ -71,7 +71,9 @@ func inBlake2b(t *testing.T, toml string, blake map[string]string) string {
 // is refused at the first box at it, naming both protocols.
 func TestTemplateConventionsJudgeAlike(t *testing.T) {
 	t.Parallel()
-	const blocks = 400
+	// Long enough for verified and invalid verdicts of both protocols
+	// (checked below), and no longer: the scenario is synced three times.
+	const blocks = 160
 	cfg := devnet.Config{Seed: 5, Blocks: blocks, TxsPerBlock: 2, Scenario: &devnet.AsyncEmission{ForgeryRate: 0.25}}
 	c, sha := syncScenario(t, cfg)
 	pcs, err := c.Devnet.Protocols()
@@ -82,6 +84,13 @@ func TestTemplateConventionsJudgeAlike(t *testing.T) {
 	demoTOML, treeTOML := pcs[0].TOML(), pcs[1].TOML()
 	want, _ := sha.StateDigest(context.Background())
 	wantLines := storedLines(t, sha)
+	for _, p := range []string{"demo", "tree"} {
+		for _, status := range []string{"verified", "invalid"} {
+			if !slices.ContainsFunc(wantLines, func(l string) bool { return strings.HasPrefix(l, p+" ") && strings.Contains(l, ": "+status+" ") }) {
+				t.Fatalf("the chain has no %s verdict of protocol %s: too short to compare conventions", status, p)
+			}
+		}
+	}
 
 	for _, tc := range []struct {
 		name, toml string
