@@ -344,10 +344,11 @@ func (p *planner) rescind(older []liveRef, found map[VerdictRef]publish.Message,
 		case ok && rescanOf(m) != nil:
 			rm, err = publish.WithConnects(m, r.b.conn)
 		case !ok && known && r.b.height >= h:
-			e := r.b.live[slices.IndexFunc(r.b.live, func(e liveEvent) bool { return e.key == r.key })]
-			if e.compact() {
+			i := slices.IndexFunc(r.b.live, func(e liveEvent) bool { return e.key == r.key })
+			if i < 0 || r.b.live[i].compact() {
 				continue
 			}
+			e := r.b.live[i]
 			rm, err = p.enc.Rescinded(e.msg, publish.BlockRef{ID: r.b.id, Height: r.b.height, Timestamp: r.b.at, Connects: r.b.conn},
 				publish.RescanData{Protocol: r.key.protocol, FromHeight: h, Generation: gen})
 		default:

@@ -22,7 +22,7 @@ import (
 // TestHALifecycle is the HA group meeting the protocol lifecycle (issues
 // 17 and 15), in this process: two auditors of a group compare the last
 // 8+64 heights with the stream (scan.max_reorg_depth 8) and follow a devnet
-// that forks every 9 blocks (from height 70: the first blocks are shown at
+// that forks every 9 blocks (from height 85: the first blocks are shown at
 // once), watching the demo protocol alone. At height 100 the action tree
 // is added to every member's configuration, one restart at a time (each
 // backfills it from its start at height 3, mostly below the heights
@@ -37,7 +37,8 @@ import (
 // exactly the verdicts of the final main chain, each once after the
 // retractions, with no message id twice and no gap.
 func TestHALifecycle(t *testing.T) {
-	const blocks, added, rescanFrom = 130, 100, 30
+	t.Parallel() // beside TestHAClusterFailover, which mostly waits
+	const blocks, shown, added, rescanFrom = 112, 85, 100, 30
 	d, err := devnet.New(devnet.Config{Seed: 41, Blocks: blocks, TxsPerBlock: 2, BlockTime: time.Hour, ReorgEvery: 9, ReorgDepth: 3,
 		Scenario: &devnet.AsyncEmission{ForgeryRate: 0.3}}, zerolog.Nop())
 	if err != nil {
@@ -87,9 +88,9 @@ func TestHALifecycle(t *testing.T) {
 	}
 	members := map[string]*member{}
 	var stores []*db.Store
-	// The first 70 blocks at once: the auditors catch up with them, and
-	// see the forks from there.
-	for range 70 {
+	// The first blocks at once: the auditors catch up with them, and see
+	// the forks from there.
+	for range shown {
 		d.Step()
 	}
 	for _, id := range []string{"a1", "a2"} {
@@ -162,11 +163,11 @@ func TestHALifecycle(t *testing.T) {
 	start(next)
 	_, epoch = leader(epoch)
 	slow.Store(false)
-	atHeight(added + 15)
+	atHeight(added + 5)
 	pollUntil(t, 30*time.Second, "both backfills done", func() (bool, string) {
 		a, b := history(members["a1"], "tree"), history(members["a2"], "tree")
 		tip, _ := d.Tip()
-		return a.Cursor >= added+15 && b.Cursor >= added+15, fmt.Sprintf("%d, %d; tip %d", a.Cursor, b.Cursor, tip)
+		return a.Cursor >= added+5 && b.Cursor >= added+5, fmt.Sprintf("%d, %d; tip %d", a.Cursor, b.Cursor, tip)
 	})
 
 	// The demo protocol judged again from 30 in every member.

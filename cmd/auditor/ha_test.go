@@ -241,6 +241,7 @@ func TestHAClusterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills processes")
 	}
+	t.Parallel() // mostly waits (leases expiring, processes starting): beside TestHALifecycle
 	const (
 		blocks     = 2000 // at most: the chain stops where it is once the kills are done
 		kills      = 10
