@@ -202,13 +202,6 @@ func New(js jetstream.JetStream, chain Chain, cfg Config, log zerolog.Logger) (*
 	return m, nil
 }
 
-func streamName(c publish.StreamConfig) string {
-	if c.Name == "" {
-		return publish.DefaultStream
-	}
-	return c.Name
-}
-
 // Notify wakes the member to look at the outbox now; the store calls it
 // after a commit that wrote events. It never blocks.
 func (m *Member) Notify() {
@@ -376,7 +369,7 @@ func (m *Member) session(ctx context.Context, epoch uint64, since time.Time, aga
 			return err
 		}
 	}
-	s, err := m.js.Stream(ctx, streamName(m.cfg.Stream))
+	s, err := m.js.Stream(ctx, m.cfg.Stream.WithDefaults().Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = publish.EnsureStream(ctx, m.js, m.cfg.Stream)
 	}
@@ -391,7 +384,7 @@ func (m *Member) session(ctx context.Context, epoch uint64, since time.Time, aga
 		return newError(ErrStream, fmt.Sprintf("read the stream to its last message %d", last), err)
 	}
 	p := &planner{enc: m.cfg.Encoder, id: m.lease.ID(), epoch: epoch, l: m.reader.snapshot()}
-	out := &sender{m: m, epoch: epoch, stream: streamName(m.cfg.Stream)}
+	out := &sender{m: m, epoch: epoch, stream: m.cfg.Stream.WithDefaults().Name}
 	defer out.flush(ctx)
 	outboxSeq, err := m.reconcile(ctx, p, out, changed, firstTime, log)
 	if err != nil {

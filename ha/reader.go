@@ -34,7 +34,7 @@ type reader struct {
 }
 
 func newReader(js jetstream.JetStream, cfg publish.StreamConfig, window uint32, log zerolog.Logger) *reader {
-	return &reader{js: js, cfg: cfg, stream: streamName(cfg), window: window, log: log, ledger: NewLedger(window), applied: make(chan struct{})}
+	return &reader{js: js, cfg: cfg, stream: cfg.WithDefaults().Name, window: window, log: log, ledger: NewLedger(window), applied: make(chan struct{})}
 }
 
 // snapshot returns a copy of the ledger.

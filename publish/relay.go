@@ -336,7 +336,7 @@ func (r *Relay) send(row Pending) (flight, error) {
 	}
 	opts := []jetstream.PublishOpt{jetstream.WithMsgID(row.ID)}
 	if r.cfg.Stream != nil {
-		opts = append(opts, jetstream.WithExpectStream(r.cfg.Stream.withDefaults().Name))
+		opts = append(opts, jetstream.WithExpectStream(r.cfg.Stream.WithDefaults().Name))
 	}
 	paf, err := r.js.PublishMsgAsync(&nats.Msg{Subject: row.Subject, Data: row.Payload}, opts...)
 	if err != nil {
@@ -437,7 +437,7 @@ wait:
 // between the acks and the marking leaves. Anything else is left to
 // republishing and the duplicate window.
 func (r *Relay) reconcile(ctx context.Context, st *runState) error {
-	name := r.cfg.Stream.withDefaults().Name
+	name := r.cfg.Stream.WithDefaults().Name
 	s, err := r.js.Stream(ctx, name)
 	if err != nil {
 		return newError(ErrStream, "look up stream "+name, err)

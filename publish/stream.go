@@ -28,7 +28,9 @@ type StreamConfig struct {
 	Duplicates time.Duration
 }
 
-func (c StreamConfig) withDefaults() StreamConfig {
+// WithDefaults returns c with every unset field at its default (the
+// stream AUDITOR, the prefix auditor, one replica, a 10m duplicate window).
+func (c StreamConfig) WithDefaults() StreamConfig {
 	if c.Name == "" {
 		c.Name = DefaultStream
 	}
@@ -47,7 +49,7 @@ func (c StreamConfig) withDefaults() StreamConfig {
 // Check validates the configuration (with defaults filled in). Errors wrap
 // ErrConfig.
 func (c StreamConfig) Check() error {
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	const op = "stream config"
 	if strings.ContainsAny(c.Name, ".*>/\\ \t\r\n") {
 		return errorf(ErrConfig, op, "stream name %q holds one of . * > / \\ or whitespace", c.Name)
@@ -72,7 +74,7 @@ func (c StreamConfig) Check() error {
 
 // jetstream returns the stream's JetStream configuration.
 func (c StreamConfig) jetstream() jetstream.StreamConfig {
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	maxBytes := c.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = -1

@@ -36,7 +36,7 @@ func NewStreamWatch(js jetstream.JetStream, cfg StreamConfig, interval time.Dura
 	if interval <= 0 {
 		interval = DefaultWatchInterval
 	}
-	return &StreamWatch{js: js, name: cfg.withDefaults().Name, interval: interval, log: log}
+	return &StreamWatch{js: js, name: cfg.WithDefaults().Name, interval: interval, log: log}
 }
 
 // Run looks the stream up at once and then every interval, until ctx is
