@@ -68,11 +68,20 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 			WHERE box_id IN (SELECT unhex(value) FROM json_each(?)) ORDER BY box_id, position`},
 		{&w.lookupRoles, `SELECT box_id, protocol, class, verdict FROM verdicts
 			WHERE kind = 'created' AND box_id IN (SELECT unhex(value) FROM json_each(?)) ORDER BY box_id, protocol`},
-		// Each lineage's last step.
-		{&w.lineages, `SELECT s.protocol, s.token_id, s.current_box, s.broken, s.closed FROM lineage_steps s
-			WHERE s.token_id IN (SELECT unhex(value) FROM json_each(?))
-			AND NOT EXISTS (SELECT 1 FROM lineage_steps n WHERE n.token_id = s.token_id AND n.protocol = s.protocol
-				AND (n.height > s.height OR n.height = s.height AND n.step > s.step))`},
+		// Each lineage's last step: for each token, its protocols one index
+		// seek at a time (p), then each (token, protocol)'s last row, the
+		// end of its primary-key range. A few seeks per lineage, however
+		// long its history: a lineage steps at every action of its user.
+		{&w.lineages, `WITH RECURSIVE t(token) AS (SELECT DISTINCT unhex(value) FROM json_each(?)),
+			p(token, protocol) AS (
+				SELECT token, (SELECT min(protocol) FROM lineage_steps WHERE token_id = t.token) FROM t
+				UNION ALL
+				SELECT token, (SELECT min(protocol) FROM lineage_steps WHERE token_id = p.token AND protocol > p.protocol)
+				FROM p WHERE protocol IS NOT NULL)
+			SELECT s.protocol, s.token_id, s.current_box, s.broken, s.closed FROM p JOIN lineage_steps s
+			ON s.token_id = p.token AND s.protocol = p.protocol AND (s.height, s.step) = (
+				SELECT height, step FROM lineage_steps l WHERE l.token_id = p.token AND l.protocol = p.protocol
+				ORDER BY height DESC, step DESC LIMIT 1)`},
 		{&w.putVerdict, `INSERT INTO verdicts (box_id, protocol, kind, class, verdict, reasons, lineage, tx_id, tx_index,
 			block_id, height, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.putStep, `INSERT INTO lineage_steps (token_id, protocol, height, step, block_id, tx_id, current_box,
