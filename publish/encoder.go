@@ -223,15 +223,11 @@ func (e *Encoder) envelope(op, id, subject, typ, ceSubject, t string, data any) 
 	if err := CheckPrefix(e.prefix()); err != nil {
 		return Message{}, newError(ErrEncode, op, err)
 	}
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return Message{}, newError(ErrEncode, op+" "+id, err)
-	}
 	src := e.Source
 	if src == "" {
 		src = DefaultSource
 	}
-	payload, err := json.Marshal(Event{
+	payload, err := json.Marshal(outgoing{Event: Event{
 		SpecVersion:     SpecVersion,
 		ID:              id,
 		Source:          src,
@@ -239,12 +235,21 @@ func (e *Encoder) envelope(op, id, subject, typ, ceSubject, t string, data any) 
 		Subject:         ceSubject,
 		Time:            t,
 		DataContentType: DataContentType,
-		Data:            raw,
-	})
+	}, Data: data})
 	if err != nil {
 		return Message{}, newError(ErrEncode, op+" "+id, err)
 	}
 	return Message{ID: id, Subject: subject, Payload: payload}, nil
+}
+
+// outgoing is an Event whose data is marshalled with it, in one pass: an
+// Event's json.RawMessage would be marshalled first, then scanned again
+// to be compacted (a third of the encoder's time). Its Data hides
+// Event.Data, and comes last as there: the bytes are json.Marshal's of
+// the Event holding the marshalled data (TestOutgoingIsTheEvent).
+type outgoing struct {
+	Event
+	Data any `json:"data"`
 }
 
 // boxData renders a box: registers decoded where they decode, the address
