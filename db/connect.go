@@ -372,20 +372,36 @@ func (c *connectTx) stmt(st *sql.Stmt) *sql.Stmt { return c.tx.StmtContext(c.ctx
 // apply writes the rows of the block's transactions. ctx is the caller's,
 // checked between transactions. stored holds the boxes the block spends or
 // reads that the store holds; apply adds the outputs it stores.
+//
+// The transactions to store are found first and written before the rows
+// that refer to them: a box, spend or read whose transaction is stored
+// already satisfies its foreign key at once, where one written before it
+// would be a deferred violation SQLite must resolve when the transaction
+// comes (a search of each referring index).
 func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, stored map[ergo.Digest]*rules.Known, j *rules.Judgement) error {
 	spend, putTx := c.stmt(c.s.stmt.spend), c.stmt(c.s.stmt.putTx)
 	putBox, putToken := c.stmt(c.s.stmt.putBox), c.stmt(c.s.stmt.putToken)
 	if c.backfill {
 		spend, putTx, putBox = c.stmt(c.s.stmt.spendAgain), c.stmt(c.s.stmt.putTxAgain), c.stmt(c.s.stmt.putBoxAgain)
 	}
-	ids := make([]ergo.Digest, len(txs))
-	touched := make([]bool, len(txs))
+	ids, touched, err := c.touched(txs, stored, j)
+	if err != nil {
+		return err
+	}
+	for i := range txs {
+		if !touched[i] {
+			continue
+		}
+		if _, err := putTx.ExecContext(c.ctx, ids[i][:], c.block[:], c.height, i); err != nil {
+			return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s", i, ids[i]), err)
+		}
+		c.stats.txs++
+	}
 	for i := range txs {
 		if err := ctx.Err(); err != nil {
 			return &Error{Op: c.op, Err: err}
 		}
 		tx := &txs[i]
-		ids[i] = tx.TrustedID()
 		for j := range tx.Inputs {
 			box := tx.Inputs[j].BoxID
 			if _, ok := stored[box]; !ok {
@@ -398,42 +414,63 @@ func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, stored ma
 			if err != nil {
 				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: input %d spends box %s", i, ids[i], j, box), err)
 			}
-			touched[i] = true
 			c.stats.spends++
 		}
 		if j == nil || j.Keep[i] == nil {
 			continue
 		}
-		if len(j.Keep[i]) != len(tx.Outputs) {
-			return newError(c.op, ErrInvalidBlock, "the judgement covers %d outputs of transaction %d's %d", len(j.Keep[i]), i, len(tx.Outputs))
-		}
 		for k := range tx.Outputs {
 			if !j.Keep[i][k] {
 				continue
 			}
-			out := &tx.Outputs[k]
-			id, err := c.storeBox(putBox, putToken, ids[i], k, out)
+			id, err := c.storeBox(putBox, putToken, ids[i], k, &tx.Outputs[k])
 			if err != nil {
 				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: output %d", i, ids[i], k), err)
 			}
 			stored[id] = nil
-			touched[i] = true
 			c.stats.boxes++
 		}
 	}
-	if err := c.recordReads(ctx, txs, ids, stored, touched); err != nil {
-		return err
-	}
+	return c.recordReads(ctx, txs, ids, stored)
+}
+
+// touched returns the block's transaction ids and which transactions are
+// stored: those that spend a stored box (one stored before the block, or
+// an output an earlier transaction of the block keeps), keep an output, or
+// read a stored box (see recordReads: any output the block keeps counts).
+func (c *connectTx) touched(txs []ergo.Transaction, stored map[ergo.Digest]*rules.Known, j *rules.Judgement) ([]ergo.Digest, []bool, error) {
+	ids := make([]ergo.Digest, len(txs))
+	touched := make([]bool, len(txs))
+	kept := map[ergo.Digest]int{} // output id -> the transaction keeping it
 	for i := range txs {
-		if !touched[i] {
+		tx := &txs[i]
+		ids[i] = tx.TrustedID()
+		if j == nil || j.Keep[i] == nil {
 			continue
 		}
-		if _, err := putTx.ExecContext(c.ctx, ids[i][:], c.block[:], c.height, i); err != nil {
-			return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s", i, ids[i]), err)
+		if len(j.Keep[i]) != len(tx.Outputs) {
+			return nil, nil, newError(c.op, ErrInvalidBlock, "the judgement covers %d outputs of transaction %d's %d", len(j.Keep[i]), i, len(tx.Outputs))
 		}
-		c.stats.txs++
+		for k := range tx.Outputs {
+			if j.Keep[i][k] {
+				kept[tx.Outputs[k].TrustedID()] = i
+				touched[i] = true
+			}
+		}
 	}
-	return nil
+	for i := range txs {
+		for _, in := range txs[i].Inputs {
+			_, before := stored[in.BoxID]
+			by, inBlock := kept[in.BoxID]
+			touched[i] = touched[i] || before || inBlock && by < i
+		}
+		for _, box := range txs[i].DataInputs {
+			_, before := stored[box]
+			_, inBlock := kept[box]
+			touched[i] = touched[i] || before || inBlock
+		}
+	}
+	return ids, touched, nil
 }
 
 // spentAlready checks, for a backfill, that box, which an input of
@@ -460,7 +497,7 @@ func (c *connectTx) spentAlready(box, tx ergo.Digest) error {
 // before its removals). On mainnet a data input does read a box that an
 // earlier transaction of the same block spent (block 290684), so reads of
 // spent boxes are recorded too.
-func (c *connectTx) recordReads(ctx context.Context, txs []ergo.Transaction, ids []ergo.Digest, stored map[ergo.Digest]*rules.Known, touched []bool) error {
+func (c *connectTx) recordReads(ctx context.Context, txs []ergo.Transaction, ids []ergo.Digest, stored map[ergo.Digest]*rules.Known) error {
 	putRead := c.stmt(c.s.stmt.putRead)
 	if c.backfill {
 		putRead = c.stmt(c.s.stmt.putReadAgain)
@@ -473,7 +510,6 @@ func (c *connectTx) recordReads(ctx context.Context, txs []ergo.Transaction, ids
 			if _, err := putRead.ExecContext(c.ctx, ids[i][:], p, box[:], c.block[:], c.height); err != nil {
 				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: data input %d reads box %s", i, ids[i], p, box), err)
 			}
-			touched[i] = true
 			c.stats.reads++
 		}
 	}
