@@ -72,10 +72,11 @@ func (e *Encoder) Verdict(v *rules.Verdict, box *ergo.Box, b BlockRef) (Message,
 	if err := checkVerdictNames(v.Protocol, string(v.Kind), string(v.Class)); err != nil {
 		return Message{}, newError(ErrEncode, op, err)
 	}
-	if id := box.ComputeID(); id != v.BoxID {
-		return Message{}, errorf(ErrEncode, op, "box %s is not the verdict's box %s", id, v.BoxID)
+	boxID := box.ComputeID()
+	if boxID != v.BoxID {
+		return Message{}, errorf(ErrEncode, op, "box %s is not the verdict's box %s", boxID, v.BoxID)
 	}
-	boxData, err := e.boxData(box)
+	boxData, err := e.boxData(box, boxID)
 	if err != nil {
 		return Message{}, newError(ErrEncode, op+" for box "+v.BoxID.String(), err)
 	}
@@ -252,11 +253,11 @@ type outgoing struct {
 	Data any `json:"data"`
 }
 
-// boxData renders a box: registers decoded where they decode, the address
+// boxData renders a box, whose id is id: registers decoded where they decode, the address
 // on e.Network ("" for a tree no address can carry).
-func (e *Encoder) boxData(box *ergo.Box) (BoxData, error) {
+func (e *Encoder) boxData(box *ergo.Box, id ergo.Digest) (BoxData, error) {
 	d := BoxData{
-		ID:             box.ComputeID(),
+		ID:             id,
 		Value:          box.Value,
 		Tokens:         make([]TokenData, 0, len(box.Tokens)),
 		Registers:      make(map[string]json.RawMessage, len(box.Registers)),
