@@ -68,11 +68,20 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 			WHERE box_id IN (SELECT unhex(value) FROM json_each(?)) ORDER BY box_id, position`},
 		{&w.lookupRoles, `SELECT box_id, protocol, class, verdict FROM verdicts
 			WHERE kind = 'created' AND box_id IN (SELECT unhex(value) FROM json_each(?)) ORDER BY box_id, protocol`},
-		// Each lineage's last step.
-		{&w.lineages, `SELECT s.protocol, s.token_id, s.current_box, s.broken, s.closed FROM lineage_steps s
-			WHERE s.token_id IN (SELECT unhex(value) FROM json_each(?))
-			AND NOT EXISTS (SELECT 1 FROM lineage_steps n WHERE n.token_id = s.token_id AND n.protocol = s.protocol
-				AND (n.height > s.height OR n.height = s.height AND n.step > s.step))`},
+		// Each lineage's last step: for each token, its protocols one index
+		// seek at a time (p), then each (token, protocol)'s last row, the
+		// end of its primary-key range. A few seeks per lineage, however
+		// long its history: a lineage steps at every action of its user.
+		{&w.lineages, `WITH RECURSIVE t(token) AS (SELECT DISTINCT unhex(value) FROM json_each(?)),
+			p(token, protocol) AS (
+				SELECT token, (SELECT min(protocol) FROM lineage_steps WHERE token_id = t.token) FROM t
+				UNION ALL
+				SELECT token, (SELECT min(protocol) FROM lineage_steps WHERE token_id = p.token AND protocol > p.protocol)
+				FROM p WHERE protocol IS NOT NULL)
+			SELECT s.protocol, s.token_id, s.current_box, s.broken, s.closed FROM p JOIN lineage_steps s
+			ON s.token_id = p.token AND s.protocol = p.protocol AND (s.height, s.step) = (
+				SELECT height, step FROM lineage_steps l WHERE l.token_id = p.token AND l.protocol = p.protocol
+				ORDER BY height DESC, step DESC LIMIT 1)`},
 		{&w.putVerdict, `INSERT INTO verdicts (box_id, protocol, kind, class, verdict, reasons, lineage, tx_id, tx_index,
 			block_id, height, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.putStep, `INSERT INTO lineage_steps (token_id, protocol, height, step, block_id, tx_id, current_box,
@@ -363,20 +372,36 @@ func (c *connectTx) stmt(st *sql.Stmt) *sql.Stmt { return c.tx.StmtContext(c.ctx
 // apply writes the rows of the block's transactions. ctx is the caller's,
 // checked between transactions. stored holds the boxes the block spends or
 // reads that the store holds; apply adds the outputs it stores.
+//
+// The transactions to store are found first and written before the rows
+// that refer to them: a box, spend or read whose transaction is stored
+// already satisfies its foreign key at once, where one written before it
+// would be a deferred violation SQLite must resolve when the transaction
+// comes (a search of each referring index).
 func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, stored map[ergo.Digest]*rules.Known, j *rules.Judgement) error {
 	spend, putTx := c.stmt(c.s.stmt.spend), c.stmt(c.s.stmt.putTx)
 	putBox, putToken := c.stmt(c.s.stmt.putBox), c.stmt(c.s.stmt.putToken)
 	if c.backfill {
 		spend, putTx, putBox = c.stmt(c.s.stmt.spendAgain), c.stmt(c.s.stmt.putTxAgain), c.stmt(c.s.stmt.putBoxAgain)
 	}
-	ids := make([]ergo.Digest, len(txs))
-	touched := make([]bool, len(txs))
+	ids, touched, err := c.touched(txs, stored, j)
+	if err != nil {
+		return err
+	}
+	for i := range txs {
+		if !touched[i] {
+			continue
+		}
+		if _, err := putTx.ExecContext(c.ctx, ids[i][:], c.block[:], c.height, i); err != nil {
+			return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s", i, ids[i]), err)
+		}
+		c.stats.txs++
+	}
 	for i := range txs {
 		if err := ctx.Err(); err != nil {
 			return &Error{Op: c.op, Err: err}
 		}
 		tx := &txs[i]
-		ids[i] = tx.TrustedID()
 		for j := range tx.Inputs {
 			box := tx.Inputs[j].BoxID
 			if _, ok := stored[box]; !ok {
@@ -389,42 +414,63 @@ func (c *connectTx) apply(ctx context.Context, txs []ergo.Transaction, stored ma
 			if err != nil {
 				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: input %d spends box %s", i, ids[i], j, box), err)
 			}
-			touched[i] = true
 			c.stats.spends++
 		}
 		if j == nil || j.Keep[i] == nil {
 			continue
 		}
-		if len(j.Keep[i]) != len(tx.Outputs) {
-			return newError(c.op, ErrInvalidBlock, "the judgement covers %d outputs of transaction %d's %d", len(j.Keep[i]), i, len(tx.Outputs))
-		}
 		for k := range tx.Outputs {
 			if !j.Keep[i][k] {
 				continue
 			}
-			out := &tx.Outputs[k]
-			id, err := c.storeBox(putBox, putToken, ids[i], k, out)
+			id, err := c.storeBox(putBox, putToken, ids[i], k, &tx.Outputs[k])
 			if err != nil {
 				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: output %d", i, ids[i], k), err)
 			}
 			stored[id] = nil
-			touched[i] = true
 			c.stats.boxes++
 		}
 	}
-	if err := c.recordReads(ctx, txs, ids, stored, touched); err != nil {
-		return err
-	}
+	return c.recordReads(ctx, txs, ids, stored)
+}
+
+// touched returns the block's transaction ids and which transactions are
+// stored: those that spend a stored box (one stored before the block, or
+// an output an earlier transaction of the block keeps), keep an output, or
+// read a stored box (see recordReads: any output the block keeps counts).
+func (c *connectTx) touched(txs []ergo.Transaction, stored map[ergo.Digest]*rules.Known, j *rules.Judgement) ([]ergo.Digest, []bool, error) {
+	ids := make([]ergo.Digest, len(txs))
+	touched := make([]bool, len(txs))
+	kept := map[ergo.Digest]int{} // output id -> the transaction keeping it
 	for i := range txs {
-		if !touched[i] {
+		tx := &txs[i]
+		ids[i] = tx.TrustedID()
+		if j == nil || j.Keep[i] == nil {
 			continue
 		}
-		if _, err := putTx.ExecContext(c.ctx, ids[i][:], c.block[:], c.height, i); err != nil {
-			return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s", i, ids[i]), err)
+		if len(j.Keep[i]) != len(tx.Outputs) {
+			return nil, nil, newError(c.op, ErrInvalidBlock, "the judgement covers %d outputs of transaction %d's %d", len(j.Keep[i]), i, len(tx.Outputs))
 		}
-		c.stats.txs++
+		for k := range tx.Outputs {
+			if j.Keep[i][k] {
+				kept[tx.Outputs[k].TrustedID()] = i
+				touched[i] = true
+			}
+		}
 	}
-	return nil
+	for i := range txs {
+		for _, in := range txs[i].Inputs {
+			_, before := stored[in.BoxID]
+			by, inBlock := kept[in.BoxID]
+			touched[i] = touched[i] || before || inBlock && by < i
+		}
+		for _, box := range txs[i].DataInputs {
+			_, before := stored[box]
+			_, inBlock := kept[box]
+			touched[i] = touched[i] || before || inBlock
+		}
+	}
+	return ids, touched, nil
 }
 
 // spentAlready checks, for a backfill, that box, which an input of
@@ -451,7 +497,7 @@ func (c *connectTx) spentAlready(box, tx ergo.Digest) error {
 // before its removals). On mainnet a data input does read a box that an
 // earlier transaction of the same block spent (block 290684), so reads of
 // spent boxes are recorded too.
-func (c *connectTx) recordReads(ctx context.Context, txs []ergo.Transaction, ids []ergo.Digest, stored map[ergo.Digest]*rules.Known, touched []bool) error {
+func (c *connectTx) recordReads(ctx context.Context, txs []ergo.Transaction, ids []ergo.Digest, stored map[ergo.Digest]*rules.Known) error {
 	putRead := c.stmt(c.s.stmt.putRead)
 	if c.backfill {
 		putRead = c.stmt(c.s.stmt.putReadAgain)
@@ -464,7 +510,6 @@ func (c *connectTx) recordReads(ctx context.Context, txs []ergo.Transaction, ids
 			if _, err := putRead.ExecContext(c.ctx, ids[i][:], p, box[:], c.block[:], c.height); err != nil {
 				return storageError(ctx, c.op, fmt.Sprintf("transaction %d %s: data input %d reads box %s", i, ids[i], p, box), err)
 			}
-			touched[i] = true
 			c.stats.reads++
 		}
 	}

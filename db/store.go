@@ -53,7 +53,13 @@ const maxReaders = 4
 // checkpoint the WAL file is truncated to walSizeLimit. Memory-mapped reads
 // (mmap_size) would save another 17 % of CPU in that benchmark, but turn
 // an I/O error into SIGBUS, which SQLite cannot report: not used.
+//
+// Both pools keep the statements they run in a cache of stmtCacheSize per
+// connection (go-sqlite3's _stmt_cache_size): an ad-hoc query — an outbox
+// insert, the relay's reads — is compiled once per connection, not at every
+// call (preparing the outbox insert was 5 % of a publishing auditor's CPU).
 const (
+	stmtCacheSize      = 64
 	writerCacheKiB     = 64 << 10
 	walCheckpointPages = 8000
 	walSizeLimit       = 64 << 20
@@ -120,7 +126,7 @@ func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) 
 
 	s.w, err = sql.Open(writerDriver, dsn(abs,
 		"_txlock=immediate", "_journal_mode=WAL", "_synchronous=NORMAL", "_foreign_keys=on",
-		fmt.Sprintf("_cache_size=-%d", writerCacheKiB)))
+		fmt.Sprintf("_cache_size=-%d", writerCacheKiB), fmt.Sprintf("_stmt_cache_size=%d", stmtCacheSize)))
 	if err != nil {
 		return nil, &Error{Op: op, Kind: ErrStorage, Detail: abs, Err: err}
 	}
@@ -146,7 +152,7 @@ func Open(ctx context.Context, path string, log zerolog.Logger) (*Store, error) 
 		return nil, storageError(ctx, op, "prepare statements", err)
 	}
 
-	s.r, err = sql.Open("sqlite3", dsn(abs, "_query_only=on"))
+	s.r, err = sql.Open("sqlite3", dsn(abs, "_query_only=on", fmt.Sprintf("_stmt_cache_size=%d", stmtCacheSize)))
 	if err != nil {
 		return nil, &Error{Op: op, Kind: ErrStorage, Detail: abs, Err: err}
 	}

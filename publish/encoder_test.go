@@ -501,3 +501,62 @@ func TestCheckPrefix(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEncoderVerdict encodes the verdict event of a box with four
+// registers, as a publishing auditor does for every verdict:
+//
+//	go test -run '^$' -bench EncoderVerdict -benchmem ./publish/
+func BenchmarkEncoderVerdict(b *testing.B) {
+	box := testBox(b)
+	v := testVerdict(box)
+	enc := &Encoder{}
+	for b.Loop() {
+		if _, err := enc.Verdict(v, box, testBlock()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestOutgoingIsTheEvent: every kind of event's payload is byte for byte
+// encoding/json's rendering of the Event it decodes to — the envelope
+// marshalled with its data in one pass is the one marshalled around the
+// data's own marshalling (what subscribers and stored outbox rows have).
+func TestOutgoingIsTheEvent(t *testing.T) {
+	enc := &Encoder{Prefix: "p", Source: "urn:test:<a&b>"}
+	box := testBox(t)
+	verdict, err := enc.Verdict(testVerdict(box), box, testBlock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testBlock()
+	b.Connects = 2
+	retraction, err := enc.Retraction(verdict, testBlock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rescinded, err := enc.Rescinded(verdict, testBlock(), RescanData{Protocol: "demo", FromHeight: 7, Generation: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rollback, err := enc.Rollback(Rollback{ForkID: digest(1), Depth: 2, Block: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := enc.ReportReady(Report{Name: "r", Time: time.UnixMilli(1), Summary: map[string]any{"z": "<&>", "a": []int{1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []Message{verdict, retraction, rescinded, rollback, report} {
+		ev, err := DecodeEvent(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(m.Payload, want) {
+			t.Errorf("%s:\n got %s\nwant %s", m.ID, m.Payload, want)
+		}
+	}
+}
