@@ -97,9 +97,19 @@ type BackfillStats struct {
 	Stale  uint64 // batches given up because the chain or the histories moved under them
 	// NodeErrors counts node failures (each retried after RetryInterval).
 	NodeErrors uint64
+	// Failing, when not nil, is the node failure the backfill has been
+	// retrying since its last commit: nothing was backfilled since
+	// Failing.Since. A commit clears it.
+	Failing *BackfillFailure
 	// Protocols holds, for each protocol backfilled since the start, its
 	// progress as of the last commit.
 	Protocols map[string]BackfillProgress
+}
+
+// BackfillFailure is a node failure a backfill keeps retrying.
+type BackfillFailure struct {
+	Since time.Time // the first failure since the last commit
+	Err   string    // the last failure
 }
 
 // BackfillProgress is one protocol's backfill.
@@ -128,6 +138,9 @@ func (b *Backfill) Stats() BackfillStats {
 	defer b.mu.Unlock()
 	st := b.stats
 	st.Protocols = maps.Clone(b.stats.Protocols)
+	if f := b.stats.Failing; f != nil {
+		st.Failing = &BackfillFailure{Since: f.Since, Err: f.Err}
+	}
 	return st
 }
 
@@ -151,6 +164,7 @@ func (b *Backfill) Run(ctx context.Context) error {
 			return err
 		}
 		if len(behind) == 0 {
+			b.count(func(s *BackfillStats) { s.Failing = nil })
 			return nil
 		}
 		lo := tip.Height
@@ -172,7 +186,13 @@ func (b *Backfill) Run(ctx context.Context) error {
 			case <-time.After(staleWait):
 			}
 		case errors.As(err, &nerr):
-			b.count(func(s *BackfillStats) { s.NodeErrors++ })
+			b.count(func(s *BackfillStats) {
+				s.NodeErrors++
+				if s.Failing == nil {
+					s.Failing = &BackfillFailure{Since: time.Now()}
+				}
+				s.Failing.Err = err.Error()
+			})
 			b.log.Warn().Err(err).Dur("retry_in", b.cfg.RetryInterval).Msg("node failed during the backfill; will retry")
 			select {
 			case <-ctx.Done():
@@ -281,6 +301,7 @@ func (b *Backfill) progressed(blocks, height uint32) {
 	now := time.Now()
 	b.count(func(s *BackfillStats) {
 		s.Blocks += uint64(blocks)
+		s.Failing = nil
 		for name, p := range s.Protocols {
 			if p.Done || p.Cursor >= height {
 				continue

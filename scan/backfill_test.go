@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	stdslices "slices" // trust_test.go has a type of that name
 	"strings"
 	"sync/atomic"
@@ -370,4 +372,71 @@ func TestProtocolAddedLaterIsBackfilled(t *testing.T) {
 		t.Fatalf("%d events of the tree, %d of them backfilled: want some of each kind", treeEvents, backfilledEvents)
 	}
 	t.Logf("%d events of the tree, %d of them from the backfill", treeEvents, backfilledEvents)
+}
+
+// TestBackfillNamesANodeThatFails: a backfill whose node fails (a pruned
+// node that no longer serves old blocks, one that is down) retries, and
+// its stats say since when it has failed and why, so that readiness can
+// name it; once the node serves the blocks again, the backfill reaches
+// the tip and the failure is gone.
+func TestBackfillNamesANodeThatFails(t *testing.T) {
+	const blocks = 60
+	c := testchain.New(t, devnet.Config{Seed: 5, Blocks: blocks, TxsPerBlock: 2, Scenario: &devnet.AsyncEmission{ForgeryRate: 0.2}})
+	demo, tree := c.Protocols[0], c.Protocols[1]
+	store, _ := testchain.OpenStore(t)
+	f := scan.NewFollower(c.Client(t), store, rules.NewEngine([]rules.Protocol{demo}, nil, zerolog.Nop()),
+		scan.FollowerConfig{Params: consensus.Devnet(), UntilHeight: blocks, PollInterval: time.Millisecond}, zerolog.Nop())
+	if err := f.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.RegisterProtocols(t.Context(),
+		[]db.ProtocolStart{{Name: demo.Name, StartHeight: demo.StartHeight}, {Name: tree.Name, StartHeight: tree.StartHeight}}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	var failing atomic.Bool
+	failing.Store(true)
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() && strings.HasPrefix(r.URL.Path, "/blocks") {
+			http.Error(w, `{"error": 404, "reason": "not-found", "detail": "pruned"}`, http.StatusNotFound)
+			return
+		}
+		c.Devnet.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(node.Close)
+	client, err := scan.NewClient(scan.ClientConfig{URL: node.URL, MaxAttempts: 2, BackoffMin: time.Millisecond, BackoffMax: time.Millisecond}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := rules.NewEngine(c.Protocols, nil, zerolog.Nop())
+	bf := scan.NewBackfill(client, store, both, scan.BackfillConfig{RetryInterval: time.Millisecond}, zerolog.Nop())
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() { done <- bf.Run(t.Context()) }()
+
+	checkFor(t, 30*time.Second, "the backfill to retry a failing node", func() (bool, string) {
+		st := bf.Stats()
+		return st.NodeErrors >= 3 && st.Failing != nil, fmt.Sprintf("%d node errors, failing %+v", st.NodeErrors, st.Failing)
+	})
+	st := bf.Stats()
+	if st.Failing.Since.Before(began) || !strings.Contains(st.Failing.Err, "404") || !strings.Contains(st.Failing.Err, "pruned") {
+		t.Errorf("failing %+v: want a time since the start and the node's 404", st.Failing)
+	}
+	if p := st.Protocols[tree.Name]; p.Done || p.Cursor != tree.StartHeight-1 || st.Blocks != 0 {
+		t.Errorf("the tree's backfill moved while the node failed: %+v, %d blocks", p, st.Blocks)
+	}
+
+	failing.Store(false)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the backfill did not end once the node served the blocks")
+	}
+	st = bf.Stats()
+	if p := st.Protocols[tree.Name]; !p.Done || p.Cursor != blocks || st.Failing != nil {
+		t.Errorf("after the node recovered: %+v, failing %+v", p, st.Failing)
+	}
 }

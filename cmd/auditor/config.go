@@ -122,6 +122,10 @@ type HTTPConfig struct {
 	// MaxPublishDelay is how long an event may wait for NATS to
 	// acknowledge it for /readyz to answer 200; 0: no bound.
 	MaxPublishDelay Duration `toml:"max_publish_delay"`
+	// MaxBackfillStall is how long a protocol's backfill may go without
+	// progress while the node fails it for /readyz to answer 200; 0: no
+	// bound.
+	MaxBackfillStall Duration `toml:"max_backfill_stall"`
 }
 
 // ReportsConfig schedules the audit reports.
@@ -205,7 +209,7 @@ func DefaultConfig() Config {
 			MaxInFlight:     publish.DefaultMaxInFlight,
 			OutboxMax:       100000,
 		},
-		HTTP: HTTPConfig{Listen: api.DefaultAddr, MaxLag: 5, MaxPublishDelay: Duration(time.Minute)},
+		HTTP: HTTPConfig{Listen: api.DefaultAddr, MaxLag: 5, MaxPublishDelay: Duration(time.Minute), MaxBackfillStall: Duration(5 * time.Minute)},
 		Reports: ReportsConfig{
 			Schedule:        "@daily",
 			TimeZone:        "UTC",
@@ -492,6 +496,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxPublishDelay < 0 {
 		bad("http.max_publish_delay", "must not be negative (0: no bound)")
+	}
+	if c.HTTP.MaxBackfillStall < 0 {
+		bad("http.max_backfill_stall", "must not be negative (0: no bound)")
 	}
 	if c.Reports.Schedule != "" {
 		if _, err := report.ParseSchedule(c.Reports.Schedule); err != nil {

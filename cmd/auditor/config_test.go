@@ -173,6 +173,7 @@ func TestBadConfigs(t *testing.T) {
 		"nats_token_embedded.bad.toml":      {"nats.token", "nats.url"},
 		"node_url_secret.bad.toml":          {"node.url", "user:xxxxx@node", "99999"},
 		"http_max_publish_delay.bad.toml":   {"http.max_publish_delay"},
+		"http_max_backfill_stall.bad.toml":  {"line 2: http.max_backfill_stall", "must not be negative"},
 		"ha_embedded.bad.toml":              {"ha.enabled", "nats.url"},
 		"ha_keys.bad.toml":                  {"line 6: ha.id", "line 7: ha.lease_ttl", "line 8: ha.bucket"},
 		"duration_bare_number.bad.toml":     {"line 3: node.request_timeout", `a duration with a unit, such as "15s"`, "got the number 15"},

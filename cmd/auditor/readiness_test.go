@@ -21,6 +21,7 @@ import (
 	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/internal/testfs"
+	"github.com/async-emission/auditor/scan"
 )
 
 // daemonRun is runAuditor in the background: following the chain (no
@@ -449,4 +450,43 @@ func TestReadyzNamesTheNodesChain(t *testing.T) {
 	t.Logf("withheld: %+v", rd.Problems)
 	d.ServeBranch()
 	ready("ready once the branch is served and adopted")
+}
+
+// TestReadyzNamesAStalledBackfill: the backfill check names each protocol
+// whose backfill a failing node has held longer than the bound, with the
+// height its history reaches and the node's error; not before the bound,
+// not without a failure, not with the check off, and not a protocol whose
+// history is done.
+func TestReadyzNamesAStalledBackfill(t *testing.T) {
+	stalled := scan.BackfillStats{
+		Failing: &scan.BackfillFailure{Since: time.Now().Add(-90 * time.Second), Err: "GET /blocks/x: 404 Not Found: pruned"},
+		Protocols: map[string]scan.BackfillProgress{
+			"tree": {From: 3, Cursor: 1840, Tip: 5000},
+			"demo": {From: 1, Cursor: 5000, Tip: 5000, Done: true},
+			"aaa":  {From: 10, Cursor: 9, Tip: 5000},
+		},
+	}
+	check := func(st scan.BackfillStats, bound time.Duration) []string {
+		return backfillProblems(func() scan.BackfillStats { return st }, bound)(t.Context())
+	}
+	got := check(stalled, time.Minute)
+	if len(got) != 2 || !strings.Contains(got[0], "protocol aaa") || !strings.Contains(got[1], "protocol tree") {
+		t.Fatalf("problems %q: want aaa's and tree's, in that order", got)
+	}
+	for _, want := range []string{"1m30s", "more than 1m0s", "height 1840 of 5000", "404 Not Found: pruned"} {
+		if !strings.Contains(got[1], want) {
+			t.Errorf("%q does not say %q", got[1], want)
+		}
+	}
+	if got := check(stalled, 2*time.Minute); len(got) != 0 {
+		t.Errorf("within the bound: %q", got)
+	}
+	if got := check(stalled, 0); len(got) != 0 {
+		t.Errorf("with the check off: %q", got)
+	}
+	moving := stalled
+	moving.Failing = nil
+	if got := check(moving, time.Minute); len(got) != 0 {
+		t.Errorf("without a failure: %q", got)
+	}
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -491,7 +493,8 @@ func (d *daemon) newHandler() (*api.Handler, error) {
 		MaxLag:          d.cfg.HTTP.MaxLag,
 		MaxPublishDelay: time.Duration(d.cfg.HTTP.MaxPublishDelay),
 		Chain:           func() api.ChainStats { return chainStats(d.follower.Stats()) },
-		Checks:          append(d.link.checks(), api.Check{Name: "node", Problems: nodeProblems(d.follower)}),
+		Checks: append(d.link.checks(), api.Check{Name: "node", Problems: nodeProblems(d.follower)},
+			api.Check{Name: "backfill", Problems: backfillProblems(d.backfill.Stats, time.Duration(d.cfg.HTTP.MaxBackfillStall))}),
 		Publish: func() api.PublishStats {
 			st := d.relay.Stats()
 			return api.PublishStats{Published: st.Published, Duplicates: st.Duplicates, Errors: st.Errors, InFlight: st.InFlight, LastAck: st.LastAck}
@@ -583,6 +586,33 @@ func nodeProblems(f *scan.Follower) func(context.Context) []string {
 		}
 		if st.Withholding {
 			out = append(out, "the node names a branch with more work but does not serve its blocks")
+		}
+		return out
+	}
+}
+
+// backfillProblems is the readiness check of the backfills: the auditor is
+// not ready while a protocol's history has not moved for longer than bound
+// because the node fails to serve its blocks (a pruned node, one that is
+// down): that protocol gets no verdicts until it does. A bound of 0 turns
+// the check off.
+func backfillProblems(stats func() scan.BackfillStats, bound time.Duration) func(context.Context) []string {
+	return func(context.Context) []string {
+		st := stats()
+		f := st.Failing
+		if bound <= 0 || f == nil {
+			return nil
+		}
+		failed := time.Since(f.Since)
+		if failed <= bound {
+			return nil
+		}
+		var out []string
+		for _, name := range slices.Sorted(maps.Keys(st.Protocols)) {
+			if p := st.Protocols[name]; !p.Done {
+				out = append(out, fmt.Sprintf("the backfill of protocol %s has not moved for %s, more than %s: its history is complete to height %d of %d, and the node fails to serve the blocks above (%s)",
+					name, failed.Round(time.Second), bound, p.Cursor, p.Tip, f.Err))
+			}
 		}
 		return out
 	}
