@@ -25,6 +25,7 @@ import (
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/internal/version"
 	"github.com/async-emission/auditor/rules"
 )
@@ -973,7 +974,7 @@ func testCache(t *testing.T, c *chain) {
 	}
 	// Every request is in the handler while the first read is held.
 	<-store.entered
-	waitFor(t, "the requests to reach the handler", func() bool { return inside.Load() == n })
+	poll.True(t, 10*time.Second, "the requests to reach the handler", func() bool { return inside.Load() == n })
 	if got := store.statusReads.Load(); got != 1 {
 		t.Errorf("%d reads of the status started for %d concurrent requests, want 1", got, n)
 	}
@@ -1054,13 +1055,13 @@ func testCache(t *testing.T, c *chain) {
 			}
 			gaveUp <- err
 		}()
-		waitFor(t, "the second request to reach the handler", func() bool { return inside.Load() == 2 })
+		poll.True(t, 10*time.Second, "the second request to reach the handler", func() bool { return inside.Load() == 2 })
 		cancel()
 		if err := <-gaveUp; !errors.Is(err, context.Canceled) {
 			t.Errorf("the request given up: %v, want %v", err, context.Canceled)
 		}
 		// Its handler returns while the first read is still held.
-		waitFor(t, "the handler of the request given up to return", func() bool { return done.Load() == 1 })
+		poll.True(t, 10*time.Second, "the handler of the request given up to return", func() bool { return done.Load() == 1 })
 		select {
 		case r := <-first:
 			t.Fatalf("the first request answered %d while its read is held", r.code)

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/async-emission/auditor/api"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/internal/testlog"
 )
 
@@ -68,7 +69,7 @@ func testServeListener(t *testing.T, c *chain) {
 
 	cancel()
 	// The listener closes at once...
-	waitFor(t, "the listener to close", func() bool {
+	poll.True(t, 10*time.Second, "the listener to close", func() bool {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			return true
@@ -170,7 +171,7 @@ func testServe(t *testing.T, c *chain) {
 	done := make(chan error, 1)
 	go func() { done <- api.Serve(ctx, "127.0.0.1:0", h, zerolog.New(logs)) }()
 	var addr string
-	waitFor(t, "Serve to log its address", func() bool {
+	poll.True(t, 10*time.Second, "Serve to log its address", func() bool {
 		for _, l := range logLines(t, logs) {
 			if a, ok := l["addr"].(string); ok && l["message"] == "HTTP server listening" {
 				addr = a

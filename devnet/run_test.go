@@ -11,21 +11,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-)
 
-// waitFor polls cond until it holds, failing the test after a while.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
+	"github.com/async-emission/auditor/internal/poll"
+)
 
 // TestRun: Run shows a block every BlockTime, reorgs included, until the
 // final chain is visible, and returns nil when its context is done.
@@ -34,7 +22,7 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	waitFor(t, "the final chain to be visible", d.Done)
+	poll.True(t, 20*time.Second, "the final chain to be visible", d.Done)
 	if h, id := d.Tip(); h != 12 || id != d.FinalID(12) {
 		t.Fatalf("tip %d %s", h, id)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/async-emission/auditor/internal/natstest"
+	"github.com/async-emission/auditor/internal/poll"
 )
 
 // BenchmarkLeaderPublishes measures how fast a leader publishes its
@@ -31,7 +32,7 @@ func BenchmarkLeaderPublishes(b *testing.B) {
 				c := natstest.NewCluster(b, nodes)
 				mc := &memChain{done: map[int64]bool{}}
 				m := startMember(b, c.URLs()[0], "a1", mc, nodes)
-				poll(b, time.Minute, "leading", func() (bool, string) {
+				poll.Until(b, time.Minute, "leading", func() (bool, string) {
 					st := m.Status()
 					return st.Role == Leader && st.Reconciliations > 0, fmt.Sprintf("%+v", st.LeaseState)
 				})
@@ -41,7 +42,7 @@ func BenchmarkLeaderPublishes(b *testing.B) {
 					mc.add(blk)
 				}
 				m.Notify()
-				poll(b, time.Minute, "the chain published", func() (bool, string) {
+				poll.Until(b, time.Minute, "the chain published", func() (bool, string) {
 					st := m.Status()
 					return st.Published == blocks*perBlock, fmt.Sprint(st.Published)
 				})

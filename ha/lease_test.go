@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/internal/natstest"
+	"github.com/async-emission/auditor/internal/poll"
 )
 
 // runLease runs a lease of its own connection to url; stop ends its Run
@@ -49,27 +50,12 @@ func (r *runLease) crash() {
 	<-r.done
 }
 
-func poll(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %s", what, timeout, state)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // leaderOf waits until exactly one of the leases leads and the others see
 // it, and returns it.
 func leaderOf(t *testing.T, ls ...*runLease) *runLease {
 	t.Helper()
 	var leader *runLease
-	poll(t, 20*time.Second, "one leader", func() (bool, string) {
+	poll.Until(t, 20*time.Second, "one leader", func() (bool, string) {
 		leader = nil
 		var states []string
 		for _, l := range ls {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/internal/natstest"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/publish"
 )
 
@@ -200,7 +201,7 @@ func chainIDs(c *memChain) []string {
 func settled(t *testing.T, url, what string, want []string, protocol string) []publish.Message {
 	t.Helper()
 	var msgs []publish.Message
-	poll(t, 20*time.Second, what, func() (bool, string) {
+	poll.Until(t, 20*time.Second, what, func() (bool, string) {
 		msgs = streamMessages(t, url)
 		live, _ := subscriberView(t, msgs)
 		return slices.Equal(live, want), fmt.Sprintf("%d live of %d", len(live), len(want))
@@ -237,7 +238,7 @@ func lifecycleMember(id string) Config {
 func takesOverQuietly(t *testing.T, url string, c *memChain, id string) *runMember {
 	t.Helper()
 	m := startMemberWith(t, url, c, lifecycleMember(id))
-	poll(t, 10*time.Second, id+" leading", func() (bool, string) {
+	poll.Until(t, 10*time.Second, id+" leading", func() (bool, string) {
 		st := m.Status()
 		return st.Role == Leader && st.Reconciliations > 0 && c.pending() == 0, fmt.Sprintf("%+v, %d pending", st.LeaseState, c.pending())
 	})
@@ -285,7 +286,7 @@ func TestTakeoverMidBackfill(t *testing.T) {
 	if len(msgs) != len(chainIDs(a)) {
 		t.Fatalf("%d messages for %d verdicts: %v", len(msgs), len(chainIDs(a)), msgs)
 	}
-	poll(t, 10*time.Second, "a's outbox handled", func() (bool, string) { return a.pending() == 0, fmt.Sprint(a.pending()) })
+	poll.Until(t, 10*time.Second, "a's outbox handled", func() (bool, string) { return a.pending() == 0, fmt.Sprint(a.pending()) })
 	if st := ma.Status(); st.Published != 5 || st.Errors != 0 {
 		t.Fatalf("a published %d (tree 26 to 30), %d errors", st.Published, st.Errors)
 	}

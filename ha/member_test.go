@@ -15,6 +15,7 @@ import (
 
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/internal/natstest"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/publish"
 )
 
@@ -297,13 +298,13 @@ func TestMembersHandOverAndFence(t *testing.T) {
 	var leader, standby int
 	published := func(n int) {
 		t.Helper()
-		poll(t, 20*time.Second, fmt.Sprintf("%d events in the stream", n), func() (bool, string) {
+		poll.Until(t, 20*time.Second, fmt.Sprintf("%d events in the stream", n), func() (bool, string) {
 			ids := streamIDs(t, url)
 			return len(ids) >= n, fmt.Sprintf("%d", len(ids))
 		})
 	}
 	published(len(want))
-	poll(t, 10*time.Second, "a leader and a standby", func() (bool, string) {
+	poll.Until(t, 10*time.Second, "a leader and a standby", func() (bool, string) {
 		a, b := ms[0].Status(), ms[1].Status()
 		switch {
 		case a.Role == Leader && b.Holder == "a1":
@@ -341,7 +342,7 @@ func TestMembersHandOverAndFence(t *testing.T) {
 	// The leader stops; the standby takes over.
 	ms[leader].stop()
 	<-ms[leader].done
-	poll(t, 10*time.Second, "the standby leading", func() (bool, string) {
+	poll.Until(t, 10*time.Second, "the standby leading", func() (bool, string) {
 		st := ms[standby].Status()
 		return st.Role == Leader && st.Reconciliations > 0, fmt.Sprintf("%+v", st.LeaseState)
 	})
@@ -353,7 +354,7 @@ func TestMembersHandOverAndFence(t *testing.T) {
 	}
 	published(len(want))
 	// Every row handled: nothing more comes, the stream is exactly want.
-	poll(t, 10*time.Second, "the outbox handled", func() (bool, string) {
+	poll.Until(t, 10*time.Second, "the outbox handled", func() (bool, string) {
 		return chains[standby].pending() == 0, fmt.Sprintf("%d pending", chains[standby].pending())
 	})
 	if got := streamIDs(t, url); !slices.Equal(got, want) {
@@ -382,7 +383,7 @@ func TestReconciliationOncePerSession(t *testing.T) {
 	m := startMemberWith(t, url, chain, Config{Lease: LeaseConfig{ID: "a1", TTL: time.Second, Replicas: 1},
 		Stream: publish.StreamConfig{Replicas: 1}, PollInterval: 20 * time.Millisecond, PlanEvents: 2,
 		OnAck: func(written, acked time.Time) { acks.Store(written, acked) }})
-	poll(t, 20*time.Second, "the chain published", func() (bool, string) {
+	poll.Until(t, 20*time.Second, "the chain published", func() (bool, string) {
 		return chain.pending() == 0 && m.Status().Published == uint64(len(want)), fmt.Sprintf("%+v", m.Status())
 	})
 	if got := streamIDs(t, url); !slices.Equal(got, want) {
@@ -403,7 +404,7 @@ func TestReconciliationOncePerSession(t *testing.T) {
 	chain.outbox = append(chain.outbox, publish.Pending{Seq: int64(len(chain.outbox) + 1), Message: b.Verdicts[0], Written: written})
 	chain.mu.Unlock()
 	m.Notify()
-	poll(t, 10*time.Second, "the new row acknowledged", func() (bool, string) {
+	poll.Until(t, 10*time.Second, "the new row acknowledged", func() (bool, string) {
 		v, ok := acks.Load(written)
 		return ok && !v.(time.Time).Before(written.Add(time.Second)), fmt.Sprintf("%+v", m.Status())
 	})

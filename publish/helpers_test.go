@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
+
+	"github.com/async-emission/auditor/internal/poll"
 )
 
 func TestMain(m *testing.M) {
@@ -24,23 +26,6 @@ func TestMain(m *testing.M) {
 // what the relay saw.
 func testLog(t testing.TB) zerolog.Logger {
 	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-}
-
-// checkFor polls f until it returns nil, failing the test with f's last
-// error after timeout.
-func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
 }
 
 // The write role's credentials on the servers startServer starts: the
@@ -179,7 +164,7 @@ func (s *fakeSource) markAll(upTo int64) {
 // allMarked waits until every row is marked.
 func (s *fakeSource) waitAllMarked(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	checkFor(t, timeout, 5*time.Millisecond, func() error {
+	poll.NoError(t, timeout, "every row marked", func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if len(s.published) != len(s.rows) {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/async-emission/auditor/internal/poll"
 )
 
 // TestRelayPublishesInOrderOnce: every row reaches the stream once, in seq
@@ -97,7 +99,7 @@ func TestRelaySurvivesServerRestart(t *testing.T) {
 	r := NewRelay(src, js, cfg, testLog(t).Level(100)) // failures are expected: quiet
 	runRelay(t, r)
 	<-down
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	poll.NoError(t, 5*time.Second, "the relay to fail", func() error {
 		if r.Stats().Errors == 0 {
 			return errors.New("the relay has not noticed the server is down")
 		}
@@ -220,7 +222,7 @@ func TestRelayDrain(t *testing.T) {
 	src.add(5000, "d")
 	r := NewRelay(src, js, cfg, testLog(t))
 	stop := runRelay(t, r)
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	poll.NoError(t, 10*time.Second, "100 acks", func() error {
 		if r.Stats().Published < 100 {
 			return errors.New("not started")
 		}
@@ -274,7 +276,7 @@ func TestRelayRunTwice(t *testing.T) {
 	js := newJS(t, nc, fastRelay())
 	r := NewRelay(newFakeSource(), js, fastRelay(), testLog(t))
 	runRelay(t, r)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	poll.NoError(t, 5*time.Second, "the relay running", func() error {
 		// Wait for the stream too: a server shut down while it creates a
 		// stream leaks the stream's goroutines.
 		if _, err := js.Stream(context.Background(), DefaultStream); err != nil || !r.running.Load() {
@@ -290,7 +292,7 @@ func TestRelayRunTwice(t *testing.T) {
 // waitAcks waits until r has had n acks.
 func waitAcks(t *testing.T, r *Relay, n uint64) {
 	t.Helper()
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	poll.NoError(t, 10*time.Second, "the acks", func() error {
 		if p := r.Stats().Published; p != n {
 			return fmt.Errorf("%d acks, want %d", p, n)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/internal/testfs"
 )
 
@@ -61,7 +62,7 @@ func TestSuperviseRecoversFromAFullDisk(t *testing.T) {
 	filled := testfs.Fill(t, junk)
 	src.add(300, "full")
 	r.Notify()
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+	poll.NoError(t, 20*time.Second, "the full disk to be noticed", func() error {
 		if p := e.Problem(); !strings.Contains(p, "no space left on device") {
 			return fmt.Errorf("problem %q, %d rows marked", p, src.marked())
 		}
@@ -77,7 +78,7 @@ func TestSuperviseRecoversFromAFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.waitAllMarked(t, 60*time.Second)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.NoError(t, 10*time.Second, "the problem to clear", func() error {
 		if p := e.Problem(); p != "" {
 			return errors.New(p)
 		}
@@ -107,7 +108,7 @@ func TestStreamWatch(t *testing.T) {
 	}()
 	problem := func(want string) {
 		t.Helper()
-		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		poll.NoError(t, 5*time.Second, "the problem", func() error {
 			if p := w.Problem(); (want == "") != (p == "") || !strings.Contains(p, want) {
 				return fmt.Errorf("problem %q, want %q", p, want)
 			}
@@ -193,7 +194,7 @@ func TestSuperviseRestartsJetStreamTurnedOff(t *testing.T) {
 	supervised := make(chan error, 1)
 	go func() { supervised <- e.Supervise(ctx, 10*time.Millisecond) }()
 	defer func() { cancel(); <-supervised }()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.NoError(t, 10*time.Second, "JetStream back", func() error {
 		if !e.Server().JetStreamEnabled() || e.Problem() != "" {
 			return fmt.Errorf("JetStream enabled %v, problem %q", e.Server().JetStreamEnabled(), e.Problem())
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/internal/testchain"
 	"github.com/async-emission/auditor/rules"
 )
@@ -111,9 +112,9 @@ func TestSweeperRuns(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sw.Run(ctx) }()
-	waitUntil(t, "the first sweep", func() bool { l, ok := sw.Last(); return ok && l.Tip.Height == 120 })
+	poll.True(t, 10*time.Second, "the first sweep", func() bool { l, ok := sw.Last(); return ok && l.Tip.Height == 120 })
 	s.builder.next()
-	waitUntil(t, "a sweep of the new tip", func() bool { l, _ := sw.Last(); return l.Tip.Height == 121 })
+	poll.True(t, 10*time.Second, "a sweep of the new tip", func() bool { l, _ := sw.Last(); return l.Tip.Height == 121 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run returned %v", err)
@@ -136,18 +137,6 @@ func TestSweeperRuns(t *testing.T) {
 	}
 	if _, err := NewSweeper(s.store, nil, -time.Second, zerolog.Nop()); err == nil {
 		t.Error("a negative interval accepted")
-	}
-}
-
-// waitUntil polls cond until it holds, failing after a while.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

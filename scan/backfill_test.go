@@ -19,6 +19,7 @@ import (
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/internal/testchain"
 	"github.com/async-emission/auditor/internal/testlog"
 	"github.com/async-emission/auditor/rules"
@@ -207,7 +208,7 @@ func TestProtocolAddedLaterIsBackfilled(t *testing.T) {
 		t.Helper()
 		wantH, wantID := c.Devnet.Tip()
 		for _, s := range ss {
-			checkFor(t, 30*time.Second, fmt.Sprintf("the stores to follow the devnet to %d", wantH), func() (bool, string) {
+			poll.Until(t, 30*time.Second, fmt.Sprintf("the stores to follow the devnet to %d", wantH), func() (bool, string) {
 				tip, ok, err := s.Tip(context.Background())
 				if err != nil {
 					t.Fatal(err)
@@ -414,7 +415,7 @@ func TestBackfillNamesANodeThatFails(t *testing.T) {
 	began := time.Now()
 	go func() { done <- bf.Run(t.Context()) }()
 
-	checkFor(t, 30*time.Second, "the backfill to retry a failing node", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the backfill to retry a failing node", func() (bool, string) {
 		st := bf.Stats()
 		return st.NodeErrors >= 3 && st.Failing != nil, fmt.Sprintf("%d node errors, failing %+v", st.NodeErrors, st.Failing)
 	})

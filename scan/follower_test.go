@@ -20,29 +20,13 @@ import (
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/internal/testlog"
 	"github.com/async-emission/auditor/scan"
 )
 
 // keepAll stores every box, so that digests cover every spend and read.
 type keepAll = db.KeepAll
-
-// checkFor polls cond until it holds or the timeout passes (no sleeping
-// in place of a condition).
-func checkFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %s", what, state)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 func newDevnet(t *testing.T, cfg devnet.Config) (*devnet.Devnet, string) {
 	t.Helper()
@@ -144,7 +128,7 @@ func stepAndFollow(t *testing.T, d *devnet.Devnet, store *db.Store) (steps int) 
 	t.Helper()
 	for {
 		wantH, wantID := d.Tip()
-		checkFor(t, 30*time.Second, fmt.Sprintf("the store to follow the devnet to %d", wantH), func() (bool, string) {
+		poll.Until(t, 30*time.Second, fmt.Sprintf("the store to follow the devnet to %d", wantH), func() (bool, string) {
 			tip, ok, err := store.Tip(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -248,7 +232,7 @@ func TestRestartResumesAndRollsBackAStaleTip(t *testing.T) {
 	if alt == d.FinalID(h) {
 		t.Fatalf("devnet shows no competing branch at %d", h)
 	}
-	checkFor(t, 30*time.Second, "the store to follow the competing branch", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the store to follow the competing branch", func() (bool, string) {
 		tip, _, _ := store.Tip(context.Background())
 		return tip.ID == alt, tip.ID.String()
 	})
@@ -283,7 +267,7 @@ func TestReorgDeeperThanAllowedStops(t *testing.T) {
 	for {
 		_, id := d.Tip()
 		var stopped error
-		checkFor(t, 30*time.Second, "the follower to reach the tip or stop", func() (bool, string) {
+		poll.Until(t, 30*time.Second, "the follower to reach the tip or stop", func() (bool, string) {
 			select {
 			case stopped = <-done:
 				return true, ""
@@ -318,7 +302,7 @@ func TestConfirmations(t *testing.T) {
 		scan.FollowerConfig{Params: consensus.Devnet(), PollInterval: time.Millisecond, Confirmations: 3}, zerolog.Nop()))
 	for d.Step() {
 	}
-	checkFor(t, 30*time.Second, "the store to reach the tip less 3 confirmations", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the store to reach the tip less 3 confirmations", func() (bool, string) {
 		tip, _, _ := store.Tip(context.Background())
 		return tip.Height == 27 && tip.ID == d.FinalID(27), fmt.Sprintf("store at %d", tip.Height)
 	})
@@ -510,13 +494,13 @@ func TestNodeHeightIsCurrentDuringACatchUp(t *testing.T) {
 		Params: consensus.Devnet(), PollInterval: time.Millisecond, Batch: 4, Ahead: 1, NodeInfoEvery: 10 * time.Millisecond}, zerolog.Nop())
 	stop := runFollower(t, f)
 	defer stop()
-	checkFor(t, 30*time.Second, "the catch-up to start", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the catch-up to start", func() (bool, string) {
 		return f.Stats().Connected > 0 && f.Stats().NodeHeight == 300, ""
 	})
 	for h, _ := d.Tip(); h < 400; h, _ = d.Tip() {
 		d.Step()
 	}
-	checkFor(t, 30*time.Second, "the node's new height, within the first catch-up", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the node's new height, within the first catch-up", func() (bool, string) {
 		tip, _, _ := store.Tip(context.Background())
 		if tip.Height >= 300 {
 			t.Fatalf("the catch-up to 300 ended before the node's height was read again (node height %d)", f.Stats().NodeHeight)

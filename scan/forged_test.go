@@ -18,6 +18,7 @@ import (
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ergo/autolykos"
 	"github.com/async-emission/auditor/internal/fixtures"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/scan"
 )
 
@@ -165,13 +166,13 @@ func TestForgedBlockOnARealParentIsRefused(t *testing.T) {
 				Params: consensus.Mainnet(), StartHeight: 1000000, PollInterval: time.Millisecond}, log)
 			stop := runFollower(t, f)
 			defer stop()
-			checkFor(t, 30*time.Second, "the honest chain", func() (bool, string) {
+			poll.Until(t, 30*time.Second, "the honest chain", func() (bool, string) {
 				tip, _, _ := store.Tip(context.Background())
 				return tip.Height == c.keptTip, fmt.Sprintf("at %d", tip.Height)
 			})
 			want, _ := digest(t, store)
 			node.set(c.lying)
-			checkFor(t, 30*time.Second, "the forged block to be refused", func() (bool, string) {
+			poll.Until(t, 30*time.Second, "the forged block to be refused", func() (bool, string) {
 				return f.Stats().Refused[consensus.RuleDifficulty] > 0, fmt.Sprintf("%+v", f.Stats().Refused)
 			})
 			if r := f.Stats().LastRefusal; r.ID != forged.Header.ComputeID() || r.Height != 1000001 {

@@ -19,6 +19,7 @@ import (
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/scan"
 )
 
@@ -42,7 +43,7 @@ func steppedDevnet(t *testing.T, blocks int, shown uint32, cfg scan.FollowerConf
 func waitForTip(t *testing.T, d *devnet.Devnet, store *db.Store) {
 	t.Helper()
 	_, id := d.Tip()
-	checkFor(t, 30*time.Second, "the store to reach the node's tip", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the store to reach the node's tip", func() (bool, string) {
 		tip, _, _ := store.Tip(context.Background())
 		return tip.ID == id, fmt.Sprintf("store at %d %s, node at %s", tip.Height, tip.ID, id)
 	})
@@ -78,7 +79,7 @@ func TestRefusedBranchesLeaveTheStoreAsItIs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkFor(t, 30*time.Second, "the branch to be refused", func() (bool, string) {
+			poll.Until(t, 30*time.Second, "the branch to be refused", func() (bool, string) {
 				st := f.Stats()
 				return st.Refused[c.rule] > before && st.Refusing, fmt.Sprintf("refusals %v", st.Refused)
 			})
@@ -93,7 +94,7 @@ func TestRefusedBranchesLeaveTheStoreAsItIs(t *testing.T) {
 				t.Fatalf("tip %v, want %v", tip, tip40)
 			}
 			d.ShowFinal()
-			checkFor(t, 30*time.Second, "the refusal to clear once the node is back", func() (bool, string) {
+			poll.Until(t, 30*time.Second, "the refusal to clear once the node is back", func() (bool, string) {
 				return !f.Stats().Refusing, ""
 			})
 		})
@@ -103,7 +104,7 @@ func TestRefusedBranchesLeaveTheStoreAsItIs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 30*time.Second, "the heavier branch to be adopted", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the heavier branch to be adopted", func() (bool, string) {
 		tip, _, _ := store.Tip(context.Background())
 		return tip.ID == branchTip, fmt.Sprintf("store at %d", tip.Height)
 	})
@@ -135,7 +136,7 @@ func TestWithheldBranchKeepsTheChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 30*time.Second, "the withheld branch to be put off", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the withheld branch to be put off", func() (bool, string) {
 		st := f.Stats()
 		return st.Withheld >= 2 && st.Withholding, fmt.Sprintf("withheld %d", st.Withheld)
 	})
@@ -143,11 +144,11 @@ func TestWithheldBranchKeepsTheChain(t *testing.T) {
 		t.Fatal("a branch whose blocks are withheld changed the store")
 	}
 	d.ServeBranch()
-	checkFor(t, 30*time.Second, "the branch to be adopted once served", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the branch to be adopted once served", func() (bool, string) {
 		tip, _, _ := store.Tip(context.Background())
 		return tip.ID == branchTip, fmt.Sprintf("store at %d", tip.Height)
 	})
-	checkFor(t, 5*time.Second, "withholding to clear", func() (bool, string) { return !f.Stats().Withholding, "" })
+	poll.Until(t, 5*time.Second, "withholding to clear", func() (bool, string) { return !f.Stats().Withholding, "" })
 }
 
 // TestCheckpointIsTheTrustRoot follows a chain from a checkpoint below the
@@ -223,7 +224,7 @@ func TestBranchLeavingTheCheckpointIsRefused(t *testing.T) {
 	if _, err := d.ShowBranch(context.Background(), devnet.Branch{Fork: 34, Length: 10}); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 30*time.Second, "the branch to be refused", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the branch to be refused", func() (bool, string) {
 		return f.Stats().Refused[consensus.RuleCheckpoint] > 0, fmt.Sprintf("%v", f.Stats().Refused)
 	})
 	if r := f.Stats().LastRefusal; r.Height != cp.Height {

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/async-emission/auditor/devnet"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/internal/testfs"
 	"github.com/async-emission/auditor/internal/testlog"
 	"github.com/async-emission/auditor/lock"
@@ -52,7 +53,7 @@ func TestSecondAuditorRefused(t *testing.T) {
 		}
 	}
 	defer stop()
-	pollUntil(t, 30*time.Second, "the daemon's sync, published", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the daemon's sync, published", func() (bool, string) {
 		select {
 		case err := <-done:
 			t.Fatalf("the daemon returned: %v", err)
@@ -96,7 +97,7 @@ func TestSecondAuditorRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	pollUntil(t, 30*time.Second, "the report's event published", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the report's event published", func() (bool, string) {
 		_, subjects := streamMessages(t, ns.ClientURL())
 		for _, s := range subjects {
 			if s == "auditor.report.ready" {

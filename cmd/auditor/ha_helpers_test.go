@@ -22,6 +22,7 @@ import (
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/internal/natstest"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/publish"
 )
 
@@ -414,7 +415,7 @@ func (g *haGroup) caught(ctx context.Context, _ uint32, id ergo.Digest) bool {
 func (g *haGroup) leader(after uint64) (string, uint64) {
 	var id string
 	var epoch uint64
-	pollUntil(g.t, 30*time.Second, fmt.Sprintf("a leader after epoch %d", after), func() (bool, string) {
+	poll.Until(g.t, 30*time.Second, fmt.Sprintf("a leader after epoch %d", after), func() (bool, string) {
 		g.alive()
 		id, epoch = leaseHolder(g.t, g.nats.URLs())
 		return id != "" && epoch > after, fmt.Sprintf("holder %q, epoch %d", id, epoch)
@@ -427,7 +428,7 @@ func (g *haGroup) leader(after uint64) (string, uint64) {
 func (g *haGroup) firstAfter(epoch uint64, timeout time.Duration) (time.Time, uint64) {
 	var at time.Time
 	var next uint64
-	pollUntil(g.t, timeout, fmt.Sprintf("an event of an epoch after %d", epoch), func() (bool, string) {
+	poll.Until(g.t, timeout, fmt.Sprintf("an event of an epoch after %d", epoch), func() (bool, string) {
 		g.alive()
 		log := g.rec.log()
 		for i := len(log) - 1; i >= 0 && log[i].epoch > epoch; i-- {
@@ -456,7 +457,7 @@ func (g *haGroup) settle(timeout time.Duration) replayed {
 	}
 	var want map[verdictKey]verdictValue
 	var first *haProc
-	pollUntil(g.t, timeout, "every auditor at the final tip, the final chain published", func() (bool, string) {
+	poll.Until(g.t, timeout, "every auditor at the final tip, the final chain published", func() (bool, string) {
 		g.alive()
 		for _, m := range g.members {
 			if tip, ok, err := m.watch.Tip(context.Background()); err != nil || !ok || tip.ID != final {

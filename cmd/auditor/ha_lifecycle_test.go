@@ -16,6 +16,7 @@ import (
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
 	"github.com/async-emission/auditor/internal/natstest"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/publish"
 )
 
@@ -111,14 +112,14 @@ func TestHALifecycle(t *testing.T) {
 	leader := func(after uint64) (*member, uint64) {
 		var id string
 		var epoch uint64
-		pollUntil(t, 20*time.Second, fmt.Sprintf("a leader after epoch %d", after), func() (bool, string) {
+		poll.Until(t, 20*time.Second, fmt.Sprintf("a leader after epoch %d", after), func() (bool, string) {
 			id, epoch = leaseHolder(t, urls)
 			return id != "" && epoch > after, fmt.Sprintf("holder %q epoch %d", id, epoch)
 		})
 		return members[id], epoch
 	}
 	atHeight := func(h uint32) {
-		pollUntil(t, 30*time.Second, fmt.Sprintf("the chain at %d", h), func() (bool, string) {
+		poll.Until(t, 30*time.Second, fmt.Sprintf("the chain at %d", h), func() (bool, string) {
 			tip, _ := d.Tip()
 			return tip >= h, fmt.Sprintf("at %d", tip)
 		})
@@ -151,7 +152,7 @@ func TestHALifecycle(t *testing.T) {
 	// The leader stopped in the middle of its backfill; the other takes
 	// over.
 	var cursor uint32
-	pollUntil(t, 30*time.Second, next.id+" half through its backfill", func() (bool, string) {
+	poll.Until(t, 30*time.Second, next.id+" half through its backfill", func() (bool, string) {
 		cursor = history(next, "tree").Cursor
 		tip, _ := d.Tip()
 		return cursor > 20, fmt.Sprintf("the tree's cursor at %d, the tip at %d", cursor, tip)
@@ -164,7 +165,7 @@ func TestHALifecycle(t *testing.T) {
 	_, epoch = leader(epoch)
 	slow.Store(false)
 	atHeight(added + 5)
-	pollUntil(t, 30*time.Second, "both backfills done", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "both backfills done", func() (bool, string) {
 		a, b := history(members["a1"], "tree"), history(members["a2"], "tree")
 		tip, _ := d.Tip()
 		return a.Cursor >= added+5 && b.Cursor >= added+5, fmt.Sprintf("%d, %d; tip %d", a.Cursor, b.Cursor, tip)
@@ -191,7 +192,7 @@ func TestHALifecycle(t *testing.T) {
 	}
 	final := d.FinalID(blocks)
 	var want map[verdictKey]verdictValue
-	pollUntil(t, 60*time.Second, "the final chain published", func() (bool, string) {
+	poll.Until(t, 60*time.Second, "the final chain published", func() (bool, string) {
 		for _, m := range members {
 			if st := storeStatus(t, m.dir); st.TipID != final {
 				return false, fmt.Sprintf("%s at %d", m.id, st.TipHeight)
@@ -228,7 +229,7 @@ func TestHALifecycle(t *testing.T) {
 		t.Fatalf("%d rescan retractions, %d verdicts judged again, %d of the tree, %d rollbacks", rescinded, again, tree, r.rollbacks)
 	}
 	for _, m := range members {
-		pollUntil(t, 10*time.Second, m.id+"'s outbox handled", func() (bool, string) {
+		poll.Until(t, 10*time.Second, m.id+"'s outbox handled", func() (bool, string) {
 			_, pending := outboxRows(t, m.dir)
 			return pending == 0, fmt.Sprintf("%d pending", pending)
 		})

@@ -26,6 +26,7 @@ import (
 	"github.com/async-emission/auditor/ergo"
 	"github.com/async-emission/auditor/ha"
 	"github.com/async-emission/auditor/internal/natstest"
+	"github.com/async-emission/auditor/internal/poll"
 )
 
 // leaseHolder reads who holds the lease of the default bucket.
@@ -129,14 +130,14 @@ func TestHAHandoverInProcess(t *testing.T) {
 	var epoch uint64
 	for k := range handovers {
 		var holder string
-		pollUntil(t, 20*time.Second, "a leader publishing", func() (bool, string) {
+		poll.Until(t, 20*time.Second, "a leader publishing", func() (bool, string) {
 			var e uint64
 			holder, e = leaseHolder(t, urls)
 			return holder != "" && e > epoch && len(rec.log()) > 0, fmt.Sprintf("holder %q epoch %d, %d recorded", holder, e, len(rec.log()))
 		})
 		_, epoch = leaseHolder(t, urls)
 		at := uint32((k + 1) * blocks / (handovers + 1))
-		pollUntil(t, 30*time.Second, fmt.Sprintf("the chain at %d", at), func() (bool, string) {
+		poll.Until(t, 30*time.Second, fmt.Sprintf("the chain at %d", at), func() (bool, string) {
 			h, _ := d.Tip()
 			return h >= at, fmt.Sprintf("height %d", h)
 		})
@@ -147,7 +148,7 @@ func TestHAHandoverInProcess(t *testing.T) {
 		}
 		// The other takes over (at once: the lease was given up) before
 		// the stopped one starts again, as a standby.
-		pollUntil(t, 20*time.Second, "the other auditor taking over", func() (bool, string) {
+		poll.Until(t, 20*time.Second, "the other auditor taking over", func() (bool, string) {
 			h, e := leaseHolder(t, urls)
 			return h != "" && h != holder && e > epoch, fmt.Sprintf("holder %q epoch %d", h, e)
 		})
@@ -158,7 +159,7 @@ func TestHAHandoverInProcess(t *testing.T) {
 	}
 	final := d.FinalID(blocks)
 	var want map[verdictKey]verdictValue
-	pollUntil(t, 60*time.Second, "the final chain published", func() (bool, string) {
+	poll.Until(t, 60*time.Second, "the final chain published", func() (bool, string) {
 		for _, m := range members {
 			if st := storeStatus(t, m.cfg.DataDir); st.TipID != final {
 				return false, fmt.Sprintf("%s at %d", m.id, st.TipHeight)
@@ -177,7 +178,7 @@ func TestHAHandoverInProcess(t *testing.T) {
 		t.Errorf("%d epochs in the stream after %d handovers", len(r.epochs), handovers)
 	}
 	for _, m := range members {
-		pollUntil(t, 10*time.Second, m.id+"'s outbox handled", func() (bool, string) {
+		poll.Until(t, 10*time.Second, m.id+"'s outbox handled", func() (bool, string) {
 			_, pending := outboxRows(t, m.cfg.DataDir)
 			return pending == 0, fmt.Sprintf("%d pending", pending)
 		})
@@ -190,11 +191,11 @@ func TestHAHandoverInProcess(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	for _, m := range members {
 		base := "http://" + m.cfg.HTTP.Listen
-		pollUntil(t, 10*time.Second, m.id+" ready", func() (bool, string) {
+		poll.Until(t, 10*time.Second, m.id+" ready", func() (bool, string) {
 			code, body := httpGet(client, base+"/readyz")
 			return code == http.StatusOK, body
 		})
-		pollUntil(t, 20*time.Second, m.id+"'s views of the lease", func() (bool, string) {
+		poll.Until(t, 20*time.Second, m.id+"'s views of the lease", func() (bool, string) {
 			leader, epoch := leaseHolder(t, urls)
 			role, gauge := "standby", 0.0
 			if m.id == leader {
@@ -281,7 +282,7 @@ func TestHAClusterFailover(t *testing.T) {
 			at := time.Now()
 			_, next := g.firstAfter(epoch, 30*time.Second)
 			m.p.signal(t, syscall.SIGCONT)
-			pollUntil(t, 10*time.Second, id+" standing by after SIGCONT", func() (bool, string) {
+			poll.Until(t, 10*time.Second, id+" standing by after SIGCONT", func() (bool, string) {
 				g.alive()
 				return m.p.logged("stopped publishing: the lease is lost"), "no step-down logged"
 			})

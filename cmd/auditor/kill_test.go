@@ -15,6 +15,7 @@ import (
 
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
+	"github.com/async-emission/auditor/internal/poll"
 )
 
 // reconciledMsg is what the relay logs when it marks, without
@@ -28,7 +29,7 @@ const reconciledMsg = "rows already in the stream marked published"
 // it found already in the stream.
 func killAt(t *testing.T, p *process, watch *db.Store, threshold uint32, midPublish bool, rng *rand.Rand, what string) (pending int64, reconciled bool) {
 	t.Helper()
-	pollUntil(t, time.Minute, fmt.Sprintf("%s: progress to height %d", what, threshold), func() (bool, string) {
+	poll.Until(t, time.Minute, fmt.Sprintf("%s: progress to height %d", what, threshold), func() (bool, string) {
 		if p.exited() {
 			t.Fatalf("the auditor exited before %s (%v) at tip %d, threshold %d:\n%s", what, p.err, watchTip(t, watch), threshold, p.stderr)
 		}
@@ -156,7 +157,7 @@ func TestKilledThirtyTimesWithForksAndNATSRestarts(t *testing.T) {
 		switch k % 6 {
 		case 2: // NATS restarted under the running auditor, mid-stretch
 			mid := tip + (threshold-tip)/2
-			pollUntil(t, time.Minute, fmt.Sprintf("kill %d: progress to %d", k+1, mid), func() (bool, string) {
+			poll.Until(t, time.Minute, fmt.Sprintf("kill %d: progress to %d", k+1, mid), func() (bool, string) {
 				alive()
 				return watchTip(t, watch) >= mid, fmt.Sprintf("tip %d", watchTip(t, watch))
 			})

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/async-emission/auditor/internal/poll"
 )
 
 // endlessNode claims a long chain and answers every chain slice with a
@@ -83,7 +85,7 @@ func TestEndlessAnswersKeepMemoryBounded(t *testing.T) {
 		refusals = n
 	}
 	began := time.Now()
-	pollUntil(t, time.Hour, "the auditor to refuse endless answers", func() (bool, string) {
+	poll.Until(t, time.Hour, "the auditor to refuse endless answers", func() (bool, string) {
 		return node.refused.Load() >= refusals, fmt.Sprintf("%d refused", node.refused.Load())
 	})
 	peak := peakRSS(t, p.cmd.Process.Pid)

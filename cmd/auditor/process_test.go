@@ -26,6 +26,7 @@ import (
 	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/db"
 	"github.com/async-emission/auditor/devnet"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/internal/testlog"
 	"github.com/async-emission/auditor/report"
 	"github.com/async-emission/auditor/rules"
@@ -111,23 +112,6 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// pollUntil calls cond until it reports true, failing the test after
-// timeout with the last state cond described. cond may call t.Fatal.
-func pollUntil(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %s", what, timeout, state)
-		}
-		time.Sleep(delay)
-	}
 }
 
 // httpGet returns the status and body of GET url, or the error as the
@@ -232,11 +216,11 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 		return httpGet(client, base+path)
 	}
 
-	pollUntil(t, 15*time.Second, "/healthz", func() (bool, string) {
+	poll.Until(t, 15*time.Second, "/healthz", func() (bool, string) {
 		code, body := get("/healthz")
 		return code == http.StatusOK && body == "ok\n", fmt.Sprintf("%d %q", code, body)
 	})
-	pollUntil(t, 30*time.Second, "/readyz", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "/readyz", func() (bool, string) {
 		code, body := get("/readyz")
 		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
 	})
@@ -248,7 +232,7 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 
 	// The store's reads are cached for a while (api.DefaultCacheTTL): poll.
 	var st api.Status
-	pollUntil(t, 15*time.Second, "/api/v1/status at the node's height", func() (bool, string) {
+	poll.Until(t, 15*time.Second, "/api/v1/status at the node's height", func() (bool, string) {
 		code, body := get("/api/v1/status")
 		st = api.Status{}
 		if err := json.Unmarshal([]byte(body), &st); code != http.StatusOK || err != nil {
@@ -263,7 +247,7 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 	}
 
 	var metrics string
-	pollUntil(t, 15*time.Second, "/metrics at the node's height", func() (bool, string) {
+	poll.Until(t, 15*time.Second, "/metrics at the node's height", func() (bool, string) {
 		code, body := get("/metrics")
 		metrics = body
 		tip, _ := metricValue(body, "auditor_tip_height")
@@ -321,7 +305,7 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	sweep, _ := sweeper.Last()
-	pollUntil(t, 15*time.Second, "/metrics swept at the tip", func() (bool, string) {
+	poll.Until(t, 15*time.Second, "/metrics swept at the tip", func() (bool, string) {
 		_, metrics = get("/metrics")
 		h, _ := metricValue(metrics, "auditor_conservation_tip_height")
 		return h == initial, fmt.Sprintf("swept at %v", h)
@@ -350,7 +334,7 @@ func TestRunProcessServesAndStopsCleanly(t *testing.T) {
 		d.Step()
 	}
 	var pendingAtSignal int64
-	pollUntil(t, 30*time.Second, "indexing the new blocks", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "indexing the new blocks", func() (bool, string) {
 		if p.exited() {
 			t.Fatalf("the auditor exited (%v):\n%s", p.err, p.stderr)
 		}
@@ -404,7 +388,7 @@ func TestRunProcessSecondSignalStopsAtOnce(t *testing.T) {
 			t.Fatalf("the auditor exited (%v):\n%s", p.err, p.stderr)
 		}
 	}
-	pollUntil(t, 30*time.Second, "the first sync, published", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the first sync, published", func() (bool, string) {
 		alive()
 		tip, pending := watchTip(t, watch), watchPending(t, watch)
 		return tip == initial && pending == 0, fmt.Sprintf("tip %d, %d pending", tip, pending)
@@ -413,7 +397,7 @@ func TestRunProcessSecondSignalStopsAtOnce(t *testing.T) {
 	for range extra {
 		d.Step()
 	}
-	pollUntil(t, 30*time.Second, "events pending with NATS down", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "events pending with NATS down", func() (bool, string) {
 		alive()
 		tip, pending := watchTip(t, watch), watchPending(t, watch)
 		return tip == initial+extra && pending > 0, fmt.Sprintf("tip %d, %d pending", tip, pending)
@@ -423,13 +407,13 @@ func TestRunProcessSecondSignalStopsAtOnce(t *testing.T) {
 	p.signal(t, syscall.SIGTERM)
 	// The scanner has stopped: the daemon now waits for the outbox to
 	// drain, which it cannot with NATS down, up to shutdownTimeout.
-	pollUntil(t, 10*time.Second, "the first signal's stop", func() (bool, string) {
+	poll.Until(t, 10*time.Second, "the first signal's stop", func() (bool, string) {
 		alive()
 		return p.logged("stopping"), "no \"stopping\" in the log"
 	})
 	// Signalled again (and again, should one land before the handler is
 	// released), the process dies at once.
-	pollUntil(t, 3*time.Second, "the exit after a second SIGTERM", func() (bool, string) {
+	poll.Until(t, 3*time.Second, "the exit after a second SIGTERM", func() (bool, string) {
 		if p.exited() {
 			return true, ""
 		}
@@ -505,7 +489,7 @@ func TestRunAuditorLeavesNoGoroutines(t *testing.T) {
 	}
 	// The HTTP server serves, and the scheduler makes a report before the
 	// chain is complete.
-	pollUntil(t, 30*time.Second, "a scheduled report", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "a scheduled report", func() (bool, string) {
 		exited()
 		code, body := httpGet(client, "http://"+cfg.HTTP.Listen+"/metrics")
 		runs, _ := metricValue(body, "auditor_report_runs_total")
@@ -534,7 +518,7 @@ func TestRunAuditorLeavesNoGoroutines(t *testing.T) {
 	}
 	// runAuditor closes its node client's idle connections: the node sees
 	// every connection closed.
-	pollUntil(t, 10*time.Second, "the node's connections closed", func() (bool, string) {
+	poll.Until(t, 10*time.Second, "the node's connections closed", func() (bool, string) {
 		connMu.Lock()
 		defer connMu.Unlock()
 		return len(open) == 0, fmt.Sprintf("%d open", len(open))

@@ -20,6 +20,7 @@ import (
 	"github.com/async-emission/auditor/api"
 	"github.com/async-emission/auditor/consensus"
 	"github.com/async-emission/auditor/devnet"
+	"github.com/async-emission/auditor/internal/poll"
 	"github.com/async-emission/auditor/internal/testfs"
 	"github.com/async-emission/auditor/scan"
 )
@@ -89,7 +90,7 @@ func hasProblem(rd api.Readiness, check, says string) bool {
 func waitReadyz(t *testing.T, r *daemonRun, base, what string, cond func(int, api.Readiness) bool) api.Readiness {
 	t.Helper()
 	var rd api.Readiness
-	pollUntil(t, 60*time.Second, what, func() (bool, string) {
+	poll.Until(t, 60*time.Second, what, func() (bool, string) {
 		r.alive()
 		var code int
 		code, rd = readyz(t, base)
@@ -259,14 +260,14 @@ func TestFullExternalNATSDiskRecovers(t *testing.T) {
 			return got == tip && pending == 0, fmt.Sprintf("tip %d, %d pending", got, pending)
 		}
 	}
-	pollUntil(t, 30*time.Second, "the first sync, published", synced(initial))
+	poll.Until(t, 30*time.Second, "the first sync, published", synced(initial))
 
 	junk := filepath.Join(mnt, "junk")
 	testfs.Fill(t, junk)
 	for range extra {
 		d.Step()
 	}
-	pollUntil(t, 30*time.Second, "the new blocks indexed, their events pending", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the new blocks indexed, their events pending", func() (bool, string) {
 		r.alive()
 		tip, pending := watchTip(t, watch), watchPending(t, watch)
 		return tip == initial+extra && pending > 0, fmt.Sprintf("tip %d, %d pending", tip, pending)
@@ -278,7 +279,7 @@ func TestFullExternalNATSDiskRecovers(t *testing.T) {
 	stuck := watchPending(t, watch)
 	ns.Shutdown()
 	ns = natsServer(t, natsDir, natsPort)
-	pollUntil(t, 60*time.Second, "the events published once NATS restarted", synced(initial+extra))
+	poll.Until(t, 60*time.Second, "the events published once NATS restarted", synced(initial+extra))
 	t.Logf("%d events still pending with the space freed, until NATS restarted", stuck)
 	sameEvents(t, "after the external server's disk was freed and it restarted", ns.ClientURL(), cfg.DataDir)
 }
@@ -301,7 +302,7 @@ func TestStrangerCannotWriteTheDefaultEmbeddedServer(t *testing.T) {
 	natsURL := "nats://" + cfg.NATS.Listen
 	watch := openWatch(t, cfg.DataDir)
 	r := startDaemon(t, cfg)
-	pollUntil(t, 30*time.Second, "the sync, published", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the sync, published", func() (bool, string) {
 		r.alive()
 		tip, pending := watchTip(t, watch), watchPending(t, watch)
 		return tip == initial && pending == 0, fmt.Sprintf("tip %d, %d pending", tip, pending)
@@ -375,7 +376,7 @@ func TestStrangerCannotWriteTheDefaultEmbeddedServer(t *testing.T) {
 	if m, err := sub.NextMsg(30 * time.Second); err != nil || !strings.HasPrefix(m.Subject, "auditor.") {
 		t.Fatalf("subscription: %v", err)
 	}
-	pollUntil(t, 30*time.Second, "the new blocks, published", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the new blocks, published", func() (bool, string) {
 		r.alive()
 		tip, pending := watchTip(t, watch), watchPending(t, watch)
 		return tip == initial+extra && pending == 0, fmt.Sprintf("tip %d, %d pending", tip, pending)
