@@ -192,6 +192,7 @@ func TestHALifecycle(t *testing.T) {
 	}
 	final := d.FinalID(blocks)
 	var want map[verdictKey]verdictValue
+	var r replayed
 	poll.Until(t, 60*time.Second, "the final chain published", func() (bool, string) {
 		for _, m := range members {
 			if st := storeStatus(t, m.dir); st.TipID != final {
@@ -202,10 +203,13 @@ func TestHALifecycle(t *testing.T) {
 			}
 		}
 		want = storeVerdictMap(t, members["a1"].dir)
-		r := replay(t, rec.log())
+		var ok bool
+		var gap string
+		if r, ok, gap = rec.replaySettled(t); !ok {
+			return false, gap
+		}
 		return len(r.live) == len(want), fmt.Sprintf("%d live of %d", len(r.live), len(want))
 	})
-	r := replay(t, rec.log())
 	sameVerdicts(t, "after the backfill, the takeovers and the rescan", r.live, want)
 	if other := storeVerdictMap(t, members["a2"].dir); len(other) != len(want) {
 		t.Fatalf("a2 holds %d verdicts, a1 %d", len(other), len(want))

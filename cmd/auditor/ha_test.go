@@ -129,11 +129,19 @@ func TestHAHandoverInProcess(t *testing.T) {
 	defer stop()
 	var epoch uint64
 	for k := range handovers {
+		// The leader has published under its own epoch before it is
+		// stopped: each tenure shows in the stream.
 		var holder string
 		poll.Until(t, 20*time.Second, "a leader publishing", func() (bool, string) {
 			var e uint64
 			holder, e = leaseHolder(t, urls)
-			return holder != "" && e > epoch && len(rec.log()) > 0, fmt.Sprintf("holder %q epoch %d, %d recorded", holder, e, len(rec.log()))
+			r, ok, gap := rec.replaySettled(t)
+			if !ok {
+				return false, gap
+			}
+			publisher := r.epochs[e]
+			return holder != "" && e > epoch && publisher == holder,
+				fmt.Sprintf("holder %q epoch %d, published under it by %q", holder, e, publisher)
 		})
 		_, epoch = leaseHolder(t, urls)
 		at := uint32((k + 1) * blocks / (handovers + 1))
@@ -159,6 +167,7 @@ func TestHAHandoverInProcess(t *testing.T) {
 	}
 	final := d.FinalID(blocks)
 	var want map[verdictKey]verdictValue
+	var r replayed
 	poll.Until(t, 60*time.Second, "the final chain published", func() (bool, string) {
 		for _, m := range members {
 			if st := storeStatus(t, m.cfg.DataDir); st.TipID != final {
@@ -166,10 +175,13 @@ func TestHAHandoverInProcess(t *testing.T) {
 			}
 		}
 		want = storeVerdictMap(t, members["a1"].cfg.DataDir)
-		r := replay(t, rec.log())
+		var ok bool
+		var gap string
+		if r, ok, gap = rec.replaySettled(t); !ok {
+			return false, gap
+		}
 		return len(r.live) == len(want), fmt.Sprintf("%d live of %d", len(r.live), len(want))
 	})
-	r := replay(t, rec.log())
 	sameVerdicts(t, "after the handovers", r.live, want)
 	if r.retractions == 0 || r.rollbacks == 0 {
 		t.Errorf("%d retractions, %d rollbacks: the group saw no fork", r.retractions, r.rollbacks)
