@@ -170,26 +170,17 @@ func (r *recorder) fail(err error) {
 	}
 }
 
-// settled returns what was recorded so far, and whether it is the
-// stream's messages from the first with none missing: a message whose
-// delivery was lost arrives again after the later ones (after the
-// consumer's AckWait), so the log can lack one for a while.
-func (r *recorder) settled() ([]recorded, bool) {
+// replaySettled replays what was recorded so far once it is the stream's
+// messages from the first with none missing; false while one is missing,
+// saying so. A message whose delivery was lost arrives again after the
+// later ones (after the consumer's AckWait), so the log can lack one for
+// a while.
+func (r *recorder) replaySettled(t testing.TB) (replayed, bool, string) {
 	log := r.log()
 	for i, m := range log {
 		if m.seq != uint64(i+1) {
-			return log, false
+			return replayed{}, false, fmt.Sprintf("%d messages recorded, stream message %d missing: it is being delivered again", len(log), i+1)
 		}
-	}
-	return log, true
-}
-
-// replaySettled replays the log once it has no gap; false while it has
-// one, with what is missing.
-func (r *recorder) replaySettled(t testing.TB) (replayed, bool, string) {
-	log, ok := r.settled()
-	if !ok {
-		return replayed{}, false, fmt.Sprintf("%d messages recorded with a gap: one is being delivered again", len(log))
 	}
 	return replay(t, log), true, ""
 }
