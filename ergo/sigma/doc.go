@@ -27,9 +27,9 @@
 // the items of a ConcreteCollection have its element type, that a method
 // call names a known method, that protocol 6.0 types, data and methods only
 // occur where that version is active, or the 4096-byte position limits of
-// trees and boxes. A sized ErgoTree whose body fails for any reason is kept
-// unparsed; the reference does so only for its soft-forkable validation
-// errors.
+// trees and boxes. A sized ErgoTree whose body fails for any reason but
+// running out of input is kept unparsed; the reference does so only for its
+// soft-forkable validation errors.
 //
 // One check is stricter than the deployed reference: a non-empty collection
 // of a zero-width type (Coll[Unit]) is refused, as the newest reference rule

@@ -46,7 +46,8 @@ type ErgoTree struct {
 // if that differs from the declared size (the reference does not compare
 // them). When it does not, the tree is returned with RootErr set, spanning
 // the declared size, and no error. A tree without the size flag whose body
-// does not parse is an error: its end cannot be known.
+// does not parse is an error: its end cannot be known. So is a body that runs
+// out of input, with or without the flag.
 func ReadErgoTree(r *wire.Reader) (*ErgoTree, error) {
 	return newDecoder(r).readErgoTree()
 }
@@ -115,7 +116,12 @@ func (d *decoder) readErgoTree() (*ErgoTree, error) {
 		t.Template = bytes.Clone(buf[templateStart:body.Pos()])
 		return t, nil
 	}
-	if !t.HasSize || size > maxInt32 {
+	// Only a body that breaks a rule is kept unparsed. One that runs out of
+	// input is an error even with the size flag: the reference reader fails
+	// there (not a validation error), and inside a box or a transaction the
+	// body would have been read on into the fields that follow the tree, so
+	// the declared size could not say where the tree ends.
+	if !t.HasSize || size > maxInt32 || errors.Is(err, wire.ErrTruncated) {
 		return nil, err
 	}
 	if err := r.Skip(int(size), "ErgoTree body"); err != nil {

@@ -84,6 +84,12 @@ func TestErgoTreeUnparsed(t *testing.T) {
 	if _, err := ParseErgoTree(mustHex(t, "080581")); !errors.Is(err, wire.ErrTruncated) {
 		t.Errorf("size beyond the input: %v", err)
 	}
+	// A sized body that runs out of input is an error, not an unparsed
+	// tree: inside a box it would be read on from the fields after it (here
+	// the size 0 is written in two bytes, 80 00).
+	if _, err := ParseErgoTree(mustHex(t, "088000")); !errors.Is(err, wire.ErrTruncated) {
+		t.Errorf("sized body beyond the input: %v", err)
+	}
 	// An unparsed tree whose constants did parse keeps them.
 	tree, err = ParseErgoTree(mustHex(t, "1806010480897a81"))
 	if err != nil || tree.RootErr == nil || len(tree.Constants) != 1 || hex.EncodeToString(tree.Template) != "81" {
