@@ -14,12 +14,14 @@ import (
 // BoxID is only what the node claimed, to be checked against that.
 //
 // Decoding keeps the ErgoTree and the registers as the bytes the node gave
-// (the id commits to those bytes). Each register is checked to be one value
-// the binary parser accepts there (a constant or constant-like expression
-// whose group elements are curve points), so that what decodes from JSON
-// also parses from its serialization; whether the ErgoTree parses is
-// checked where it is used (sigma.ParseErgoTree, sigma.TemplateHashOf), so
-// that the per-block path does not parse every script.
+// (the id commits to those bytes). The ErgoTree is checked to be exactly one
+// tree as the binary parser delimits it (sigma.CheckErgoTree), and each
+// register one value the parser accepts there (a constant or constant-like
+// expression whose group elements are curve points), so that what decodes
+// from JSON is what a parser of the serialization reads: the id commits to
+// bytes, and without these checks a node could state another reading of the
+// same bytes (a tree that takes in the fields after it, say).
+// (TestBoxTreeIsDelimited)
 type Box struct {
 	sigma.Box
 	BoxID    Digest // the id as given; meaningful only when HasBoxID
@@ -125,6 +127,9 @@ func (j *boxJSON) candidate(c *sigma.BoxCandidate) error {
 	}
 	if len(c.ErgoTree) == 0 {
 		return errorf(ErrBytes, "ergoTree", "empty")
+	}
+	if err := sigma.CheckErgoTree(c.ErgoTree); err != nil {
+		return &Error{Kind: ErrErgoTree, Field: "ergoTree", Err: err}
 	}
 	h, err := j.CreationHeight.uint("creationHeight", 1<<31-1)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/ergo/wire"
 	"github.com/async-emission/auditor/internal/fixtures"
 )
 
@@ -278,4 +279,42 @@ func mustDecodeHex(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestBoxTreeIsDelimited: the bytes a box id commits to have one reading, the
+// one a parser of boxes makes, and a node cannot state another. Here a box
+// whose R4 is 32 bytes is re-read with its tree taking the creation height's
+// byte, so that the register's bytes become a token the box does not hold:
+// both readings have the same serialization, hence the same id, and only the
+// ErgoTree check tells them apart.
+func TestBoxTreeIsDelimited(t *testing.T) {
+	tree := unhex(t, "0008cd0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+	x := bytes.Repeat([]byte{0xab}, 32)
+	x[30], x[31] = 5, 0 // read as the token amount and the register count
+	r4 := append([]byte{0x0e, 0x20}, x...)
+	honest := sigma.Box{BoxCandidate: sigma.BoxCandidate{
+		Value: 1_000_000, ErgoTree: tree, CreationHeight: 1, Registers: [][]byte{r4},
+	}}
+	var token [32]byte
+	copy(token[:], r4)
+	other := sigma.Box{BoxCandidate: sigma.BoxCandidate{
+		Value: 1_000_000, ErgoTree: append(bytes.Clone(tree), 0x01), CreationHeight: 0,
+		Tokens: []sigma.Token{{ID: token, Amount: 5}},
+	}}
+	if honest.ID() != other.ID() {
+		t.Fatal("the two readings do not serialize alike; the test is wrong")
+	}
+	var b Box
+	if err := b.UnmarshalJSON((&Box{Box: honest}).AppendJSON(nil)); err != nil {
+		t.Fatalf("honest reading: %v", err)
+	}
+	err := b.UnmarshalJSON((&Box{Box: other}).AppendJSON(nil))
+	if !errors.Is(err, ErrErgoTree) || !errors.Is(err, wire.ErrInvalid) && !errors.Is(err, wire.ErrTruncated) {
+		t.Fatalf("other reading: %v, want %v", err, ErrErgoTree)
+	}
+	// A tree cut short is refused too.
+	other.ErgoTree = tree[:len(tree)-1]
+	if err := b.UnmarshalJSON((&Box{Box: other}).AppendJSON(nil)); !errors.Is(err, ErrErgoTree) {
+		t.Fatalf("short tree: %v, want %v", err, ErrErgoTree)
+	}
 }

@@ -22,6 +22,7 @@ const (
 	ErrNumber       = ErrorKind("invalid number")
 	ErrAmount       = ErrorKind("invalid amount")
 	ErrRegister     = ErrorKind("invalid register")
+	ErrErgoTree     = ErrorKind("invalid ErgoTree")
 	ErrExtension    = ErrorKind("invalid extension")
 	ErrBytes        = ErrorKind("invalid serialized bytes")
 	ErrUnknownKind  = ErrorKind("unrecognized object")

@@ -576,7 +576,7 @@ func TestNegativeFixtureBoxesRejected(t *testing.T) {
 			t.Errorf("negative box %d verified", i)
 			continue
 		}
-		if !errors.Is(err, ErrIDMismatch) && !errors.Is(err, ErrAmount) {
+		if !errors.Is(err, ErrIDMismatch) && !errors.Is(err, ErrAmount) && !errors.Is(err, ErrErgoTree) {
 			t.Errorf("negative box %d: unexpected error %v", i, err)
 		}
 	}

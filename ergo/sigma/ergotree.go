@@ -65,6 +65,20 @@ func ParseErgoTree(b []byte) (*ErgoTree, error) {
 	return t, nil
 }
 
+// CheckErgoTree checks that b is exactly one ErgoTree as ReadErgoTree reads
+// it (an unparsed sized tree included), without keeping what it reads. It is
+// the check that bytes given as a box's tree are the tree a parser reading
+// the box would delimit: that its fields after the tree are not read into
+// it, nor it into them.
+func CheckErgoTree(b []byte) error {
+	d := newDecoder(wire.NewReader(b))
+	d.check = true
+	if _, err := d.readErgoTree(); err != nil {
+		return err
+	}
+	return d.r.Done("ErgoTree")
+}
+
 // TemplateHash returns sha256 of the template, the hash by which explorers
 // and indexers group trees that differ only in their constants.
 func (t *ErgoTree) TemplateHash() ([32]byte, error) {
@@ -108,12 +122,16 @@ func (d *decoder) readErgoTree() (*ErgoTree, error) {
 	consts, templateStart, err := d.readTreeBody(t.ConstantSegregation)
 	d.r = saved
 	buf := r.Bytes()
+	clone := bytes.Clone
+	if d.check {
+		clone = func(b []byte) []byte { return b }
+	}
 
 	if err == nil {
 		_ = r.Skip(body.Pos()-bodyStart, "ErgoTree body") // within r's bytes
-		t.Bytes = bytes.Clone(buf[start:body.Pos()])
+		t.Bytes = clone(buf[start:body.Pos()])
 		t.Constants = consts
-		t.Template = bytes.Clone(buf[templateStart:body.Pos()])
+		t.Template = clone(buf[templateStart:body.Pos()])
 		return t, nil
 	}
 	// Only a body that breaks a rule is kept unparsed. One that runs out of
@@ -128,11 +146,11 @@ func (d *decoder) readErgoTree() (*ErgoTree, error) {
 		return nil, err
 	}
 	end := r.Pos()
-	t.Bytes = bytes.Clone(buf[start:end])
+	t.Bytes = clone(buf[start:end])
 	t.RootErr = err
 	if templateStart >= 0 && templateStart <= end {
 		t.Constants = consts
-		t.Template = bytes.Clone(buf[templateStart:end])
+		t.Template = clone(buf[templateStart:end])
 	}
 	return t, nil
 }
