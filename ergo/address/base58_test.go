@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
-	"math/big"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -101,36 +100,6 @@ func TestBase58Invalid(t *testing.T) {
 	for _, s := range []string{"0", "O", "I", "l", "+", "/", " 2g", "2g ", "2g\n", "\x00", "é", "2\xff", "ABnLTmg0"} {
 		if b, err := base58Decode(s); !errors.Is(err, ErrBase58) {
 			t.Errorf("decode %q = %x, %v; want ErrBase58", s, b, err)
-		}
-	}
-}
-
-func TestJacobi(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	random := func() *big.Int {
-		var b [32]byte
-		for i := range b {
-			b[i] = byte(rng.UintN(256))
-		}
-		b[0] >>= rng.UintN(8) // vary the size
-		return new(big.Int).SetBytes(b[:])
-	}
-	for i := range 3000 {
-		n := secp256k1P
-		if i%2 == 1 {
-			n = random()
-			n.SetBit(n, 0, 1) // odd
-		}
-		a := random()
-		if i%7 == 0 {
-			a.Mul(a, a) // squares
-		}
-		a.Mod(a, n)
-		if i%11 == 0 {
-			a.SetInt64(int64(i % 5)) // 0 … 4
-		}
-		if got, want := jacobi(limbs(a), limbs(n)), big.Jacobi(a, n); got != want {
-			t.Fatalf("jacobi(%x, %x) = %d, want %d", a, n, got, want)
 		}
 	}
 }
