@@ -70,6 +70,15 @@ func (d *decoder) readValueBody(t Type) (Value, error) {
 	return nil, failAt(ErrNotSerializable, r.Pos(), "value", "type %s has no data serialization", typeString(t))
 }
 
+// keep returns a number read as a Value, or nil when the decoder only
+// checks: putting it in an interface would allocate.
+func keep[T int16 | int32 | int64](d *decoder, v T, err error) (Value, error) {
+	if d.check {
+		return nil, err
+	}
+	return v, err
+}
+
 func (d *decoder) readPrim(t PrimType) (Value, error) {
 	r := d.r
 	switch t {
@@ -80,11 +89,14 @@ func (d *decoder) readPrim(t PrimType) (Value, error) {
 		b, err := r.Byte("Byte")
 		return int8(b), err
 	case TShort:
-		return r.I16("Short")
+		v, err := r.I16("Short")
+		return keep(d, v, err)
 	case TInt:
-		return r.I32("Int")
+		v, err := r.I32("Int")
+		return keep(d, v, err)
 	case TLong:
-		return r.I64("Long")
+		v, err := r.I64("Long")
+		return keep(d, v, err)
 	case TBigInt:
 		start := r.Pos()
 		n, err := r.U16("BigInt length")
@@ -95,7 +107,7 @@ func (d *decoder) readPrim(t PrimType) (Value, error) {
 			return nil, invalidAt(start, "BigInt length", "%d bytes (want 1 to %d)", n, maxBigIntBytes)
 		}
 		b, err := r.Fixed(int(n), "BigInt")
-		if err != nil {
+		if err != nil || d.check {
 			return nil, err
 		}
 		return fromTwosComplement(b), nil

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"hash/maphash"
+	"sync/atomic"
 
 	"github.com/async-emission/auditor/ergo/wire"
 )
@@ -70,14 +72,40 @@ func ParseErgoTree(b []byte) (*ErgoTree, error) {
 // the check that bytes given as a box's tree are the tree a parser reading
 // the box would delimit: that its fields after the tree are not read into
 // it, nor it into them.
+//
+// The answer depends on the bytes alone, and trees recur (a contract's
+// boxes, a wallet's outputs, the miner fee), so the trees that passed are
+// remembered: a tree byte for byte equal to one of them passes at the cost
+// of a comparison.
 func CheckErgoTree(b []byte) error {
+	slot := &checkedTrees[maphash.Bytes(checkedSeed, b)%uint64(len(checkedTrees))]
+	if p := slot.Load(); p != nil && *p == string(b) {
+		return nil
+	}
 	d := newDecoder(wire.NewReader(b))
 	d.check = true
 	if _, err := d.readErgoTree(); err != nil {
 		return err
 	}
-	return d.r.Done("ErgoTree")
+	if err := d.r.Done("ErgoTree"); err != nil {
+		return err
+	}
+	if len(b) <= maxCheckedTree {
+		t := string(b)
+		slot.Store(&t)
+	}
+	return nil
 }
+
+// checkedTrees remembers trees CheckErgoTree accepted, one per slot, so that
+// a hit is an exact match; trees longer than maxCheckedTree are checked each
+// time, which bounds the memory to 4 MiB.
+var (
+	checkedTrees [1 << 12]atomic.Pointer[string]
+	checkedSeed  = maphash.MakeSeed()
+)
+
+const maxCheckedTree = 1024
 
 // TemplateHash returns sha256 of the template, the hash by which explorers
 // and indexers group trees that differ only in their constants.
@@ -159,29 +187,30 @@ func (d *decoder) readErgoTree() (*ErgoTree, error) {
 // returns the constants and the offset where the root expression starts, or
 // -1 when the constants section failed.
 func (d *decoder) readTreeBody(segregated bool) ([]Constant, int, error) {
-	consts, err := d.readConstants(segregated)
+	consts, n, err := d.readConstants(segregated)
 	if err != nil {
 		return nil, -1, err
 	}
 	templateStart := d.r.Pos()
 	saved := d.consts
-	d.consts = len(consts)
+	d.consts = n
 	err = d.readExpr()
 	d.consts = saved
 	return consts, templateStart, err
 }
 
 // readConstants reads the segregated constants section (nothing when the
-// tree does not segregate its constants).
-func (d *decoder) readConstants(segregated bool) ([]Constant, error) {
+// tree does not segregate its constants) and returns the constants and their
+// number. A decoder that only checks keeps none: it returns the number alone.
+func (d *decoder) readConstants(segregated bool) ([]Constant, int, error) {
 	if !segregated {
-		return nil, nil
+		return nil, 0, nil
 	}
 	r := d.r
 	off := r.Pos()
 	n, err := r.U32("ErgoTree constant count")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// The reference converts the count to a JVM Int; a count that
 	// overflows it is negative and reads as no constants.
@@ -189,8 +218,16 @@ func (d *decoder) readConstants(segregated bool) ([]Constant, error) {
 		n = 0
 	}
 	if uint64(n) > uint64(r.Len()) {
-		return nil, wire.Errorf(wire.ErrTruncated, off, "ErgoTree constants",
+		return nil, 0, wire.Errorf(wire.ErrTruncated, off, "ErgoTree constants",
 			"%d constants cannot fit in the %d bytes left", n, r.Len())
+	}
+	if d.check {
+		for range n {
+			if _, err := d.readConstantBody(); err != nil {
+				return nil, 0, err
+			}
+		}
+		return nil, int(n), nil
 	}
 	var consts []Constant
 	if n > 0 {
@@ -198,10 +235,10 @@ func (d *decoder) readConstants(segregated bool) ([]Constant, error) {
 	}
 	for i := range consts {
 		if consts[i], err = d.readConstantBody(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return consts, nil
+	return consts, int(n), nil
 }
 
 // TemplateHashOf returns the template hash of a complete serialized tree:
@@ -235,7 +272,9 @@ func TemplateOf(tree []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if _, err := newDecoder(r).readConstants(h&treeSegregationFlag != 0); err != nil {
+	d := newDecoder(r)
+	d.check = true // skipped, not kept
+	if _, _, err := d.readConstants(h&treeSegregationFlag != 0); err != nil {
 		return nil, err
 	}
 	return tree[r.Pos():], nil

@@ -274,3 +274,22 @@ func TestExpressionDepthLimit(t *testing.T) {
 		t.Errorf("110 levels: %v", err)
 	}
 }
+
+// TestCheckErgoTreeRemembersOnlyWhatPassed: a tree that passed passes again
+// from memory, but the same tree with a byte more or less, or a tree that
+// failed, is checked again and fails again.
+func TestCheckErgoTreeRemembersOnlyWhatPassed(t *testing.T) {
+	tree := mustHex(t, "0008cd"+hexG)
+	for range 2 {
+		if err := CheckErgoTree(tree); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, b := range [][]byte{append(bytes.Clone(tree), 0), tree[:len(tree)-1], mustHex(t, "088000")} {
+		for range 2 {
+			if CheckErgoTree(b) == nil {
+				t.Errorf("%x passed", b)
+			}
+		}
+	}
+}

@@ -76,6 +76,13 @@ func FuzzParseErgoTree(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tree, err := ParseErgoTree(b)
+		// The check that keeps nothing, and remembers, agrees with the
+		// parse, the first time and the second.
+		for range 2 {
+			if cerr := CheckErgoTree(b); (cerr == nil) != (err == nil) {
+				t.Fatalf("%x: ParseErgoTree %v, CheckErgoTree %v", b, err, cerr)
+			}
+		}
 		if err != nil {
 			return
 		}
