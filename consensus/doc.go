@@ -2,12 +2,15 @@
 // checked without the UTXO set: the difficulty each height requires (the
 // node's difficulty adjustment before and after EIP-37), the link to the
 // parent, the timestamp, the block version, the votes, the proof of work
-// against the required target, and the fork choice by cumulative work.
+// against the required target, and the fork choice by cumulative work; and
+// the few rules of a block's transactions that need no UTXO set either
+// (CheckTransactions).
 //
 // The reference is the Ergo node (ergoplatform/ergo): DifficultyAdjustment
 // and DifficultySerializer (ergo-core, org.ergoplatform.mining.difficulty),
-// HeadersProcessor.requiredDifficultyAfter and its HeaderValidator, and
-// ErgoStateContext's vote checks. This package re-implements them; it
+// HeadersProcessor.requiredDifficultyAfter and its HeaderValidator,
+// ErgoStateContext's vote checks, and ErgoTransaction's validation with
+// ValidationRules. This package re-implements them; it
 // shares no code with the node.
 //
 // Chain parameters come from the auditor's configuration (Mainnet, Testnet,

@@ -34,9 +34,10 @@ const (
 
 // Rules lists every Rule, for metrics that show each (zero included).
 var Rules = []Rule{RuleParent, RuleHeight, RuleTimestamp, RuleFuture, RuleVersion, RuleVotes,
-	RuleDifficulty, RulePoW, RuleGenesis, RuleCheckpoint, RuleWork}
+	RuleDifficulty, RulePoW, RuleGenesis, RuleCheckpoint, RuleWork,
+	RuleAmounts, RuleDoubleSpend, RuleCreationHeight}
 
-// RuleError is a header that breaks a rule.
+// RuleError is a header, or the block of a header, that breaks a rule.
 type RuleError struct {
 	Rule   Rule
 	Height uint32
@@ -46,7 +47,11 @@ type RuleError struct {
 }
 
 func (e *RuleError) Error() string {
-	msg := fmt.Sprintf("header %s at height %d breaks the %s rule: %s", e.ID, e.Height, string(e.Rule), e.Detail)
+	what := "header"
+	if bodyRules[e.Rule] {
+		what = "block"
+	}
+	msg := fmt.Sprintf("%s %s at height %d breaks the %s rule: %s", what, e.ID, e.Height, string(e.Rule), e.Detail)
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}

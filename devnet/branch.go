@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/async-emission/auditor/consensus"
@@ -35,9 +36,14 @@ type Branch struct {
 //   - RuleFuture: it is dated an hour ahead of the machine's clock;
 //   - RuleVersion: it has block version 5, newer than the rules know;
 //   - RuleVotes: it votes for one parameter twice;
-//   - RulePoW: its nonce does not solve the puzzle.
+//   - RulePoW: its nonce does not solve the puzzle;
+//   - RuleDoubleSpend: its last transaction spends its first one's first
+//     input again;
+//   - RuleCreationHeight: its first output is created a block above it;
+//   - RuleAmounts: its last transaction's outputs hold 2^63 nanoERG.
 var BreakableRules = []consensus.Rule{consensus.RuleDifficulty, consensus.RuleTimestamp, consensus.RuleFuture,
-	consensus.RuleVersion, consensus.RuleVotes, consensus.RulePoW}
+	consensus.RuleVersion, consensus.RuleVotes, consensus.RulePoW,
+	consensus.RuleDoubleSpend, consensus.RuleCreationHeight, consensus.RuleAmounts}
 
 // forgeryFor is how seal breaks rule.
 func forgeryFor(rule consensus.Rule, parent func() *headerRecord) (*forgery, error) {
@@ -56,8 +62,37 @@ func forgeryFor(rule consensus.Rule, parent func() *headerRecord) (*forgery, err
 		return &forgery{edit: func(h *ergo.Header) { h.Votes = [3]byte{1, 1, 0} }}, nil
 	case consensus.RulePoW:
 		return &forgery{spoilPoW: true}, nil
+	case consensus.RuleDoubleSpend:
+		return &forgery{body: func(bd *body, _ uint32) {
+			tx := &bd.txs[len(bd.txs)-1]
+			tx.Inputs = append(slices.Clip(tx.Inputs), bd.txs[0].Inputs[0])
+			relink(tx)
+		}}, nil
+	case consensus.RuleCreationHeight:
+		return &forgery{body: func(bd *body, height uint32) {
+			tx := &bd.txs[0]
+			tx.Outputs = slices.Clone(tx.Outputs)
+			tx.Outputs[0].CreationHeight = height + 1
+			relink(tx)
+		}}, nil
+	case consensus.RuleAmounts:
+		return &forgery{body: func(bd *body, _ uint32) {
+			tx := &bd.txs[len(bd.txs)-1]
+			tx.Outputs = append(slices.Clone(tx.Outputs), tx.Outputs[0])
+			tx.Outputs[0].Value, tx.Outputs[len(tx.Outputs)-1].Value = 1<<62, 1<<62
+			relink(tx)
+		}}, nil
 	}
 	return nil, fmt.Errorf("devnet: a branch cannot break rule %q (see BreakableRules)", rule)
+}
+
+// relink links a changed transaction's outputs to it: its new id, their
+// places.
+func relink(tx *ergo.Transaction) {
+	id := tx.ComputeID()
+	for i := range tx.Outputs {
+		tx.Outputs[i].TxID, tx.Outputs[i].Index = id, uint16(i)
+	}
 }
 
 // testStream seeds the streams of the i-th branch shown (reorg alternates

@@ -60,6 +60,7 @@ type altBranch struct {
 	headers     []headerRecord // headers[i] is at height fork+1+i
 	test        bool           // shown by ShowBranch, not by a reorg
 	withhold    bool           // its blocks are not served (ShowBranch's Withhold, until ServeBranch)
+	forge       *forgery       // how its last block breaks a rule, if it does
 }
 
 // view is the visible best chain: final blocks up to height, or, while a
@@ -270,6 +271,7 @@ func (d *Devnet) buildAlternates(ctx context.Context, event uint32) (*altBranch,
 // the last one forged by last, if not nil. The caller holds genMu; the
 // final chain is generated up to fork.
 func (d *Devnet) buildBranch(ctx context.Context, a *altBranch, last *forgery) (*altBranch, error) {
+	a.forge = last
 	st, err := d.checkpointBelow(a.fork)
 	if err != nil {
 		return nil, err
@@ -288,6 +290,7 @@ func (d *Devnet) buildBranch(ctx context.Context, a *altBranch, last *forgery) (
 		var forge *forgery
 		if h == a.event {
 			forge = last
+			forge.editBody(bd, h)
 		}
 		rec, err := d.gen.seal(ctx, &parent, h, a.stream, bd, d.altRecord(a), forge)
 		if err != nil {
@@ -447,6 +450,9 @@ func (d *Devnet) rebuildAlternate(ref blockRef) ([]byte, error) {
 		bd, err := d.gen.build(st, h, a.bodyStream, d.altAncestor(a), nil)
 		if err != nil {
 			return nil, err
+		}
+		if h == a.event {
+			a.forge.editBody(bd, h)
 		}
 		rec := &a.headers[h-a.fork-1]
 		if err := sameBlock(rec, bd); err != nil {

@@ -360,11 +360,21 @@ func (g *generator) seal(ctx context.Context, parent *headerRecord, height, bran
 	}, nil
 }
 
-// forgery is how seal makes a header break a rule: edit changes it before
-// it is mined; spoilPoW gives it a nonce that does not solve the puzzle.
+// forgery is how seal makes a block break a rule: body changes its
+// transactions before the header is made (and again whenever the block is
+// rebuilt); edit changes the header before it is mined; spoilPoW gives it
+// a nonce that does not solve the puzzle.
 type forgery struct {
+	body     func(bd *body, height uint32)
 	edit     func(*ergo.Header)
 	spoilPoW bool
+}
+
+// editBody applies f's change to a block's transactions, if f has one.
+func (f *forgery) editBody(bd *body, height uint32) {
+	if f != nil && f.body != nil {
+		f.body(bd, height)
+	}
 }
 
 // failingNonce returns the first nonce after good that does not solve the

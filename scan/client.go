@@ -256,8 +256,8 @@ func (c *Client) BlockIDsAt(ctx context.Context, height uint32) ([]ergo.Digest, 
 }
 
 // Block returns the full block id (GET /blocks/{id}), decoded and verified
-// (FullBlock.Verify: every id, root and the proof of work), whose header id
-// is id. A node that does not hold the block in full answers ErrNotFound.
+// (FullBlock.Verify: every id, root and the proof of work; and the body
+// rules, consensus.CheckTransactions), whose header id is id. A node that does not hold the block in full answers ErrNotFound.
 func (c *Client) Block(ctx context.Context, id ergo.Digest) (*ergo.FullBlock, error) {
 	r := c.newRequest(http.MethodGet, "/blocks/"+id.String(), nil, nil)
 	return fetch(ctx, c, r, func(body []byte) (*ergo.FullBlock, *Error) {
@@ -272,6 +272,9 @@ func (c *Client) Block(ctx context.Context, id ergo.Digest) (*ergo.FullBlock, er
 			return nil, badBlock(id, b.Header.Height, err)
 		}
 		b.Header.ID, b.Header.HasID = id, true
+		if err := consensus.CheckTransactions(b); err != nil {
+			return nil, badBlock(id, b.Header.Height, err)
+		}
 		return b, nil
 	})
 }
@@ -289,7 +292,7 @@ func (c *Client) Blocks(ctx context.Context, ids []ergo.Digest) ([]*ergo.FullBlo
 		if err := c.checkHeader(&b.Header, id); err != nil {
 			return err
 		}
-		return b.VerifyBody()
+		return verifyBody(b)
 	})
 }
 
@@ -297,14 +300,23 @@ func (c *Client) Blocks(ctx context.Context, ids []ergo.Digest) ([]*ergo.FullBlo
 // verified (as ChainSlice does), in one request and in their order. Each
 // block's header must be the given one, which its id proves (the id is the
 // hash of every field), so its proof of work is not computed again; the
-// body is verified against it (FullBlock.VerifyBody). Errors are as for
-// Blocks.
+// body is verified against it (verifyBody). Errors are as for Blocks.
 func (c *Client) BlocksFor(ctx context.Context, headers []*ergo.Header) ([]*ergo.FullBlock, error) {
 	ids := make([]ergo.Digest, len(headers))
 	for i, h := range headers {
 		ids[i] = h.TrustedID()
 	}
-	return c.blocks(ctx, ids, func(b *ergo.FullBlock, _ ergo.Digest) error { return b.VerifyBody() })
+	return c.blocks(ctx, ids, func(b *ergo.FullBlock, _ ergo.Digest) error { return verifyBody(b) })
+}
+
+// verifyBody checks a block whose header is verified: its ids and roots
+// (FullBlock.VerifyBody), then its transactions against the body rules
+// (consensus.CheckTransactions).
+func verifyBody(b *ergo.FullBlock) error {
+	if err := b.VerifyBody(); err != nil {
+		return err
+	}
+	return consensus.CheckTransactions(b)
 }
 
 // blocks asks for ids and verifies each block of the answer, whose header
