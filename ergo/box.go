@@ -1,9 +1,12 @@
 package ergo
 
 import (
+	"bytes"
+	"errors"
 	"sort"
 
 	"github.com/async-emission/auditor/ergo/sigma"
+	"github.com/async-emission/auditor/ergo/wire"
 )
 
 // Box is an Ergo box as the node describes it: its contents (value,
@@ -15,7 +18,9 @@ import (
 //
 // Decoding keeps the ErgoTree and the registers as the bytes the node gave
 // (the id commits to those bytes). The ErgoTree is checked to be exactly one
-// tree as the binary parser delimits it (sigma.CheckErgoTree), and each
+// tree as the binary parser delimits it (sigma.CheckErgoTree; a sized tree
+// whose body runs on past its bytes, in the box's or the transaction's
+// serialization, where the reference may keep it unparsed), and each
 // register one value the parser accepts there (a constant or constant-like
 // expression whose group elements are curve points), so that what decodes
 // from JSON is what a parser of the serialization reads: the id commits to
@@ -114,7 +119,10 @@ func RegisterName(i int) string { return registerNames[i-4] }
 
 // candidate converts the box contents shared by boxes and transaction
 // outputs. The transaction id and index are left to the caller.
-func (j *boxJSON) candidate(c *sigma.BoxCandidate) error {
+//
+// open is set when the tree is one whose end the bytes after it decide,
+// for the caller to check in the serialization it belongs to.
+func (j *boxJSON) candidate(c *sigma.BoxCandidate, open *bool) error {
 	var err error
 	if c.Value, err = j.Value.uint("value", maxAmount); err != nil {
 		if j.Value.err == nil && j.Value.set {
@@ -129,7 +137,15 @@ func (j *boxJSON) candidate(c *sigma.BoxCandidate) error {
 		return errorf(ErrBytes, "ergoTree", "empty")
 	}
 	if err := sigma.CheckErgoTree(c.ErgoTree); err != nil {
-		return &Error{Kind: ErrErgoTree, Field: "ergoTree", Err: err}
+		if !errors.Is(err, wire.ErrTruncated) {
+			return &Error{Kind: ErrErgoTree, Field: "ergoTree", Err: err}
+		}
+		// A sized tree whose body runs on past its bytes: the reference
+		// keeps it unparsed, delimited by its size, when the body then
+		// breaks a rule in the fields after it. Whether it does depends on
+		// those fields; the caller checks it in the serialization
+		// (treesInContext).
+		*open = true
 	}
 	h, err := j.CreationHeight.uint("creationHeight", 1<<31-1)
 	if err != nil {
@@ -216,7 +232,8 @@ func registers(m map[string]jRegister) ([][]byte, error) {
 func checkRegisterValue(b []byte) error { return sigma.CheckRegisterValue(b) }
 
 func (j *boxJSON) box(b *Box) error {
-	if err := j.candidate(&b.BoxCandidate); err != nil {
+	var open bool
+	if err := j.candidate(&b.BoxCandidate, &open); err != nil {
 		return err
 	}
 	var err error
@@ -227,8 +244,14 @@ func (j *boxJSON) box(b *Box) error {
 		return err
 	}
 	idx, err := j.Index.uint("index", 1<<16-1)
+	if err != nil {
+		return err
+	}
 	b.Index = uint16(idx)
-	return err
+	if open {
+		return b.treeInContext()
+	}
+	return nil
 }
 
 // UnmarshalJSON decodes a box in the node's format. Errors are *Error values
@@ -240,4 +263,22 @@ func (b *Box) UnmarshalJSON(raw []byte) error {
 	}
 	*b = Box{}
 	return j.box(b)
+}
+
+// treeInContext checks a box whose tree runs on past its bytes (see
+// candidate): a parser of the box's serialization must read the tree the
+// node stated, and the rest of the box after it.
+func (b *Box) treeInContext() error {
+	w := wire.NewWriter(nil)
+	if err := b.Box.Write(w); err != nil {
+		return &Error{Kind: ErrErgoTree, Field: "ergoTree", Err: err}
+	}
+	parsed, err := sigma.ParseBox(w.Bytes())
+	if err != nil {
+		return &Error{Kind: ErrErgoTree, Field: "ergoTree", Detail: "the box's serialization does not parse", Err: err}
+	}
+	if !bytes.Equal(parsed.ErgoTree, b.ErgoTree) {
+		return errorf(ErrErgoTree, "ergoTree", "the box's serialization holds the tree %x", parsed.ErgoTree)
+	}
+	return nil
 }

@@ -318,3 +318,33 @@ func TestBoxTreeIsDelimited(t *testing.T) {
 		t.Fatalf("short tree: %v, want %v", err, ErrErgoTree)
 	}
 }
+
+// TestTreeEndedByTheFieldsAfterIt: a sized tree whose body runs on past its
+// bytes is what consensus keeps when the body then breaks a rule in the
+// fields after it: the reference keeps the tree unparsed, delimited by its
+// size. Here the size is 0 and the creation height 129 is written 81 01,
+// and 0x81 starts no expression. Before the height 1 (byte 01, a Boolean
+// constant) the body would read on and end elsewhere: the same tree is
+// then refused, alone or in a transaction.
+func TestTreeEndedByTheFieldsAfterIt(t *testing.T) {
+	for _, c := range []struct {
+		height uint32
+		ok     bool
+	}{{129, true}, {1, false}} {
+		box := sigma.Box{BoxCandidate: sigma.BoxCandidate{Value: 1_000_000, ErgoTree: []byte{0x08, 0x00}, CreationHeight: c.height}}
+		var b Box
+		err := b.UnmarshalJSON((&Box{Box: box}).AppendJSON(nil))
+		if c.ok != (err == nil) || err != nil && !errors.Is(err, ErrErgoTree) {
+			t.Errorf("box at height %d: %v", c.height, err)
+		}
+		tx := Transaction{Inputs: []Input{{BoxID: Digest{1}}}, Outputs: []Box{{Box: box}}}
+		var got Transaction
+		err = got.UnmarshalJSON(tx.AppendJSON(nil))
+		if c.ok != (err == nil) || err != nil && !errors.Is(err, ErrErgoTree) {
+			t.Errorf("transaction with an output at height %d: %v", c.height, err)
+		}
+		if err == nil && !bytes.Equal(got.Outputs[0].ErgoTree, box.ErgoTree) {
+			t.Errorf("tree %x", got.Outputs[0].ErgoTree)
+		}
+	}
+}

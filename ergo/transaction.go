@@ -360,9 +360,10 @@ func (j *txJSON) transaction(tx *Transaction) error {
 		return errorf(ErrLength, "outputs", "a transaction has 1 to %d outputs, got %d", maxOutputs, len(j.Outputs))
 	}
 	tx.Outputs = make([]Box, len(j.Outputs))
+	var open bool
 	for i := range j.Outputs {
 		out, jout := &tx.Outputs[i], &j.Outputs[i]
-		if err := jout.candidate(&out.BoxCandidate); err != nil {
+		if err := jout.candidate(&out.BoxCandidate, &open); err != nil {
 			return within(index("outputs", i), err)
 		}
 		if out.BoxID, out.HasBoxID, err = jout.BoxID.optDigest("boxId"); err != nil {
@@ -394,6 +395,29 @@ func (j *txJSON) transaction(tx *Transaction) error {
 				return within(index("outputs", i), err)
 			}
 			out.Index = uint16(idx)
+		}
+	}
+	if open {
+		return tx.treesInContext()
+	}
+	return nil
+}
+
+// treesInContext checks a transaction with a tree that runs on past its
+// bytes (see boxJSON.candidate): a parser of the transaction's
+// serialization, which is what consensus reads, must read every output's
+// tree as the node stated it.
+func (tx *Transaction) treesInContext() error {
+	parsed, err := ParseTransaction(tx.Bytes())
+	if err != nil {
+		return &Error{Kind: ErrErgoTree, Field: "outputs", Detail: "the transaction's serialization does not parse", Err: err}
+	}
+	if len(parsed.Outputs) != len(tx.Outputs) {
+		return errorf(ErrErgoTree, "outputs", "the transaction's serialization holds %d outputs", len(parsed.Outputs))
+	}
+	for i := range tx.Outputs {
+		if got := parsed.Outputs[i].ErgoTree; !bytes.Equal(got, tx.Outputs[i].ErgoTree) {
+			return within(index("outputs", i), errorf(ErrErgoTree, "ergoTree", "the transaction's serialization holds the tree %x", got))
 		}
 	}
 	return nil

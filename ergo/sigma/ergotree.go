@@ -71,7 +71,10 @@ func ParseErgoTree(b []byte) (*ErgoTree, error) {
 // it (an unparsed sized tree included), without keeping what it reads. It is
 // the check that bytes given as a box's tree are the tree a parser reading
 // the box would delimit: that its fields after the tree are not read into
-// it, nor it into them.
+// it, nor it into them. A sized tree whose body runs out of its bytes fails
+// with wire.ErrTruncated, though the reference may keep it unparsed in a
+// box whose next fields make the body break a rule: whether it does, only
+// those fields tell (ergo checks such a tree in its transaction's bytes).
 //
 // The answer depends on the bytes alone, and trees recur (a contract's
 // boxes, a wallet's outputs, the miner fee), so the trees that passed are
