@@ -120,9 +120,10 @@ func RegisterName(i int) string { return registerNames[i-4] }
 // candidate converts the box contents shared by boxes and transaction
 // outputs. The transaction id and index are left to the caller.
 //
-// open is set when the tree is one whose end the bytes after it decide,
-// for the caller to check in the serialization it belongs to.
-func (j *boxJSON) candidate(c *sigma.BoxCandidate, open *bool) error {
+// open is set, to the kind of error the value's would be, when the tree or
+// a register is one whose end the bytes after it decide, for the caller to
+// check in the serialization it belongs to (inContext).
+func (j *boxJSON) candidate(c *sigma.BoxCandidate, open *ErrorKind) error {
 	var err error
 	if c.Value, err = j.Value.uint("value", maxAmount); err != nil {
 		if j.Value.err == nil && j.Value.set {
@@ -144,8 +145,8 @@ func (j *boxJSON) candidate(c *sigma.BoxCandidate, open *bool) error {
 		// keeps it unparsed, delimited by its size, when the body then
 		// breaks a rule in the fields after it. Whether it does depends on
 		// those fields; the caller checks it in the serialization
-		// (treesInContext).
-		*open = true
+		// (inContext).
+		setOpen(open, ErrErgoTree)
 	}
 	h, err := j.CreationHeight.uint("creationHeight", 1<<31-1)
 	if err != nil {
@@ -167,7 +168,7 @@ func (j *boxJSON) candidate(c *sigma.BoxCandidate, open *bool) error {
 			return within(index("assets", i), err)
 		}
 	}
-	c.Registers, err = registers(j.Registers)
+	c.Registers, err = registers(j.Registers, open)
 	return err
 }
 
@@ -189,7 +190,9 @@ func registerField(name string) string {
 }
 
 // registers orders R4…R9 and checks that they are contiguous from R4.
-func registers(m map[string]jRegister) ([][]byte, error) {
+// A value that runs on past its bytes (a box in it whose tree does) sets
+// open, as a tree does in candidate.
+func registers(m map[string]jRegister, open *ErrorKind) ([][]byte, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}
@@ -219,7 +222,10 @@ func registers(m map[string]jRegister) ([][]byte, error) {
 			return nil, errorf(ErrRegister, field, "empty value")
 		}
 		if err := checkRegisterValue(b); err != nil {
-			return nil, &Error{Kind: ErrRegister, Field: field, Err: err}
+			if !errors.Is(err, wire.ErrTruncated) {
+				return nil, &Error{Kind: ErrRegister, Field: field, Err: err}
+			}
+			setOpen(open, ErrRegister)
 		}
 		out = append(out, b)
 	}
@@ -232,7 +238,7 @@ func registers(m map[string]jRegister) ([][]byte, error) {
 func checkRegisterValue(b []byte) error { return sigma.CheckRegisterValue(b) }
 
 func (j *boxJSON) box(b *Box) error {
-	var open bool
+	var open ErrorKind
 	if err := j.candidate(&b.BoxCandidate, &open); err != nil {
 		return err
 	}
@@ -248,8 +254,8 @@ func (j *boxJSON) box(b *Box) error {
 		return err
 	}
 	b.Index = uint16(idx)
-	if open {
-		return b.treeInContext()
+	if open != "" {
+		return b.inContext(open)
 	}
 	return nil
 }
@@ -265,20 +271,41 @@ func (b *Box) UnmarshalJSON(raw []byte) error {
 	return j.box(b)
 }
 
-// treeInContext checks a box whose tree runs on past its bytes (see
-// candidate): a parser of the box's serialization must read the tree the
-// node stated, and the rest of the box after it.
-func (b *Box) treeInContext() error {
+// inContext checks a box with a tree or a register that runs on past its
+// bytes (see candidate): a parser of the box's serialization must read the
+// tree and the registers the node stated.
+func (b *Box) inContext(open ErrorKind) error {
 	w := wire.NewWriter(nil)
 	if err := b.Box.Write(w); err != nil {
 		return &Error{Kind: ErrErgoTree, Field: "ergoTree", Err: err}
 	}
 	parsed, err := sigma.ParseBox(w.Bytes())
 	if err != nil {
-		return &Error{Kind: ErrErgoTree, Field: "ergoTree", Detail: "the box's serialization does not parse", Err: err}
+		return &Error{Kind: open, Detail: "it runs on past its bytes, and the box's serialization does not parse", Err: err}
 	}
-	if !bytes.Equal(parsed.ErgoTree, b.ErgoTree) {
-		return errorf(ErrErgoTree, "ergoTree", "the box's serialization holds the tree %x", parsed.ErgoTree)
+	return sameReading(&parsed.BoxCandidate, &b.BoxCandidate)
+}
+
+// sameReading compares the tree and the registers a parser read (parsed)
+// with those the node stated.
+func sameReading(parsed, stated *sigma.BoxCandidate) error {
+	if !bytes.Equal(parsed.ErgoTree, stated.ErgoTree) {
+		return errorf(ErrErgoTree, "ergoTree", "the serialization holds the tree %x", parsed.ErgoTree)
+	}
+	if len(parsed.Registers) != len(stated.Registers) {
+		return errorf(ErrRegister, "additionalRegisters", "the serialization holds %d registers", len(parsed.Registers))
+	}
+	for i := range stated.Registers {
+		if !bytes.Equal(parsed.Registers[i], stated.Registers[i]) {
+			return errorf(ErrRegister, registerField(RegisterName(4+i)), "the serialization holds %x", parsed.Registers[i])
+		}
 	}
 	return nil
+}
+
+// setOpen records the first value found to run on past its bytes.
+func setOpen(open *ErrorKind, kind ErrorKind) {
+	if *open == "" {
+		*open = kind
+	}
 }

@@ -348,3 +348,32 @@ func TestTreeEndedByTheFieldsAfterIt(t *testing.T) {
 		}
 	}
 }
+
+// TestValueRunningOnIsReadInContext: a register or a context variable that
+// runs on past its bytes (here a Coll[Byte] of 5 holding 2) is read where
+// consensus reads it, in the transaction's bytes: there it takes in what
+// follows, so the node's reading is refused, with the kind of the value.
+// (Such a value was refused before it was read in context too; the case
+// the context exists for, a box in a register whose sized tree is kept
+// unparsed by what follows the register, is TestTreeEndedByTheFieldsAfterIt's
+// one level down, and has no test of its own.)
+func TestValueRunningOnIsReadInContext(t *testing.T) {
+	short := []byte{0x0e, 0x05, 0xaa, 0xbb}
+	out := Box{Box: sigma.Box{BoxCandidate: sigma.BoxCandidate{
+		Value: 1_000_000, ErgoTree: unhex(t, "0008cd0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"), CreationHeight: 1,
+	}}}
+	withRegister := out
+	withRegister.Registers = [][]byte{short}
+	for _, c := range []struct {
+		tx   Transaction
+		want ErrorKind
+	}{
+		{Transaction{Inputs: []Input{{BoxID: Digest{1}}}, Outputs: []Box{withRegister, out}}, ErrRegister},
+		{Transaction{Inputs: []Input{{BoxID: Digest{1}, Extension: []ContextVar{{Key: 1, Value: short}}}, {BoxID: Digest{2}}}, Outputs: []Box{out}}, ErrExtension},
+	} {
+		var got Transaction
+		if err := got.UnmarshalJSON(c.tx.AppendJSON(nil)); !errors.Is(err, c.want) {
+			t.Errorf("%v, want %v", err, c.want)
+		}
+	}
+}

@@ -204,6 +204,7 @@ type dataInputJSON struct {
 // order and so determines the transaction id.
 type jExtension struct {
 	vars []ContextVar
+	open bool // a value runs on past its bytes (see parseExtension)
 	err  *Error
 }
 
@@ -213,18 +214,25 @@ func (e *jExtension) UnmarshalJSON(raw []byte) error {
 	if bytes.Equal(raw, jsonNull) || bytes.Equal(raw, []byte("{}")) {
 		return nil
 	}
-	vars, err := parseExtension(raw)
+	vars, open, err := parseExtension(raw)
 	if err != nil {
 		e.err = err
 	}
-	e.vars = vars
+	e.vars, e.open = vars, open
 	return nil
 }
 
 // parseExtension reads {"<id>":"<hex>",...} in order. The decoder has already
 // checked that raw is well-formed JSON; this only accepts the shape a context
-// extension can have.
-func parseExtension(raw []byte) ([]ContextVar, *Error) {
+// extension can have. open reports a value that runs on past its bytes (a
+// box in it whose tree does), for the transaction to check in its
+// serialization.
+func parseExtension(raw []byte) (vars []ContextVar, open bool, err *Error) {
+	vars, err = parseExtensionVars(raw, &open)
+	return vars, open, err
+}
+
+func parseExtensionVars(raw []byte, open *bool) ([]ContextVar, *Error) {
 	var out []ContextVar
 	seen := [256]bool{}
 	p := jsonScanner{b: raw}
@@ -259,7 +267,10 @@ func parseExtension(raw []byte) ([]ContextVar, *Error) {
 			return nil, errorf(ErrExtension, string(key), "empty value")
 		}
 		if err := checkContextValue(b); err != nil {
-			return nil, &Error{Kind: ErrExtension, Field: string(key), Err: err}
+			if !errors.Is(err, wire.ErrTruncated) {
+				return nil, &Error{Kind: ErrExtension, Field: string(key), Err: err}
+			}
+			*open = true
 		}
 		out = append(out, ContextVar{Key: byte(id), Value: b})
 		if len(out) > 255 {
@@ -337,9 +348,13 @@ func (j *txJSON) transaction(tx *Transaction) error {
 		return errorf(ErrLength, "inputs", "a transaction has 1 to %d inputs, got %d", maxInputs, len(j.Inputs))
 	}
 	tx.Inputs = make([]Input, len(j.Inputs))
+	var open ErrorKind
 	for i := range j.Inputs {
 		if err := j.Inputs[i].input(&tx.Inputs[i]); err != nil {
 			return within(index("inputs", i), err) // the path is built only for an error
+		}
+		if j.Inputs[i].SpendingProof.Extension.open {
+			setOpen(&open, ErrExtension)
 		}
 	}
 	if len(j.DataInputs) > maxInputs {
@@ -360,7 +375,6 @@ func (j *txJSON) transaction(tx *Transaction) error {
 		return errorf(ErrLength, "outputs", "a transaction has 1 to %d outputs, got %d", maxOutputs, len(j.Outputs))
 	}
 	tx.Outputs = make([]Box, len(j.Outputs))
-	var open bool
 	for i := range j.Outputs {
 		out, jout := &tx.Outputs[i], &j.Outputs[i]
 		if err := jout.candidate(&out.BoxCandidate, &open); err != nil {
@@ -397,27 +411,38 @@ func (j *txJSON) transaction(tx *Transaction) error {
 			out.Index = uint16(idx)
 		}
 	}
-	if open {
-		return tx.treesInContext()
+	if open != "" {
+		return tx.inContext(open)
 	}
 	return nil
 }
 
-// treesInContext checks a transaction with a tree that runs on past its
-// bytes (see boxJSON.candidate): a parser of the transaction's
-// serialization, which is what consensus reads, must read every output's
-// tree as the node stated it.
-func (tx *Transaction) treesInContext() error {
+// inContext checks a transaction with a tree, a register or a context
+// variable that runs on past its bytes (see boxJSON.candidate and
+// parseExtension): a parser of the transaction's serialization, which is
+// what consensus reads, must read every output's tree and registers and
+// every input's variables as the node stated them.
+func (tx *Transaction) inContext(open ErrorKind) error {
 	parsed, err := ParseTransaction(tx.Bytes())
 	if err != nil {
-		return &Error{Kind: ErrErgoTree, Field: "outputs", Detail: "the transaction's serialization does not parse", Err: err}
+		return &Error{Kind: open, Detail: "a value runs on past its bytes, and the transaction's serialization does not parse", Err: err}
 	}
-	if len(parsed.Outputs) != len(tx.Outputs) {
-		return errorf(ErrErgoTree, "outputs", "the transaction's serialization holds %d outputs", len(parsed.Outputs))
+	if len(parsed.Inputs) != len(tx.Inputs) || len(parsed.Outputs) != len(tx.Outputs) {
+		return errorf(open, "", "a value runs on past its bytes, and the transaction's serialization holds %d inputs and %d outputs", len(parsed.Inputs), len(parsed.Outputs))
+	}
+	for i := range tx.Inputs {
+		got, want := parsed.Inputs[i].Extension, tx.Inputs[i].Extension
+		same := len(got) == len(want)
+		for k := 0; same && k < len(got); k++ {
+			same = got[k].Key == want[k].Key && bytes.Equal(got[k].Value, want[k].Value)
+		}
+		if !same {
+			return within(index("inputs", i), errorf(ErrExtension, "spendingProof.extension", "the transaction's serialization holds other variables"))
+		}
 	}
 	for i := range tx.Outputs {
-		if got := parsed.Outputs[i].ErgoTree; !bytes.Equal(got, tx.Outputs[i].ErgoTree) {
-			return within(index("outputs", i), errorf(ErrErgoTree, "ergoTree", "the transaction's serialization holds the tree %x", got))
+		if err := sameReading(&parsed.Outputs[i].BoxCandidate, &tx.Outputs[i].BoxCandidate); err != nil {
+			return within(index("outputs", i), err)
 		}
 	}
 	return nil

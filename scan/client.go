@@ -257,7 +257,8 @@ func (c *Client) BlockIDsAt(ctx context.Context, height uint32) ([]ergo.Digest, 
 
 // Block returns the full block id (GET /blocks/{id}), decoded and verified
 // (FullBlock.Verify: every id, root and the proof of work; and the body
-// rules, consensus.CheckTransactions), whose header id is id. A node that does not hold the block in full answers ErrNotFound.
+// rules, consensus.CheckTransactions), whose header id is id. A node that
+// does not hold the block in full answers ErrNotFound.
 func (c *Client) Block(ctx context.Context, id ergo.Digest) (*ergo.FullBlock, error) {
 	r := c.newRequest(http.MethodGet, "/blocks/"+id.String(), nil, nil)
 	return fetch(ctx, c, r, func(body []byte) (*ergo.FullBlock, *Error) {
