@@ -353,10 +353,7 @@ func TestTreeEndedByTheFieldsAfterIt(t *testing.T) {
 // runs on past its bytes (here a Coll[Byte] of 5 holding 2) is read where
 // consensus reads it, in the transaction's bytes: there it takes in what
 // follows, so the node's reading is refused, with the kind of the value.
-// (Such a value was refused before it was read in context too; the case
-// the context exists for, a box in a register whose sized tree is kept
-// unparsed by what follows the register, is TestTreeEndedByTheFieldsAfterIt's
-// one level down, and has no test of its own.)
+// (The case the context exists for is TestRegisterEndedByTheFieldsAfterIt.)
 func TestValueRunningOnIsReadInContext(t *testing.T) {
 	short := []byte{0x0e, 0x05, 0xaa, 0xbb}
 	out := Box{Box: sigma.Box{BoxCandidate: sigma.BoxCandidate{
@@ -374,6 +371,45 @@ func TestValueRunningOnIsReadInContext(t *testing.T) {
 		var got Transaction
 		if err := got.UnmarshalJSON(c.tx.AppendJSON(nil)); !errors.Is(err, c.want) {
 			t.Errorf("%v, want %v", err, c.want)
+		}
+	}
+}
+
+// TestRegisterEndedByTheFieldsAfterIt: a register holding a box whose sized
+// tree is ended by what follows the register. The tree (08 00: size 0) is
+// followed, inside the register, by bytes that are both the rest of the box
+// (creation height 83 28, one token, one register, the transaction id, the
+// index) and the start of a ConcreteCollection of 40 Boolean constants the
+// register holds only 35 of. Alone, the register runs out; in the
+// transaction, the 35th item takes the next output's first byte and the
+// 36th is its second, 0x81, which starts no expression: the reference keeps
+// the tree unparsed, of size 0, and the register is what the node stated.
+// When the next output's value is 128 (80 01), its second byte is a Boolean
+// constant, and so are its next fields (up to its register, true), and the
+// collection reads on past the end of the transaction, which then does not
+// parse: refused.
+func TestRegisterEndedByTheFieldsAfterIt(t *testing.T) {
+	pairs := bytes.Repeat([]byte{0x01, 0x01}, 16)           // 16 Boolean constants, 32 bytes
+	reg := []byte{0x63, 0x01, 0x08, 0x00, 0x83, 0x28, 0x01} // Box; value 1; tree; height / collection of 40 Booleans; 1 token
+	reg = append(reg, pairs...)                             // token id
+	reg = append(reg, 0x01, 0x01, 0x01, 0x01)               // amount 1; 1 register, holding true
+	reg = append(reg, pairs...)                             // transaction id
+	reg = append(reg, 0x01)                                 // index 1; a 35th item short of its value
+	if err := sigma.CheckRegisterValue(reg); !errors.Is(err, wire.ErrTruncated) {
+		t.Fatalf("the register alone: %v, want it to run out", err)
+	}
+	p2pk := unhex(t, "0008cd0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+	holder := Box{Box: sigma.Box{BoxCandidate: sigma.BoxCandidate{Value: 1_000_000, ErgoTree: p2pk, CreationHeight: 1, Registers: [][]byte{reg}}}}
+	for _, c := range []struct {
+		next uint64 // the next output's value: 16,512 is written 80 81 01; 128, 80 01
+		ok   bool
+	}{{16_512, true}, {128, false}} {
+		next := Box{Box: sigma.Box{BoxCandidate: sigma.BoxCandidate{Value: c.next, ErgoTree: p2pk, CreationHeight: 1, Registers: [][]byte{{0x01, 0x01}}}}}
+		tx := Transaction{Inputs: []Input{{BoxID: Digest{1}}}, Outputs: []Box{holder, next}}
+		var got Transaction
+		err := got.UnmarshalJSON(tx.AppendJSON(nil))
+		if c.ok != (err == nil) || err != nil && !errors.Is(err, ErrRegister) {
+			t.Errorf("next output of %d nanoERG: %v", c.next, err)
 		}
 	}
 }
