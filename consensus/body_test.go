@@ -10,16 +10,10 @@ import (
 	"github.com/async-emission/auditor/internal/fixtures"
 )
 
-var mainnetBlocks = []string{
-	"mainnet_540000.json", "mainnet_700000.json", "mainnet_700001.json", "mainnet_700002.json",
-	"mainnet_700003.json", "mainnet_700004.json", "mainnet_836113.json", "mainnet_1000000.json",
-	"mainnet_1000001.json", "mainnet_1000002.json", "mainnet_1000003.json", "mainnet_1000004.json",
-}
-
 // block decodes a mainnet fixture block and verifies it.
 func block(t *testing.T, name string) *ergo.FullBlock {
 	t.Helper()
-	b, err := ergo.DecodeBlock(fixtures.Read(t, "blocks", name))
+	b, err := ergo.DecodeBlock(fixtures.Read(t, name))
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -32,7 +26,7 @@ func block(t *testing.T, name string) *ergo.FullBlock {
 // TestMainnetBlocksKeepTheBodyRules: every real block of the fixtures,
 // among them one of 46 transactions and 649 outputs, holds the rules.
 func TestMainnetBlocksKeepTheBodyRules(t *testing.T) {
-	for _, name := range mainnetBlocks {
+	for _, name := range fixtures.Glob(t, "blocks/mainnet_*.json") {
 		if err := consensus.CheckTransactions(block(t, name)); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -72,7 +66,7 @@ func TestBodyRules(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := block(t, "mainnet_1000003.json")
+			b := block(t, "blocks/mainnet_1000003.json")
 			c.apply(b)
 			err := consensus.CheckTransactions(b)
 			if !errors.Is(err, c.rule) {

@@ -125,7 +125,8 @@ func (d *Devnet) ShowBranch(ctx context.Context, b Branch) (ergo.Digest, error) 
 	if err != nil {
 		return ergo.Digest{}, err
 	}
-	if _, err := d.buildBranch(ctx, a, forge); err != nil {
+	a.forge = forge
+	if _, err := d.buildBranch(ctx, a); err != nil {
 		return ergo.Digest{}, err
 	}
 	d.mu.Lock()

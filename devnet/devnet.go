@@ -262,16 +262,15 @@ func (d *Devnet) buildAlternates(ctx context.Context, event uint32) (*altBranch,
 	if d.cfg.ReorgReinclude {
 		a.bodyStream = finalBranch
 	}
-	return d.buildBranch(ctx, a, nil)
+	return d.buildBranch(ctx, a)
 }
 
 // buildBranch builds the blocks of a, whose fork, event and streams are set:
 // fork+1 … event on final block fork, from streams seeded with a.stream
 // (headers) and a.bodyStream (bodies);
-// the last one forged by last, if not nil. The caller holds genMu; the
+// the last one forged by a.forge, if not nil. The caller holds genMu; the
 // final chain is generated up to fork.
-func (d *Devnet) buildBranch(ctx context.Context, a *altBranch, last *forgery) (*altBranch, error) {
-	a.forge = last
+func (d *Devnet) buildBranch(ctx context.Context, a *altBranch) (*altBranch, error) {
 	st, err := d.checkpointBelow(a.fork)
 	if err != nil {
 		return nil, err
@@ -289,7 +288,7 @@ func (d *Devnet) buildBranch(ctx context.Context, a *altBranch, last *forgery) (
 		}
 		var forge *forgery
 		if h == a.event {
-			forge = last
+			forge = a.forge
 			forge.editBody(bd, h)
 		}
 		rec, err := d.gen.seal(ctx, &parent, h, a.stream, bd, d.altRecord(a), forge)

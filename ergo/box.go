@@ -137,16 +137,8 @@ func (j *boxJSON) candidate(c *sigma.BoxCandidate, open *ErrorKind) error {
 	if len(c.ErgoTree) == 0 {
 		return errorf(ErrBytes, "ergoTree", "empty")
 	}
-	if err := sigma.CheckErgoTree(c.ErgoTree); err != nil {
-		if !errors.Is(err, wire.ErrTruncated) {
-			return &Error{Kind: ErrErgoTree, Field: "ergoTree", Err: err}
-		}
-		// A sized tree whose body runs on past its bytes: the reference
-		// keeps it unparsed, delimited by its size, when the body then
-		// breaks a rule in the fields after it. Whether it does depends on
-		// those fields; the caller checks it in the serialization
-		// (inContext).
-		setOpen(open, ErrErgoTree)
+	if err := checkedAlone(sigma.CheckErgoTree(c.ErgoTree), ErrErgoTree, "ergoTree", open); err != nil {
+		return err
 	}
 	h, err := j.CreationHeight.uint("creationHeight", 1<<31-1)
 	if err != nil {
@@ -221,11 +213,8 @@ func registers(m map[string]jRegister, open *ErrorKind) ([][]byte, error) {
 		if len(b) == 0 {
 			return nil, errorf(ErrRegister, field, "empty value")
 		}
-		if err := checkRegisterValue(b); err != nil {
-			if !errors.Is(err, wire.ErrTruncated) {
-				return nil, &Error{Kind: ErrRegister, Field: field, Err: err}
-			}
-			setOpen(open, ErrRegister)
+		if err := checkedAlone(checkRegisterValue(b), ErrRegister, field, open); err != nil {
+			return nil, err
 		}
 		out = append(out, b)
 	}
@@ -303,9 +292,23 @@ func sameReading(parsed, stated *sigma.BoxCandidate) error {
 	return nil
 }
 
-// setOpen records the first value found to run on past its bytes.
-func setOpen(open *ErrorKind, kind ErrorKind) {
+// checkedAlone turns the failure of a value's check (a tree, a register, a
+// context variable) into an error of kind at field, but for a value that
+// runs out of its bytes: a sized tree in it whose body runs on past them,
+// which the reference keeps unparsed, delimited by its size, when the body
+// then breaks a rule in the fields after it. Only those fields can settle
+// that, so the first such value's kind is recorded in open and nil
+// returned, for the caller to read the value where consensus does
+// (inContext).
+func checkedAlone(err error, kind ErrorKind, field string, open *ErrorKind) *Error {
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, wire.ErrTruncated) {
+		return &Error{Kind: kind, Field: field, Err: err}
+	}
 	if *open == "" {
 		*open = kind
 	}
+	return nil
 }

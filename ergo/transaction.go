@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/async-emission/auditor/ergo/sigma"
@@ -204,7 +205,7 @@ type dataInputJSON struct {
 // order and so determines the transaction id.
 type jExtension struct {
 	vars []ContextVar
-	open bool // a value runs on past its bytes (see parseExtension)
+	open ErrorKind // ErrExtension when a value runs on past its bytes (see checkedAlone)
 	err  *Error
 }
 
@@ -214,25 +215,19 @@ func (e *jExtension) UnmarshalJSON(raw []byte) error {
 	if bytes.Equal(raw, jsonNull) || bytes.Equal(raw, []byte("{}")) {
 		return nil
 	}
-	vars, open, err := parseExtension(raw)
+	vars, err := parseExtension(raw, &e.open)
 	if err != nil {
 		e.err = err
 	}
-	e.vars, e.open = vars, open
+	e.vars = vars
 	return nil
 }
 
 // parseExtension reads {"<id>":"<hex>",...} in order. The decoder has already
 // checked that raw is well-formed JSON; this only accepts the shape a context
-// extension can have. open reports a value that runs on past its bytes (a
-// box in it whose tree does), for the transaction to check in its
-// serialization.
-func parseExtension(raw []byte) (vars []ContextVar, open bool, err *Error) {
-	vars, err = parseExtensionVars(raw, &open)
-	return vars, open, err
-}
-
-func parseExtensionVars(raw []byte, open *bool) ([]ContextVar, *Error) {
+// extension can have. A value that runs on past its bytes (a box in it
+// whose tree does) is recorded in open (checkedAlone).
+func parseExtension(raw []byte, open *ErrorKind) ([]ContextVar, *Error) {
 	var out []ContextVar
 	seen := [256]bool{}
 	p := jsonScanner{b: raw}
@@ -266,11 +261,8 @@ func parseExtensionVars(raw []byte, open *bool) ([]ContextVar, *Error) {
 		if len(b) == 0 {
 			return nil, errorf(ErrExtension, string(key), "empty value")
 		}
-		if err := checkContextValue(b); err != nil {
-			if !errors.Is(err, wire.ErrTruncated) {
-				return nil, &Error{Kind: ErrExtension, Field: string(key), Err: err}
-			}
-			*open = true
+		if err := checkedAlone(checkContextValue(b), ErrExtension, string(key), open); err != nil {
+			return nil, err
 		}
 		out = append(out, ContextVar{Key: byte(id), Value: b})
 		if len(out) > 255 {
@@ -353,8 +345,8 @@ func (j *txJSON) transaction(tx *Transaction) error {
 		if err := j.Inputs[i].input(&tx.Inputs[i]); err != nil {
 			return within(index("inputs", i), err) // the path is built only for an error
 		}
-		if j.Inputs[i].SpendingProof.Extension.open {
-			setOpen(&open, ErrExtension)
+		if open == "" {
+			open = j.Inputs[i].SpendingProof.Extension.open
 		}
 	}
 	if len(j.DataInputs) > maxInputs {
@@ -431,12 +423,9 @@ func (tx *Transaction) inContext(open ErrorKind) error {
 		return errorf(open, "", "a value runs on past its bytes, and the transaction's serialization holds %d inputs and %d outputs", len(parsed.Inputs), len(parsed.Outputs))
 	}
 	for i := range tx.Inputs {
-		got, want := parsed.Inputs[i].Extension, tx.Inputs[i].Extension
-		same := len(got) == len(want)
-		for k := 0; same && k < len(got); k++ {
-			same = got[k].Key == want[k].Key && bytes.Equal(got[k].Value, want[k].Value)
-		}
-		if !same {
+		if !slices.EqualFunc(parsed.Inputs[i].Extension, tx.Inputs[i].Extension, func(a, b ContextVar) bool {
+			return a.Key == b.Key && bytes.Equal(a.Value, b.Value)
+		}) {
 			return within(index("inputs", i), errorf(ErrExtension, "spendingProof.extension", "the transaction's serialization holds other variables"))
 		}
 	}
