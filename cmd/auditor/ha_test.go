@@ -266,7 +266,8 @@ func TestHAClusterFailover(t *testing.T) {
 	natstest.Binary(t)
 	began := time.Now()
 	g := newHAGroup(t, d, nodeURL, 3, ttl, "a1", "a2", "a3")
-	notes := []string{fmt.Sprintf("%s the group started", time.Since(began).Round(time.Millisecond))}
+	// What happens is logged as it happens: a failure shows the steps before it.
+	t.Logf("%s the group started", time.Since(began).Round(time.Millisecond))
 	stop := stepper(d, 100*time.Millisecond, g.caught)
 	defer stop()
 	rng := rand.New(rand.NewPCG(2026, 17))
@@ -298,18 +299,18 @@ func TestHAClusterFailover(t *testing.T) {
 				g.alive()
 				return m.p.logged("stopped publishing: the lease is lost"), "no step-down logged"
 			})
-			notes = append(notes, fmt.Sprintf("%s paused %s (epoch %d) %s, until epoch %d published", since(), id, epoch, time.Since(at).Round(time.Millisecond), next))
+			t.Logf("%s paused %s (epoch %d) %s, until epoch %d published", since(), id, epoch, time.Since(at).Round(time.Millisecond), next)
 			continue
 		case n == 6 && !natsStopped:
 			// One NATS node killed with the leader: the group goes on
 			// with two, through the Raft elections of what it led.
 			natsStopped = true
 			g.nats.Stop(2)
-			notes = append(notes, since()+" killed NATS node 3")
+			t.Log(since() + " killed NATS node 3")
 		case n == 9 && natsStarted == 0:
 			natsStarted++
 			g.nats.Start(2)
-			notes = append(notes, since()+" started NATS node 3 again")
+			t.Log(since() + " started NATS node 3 again")
 		}
 		if h, e2 := leaseHolder(t, g.nats.URLs()); h != id || e2 != e {
 			skipped++ // the lease moved meanwhile (a renewal too slow): not a kill of the leader
@@ -324,7 +325,7 @@ func TestHAClusterFailover(t *testing.T) {
 		at, next := g.firstAfter(epoch, 30*time.Second)
 		failovers = append(failovers, at.Sub(killed))
 		h, _ := d.Tip()
-		notes = append(notes, fmt.Sprintf("%s kill %d: %s (epoch %d) at height %d; epoch %d's first event %s later", since(), len(failovers), id, epoch, h, next, at.Sub(killed).Round(time.Millisecond)))
+		t.Logf("%s kill %d: %s (epoch %d) at height %d; epoch %d's first event %s later", since(), len(failovers), id, epoch, h, next, at.Sub(killed).Round(time.Millisecond))
 		g.start(id)
 	}
 	stop()
@@ -334,11 +335,8 @@ func TestHAClusterFailover(t *testing.T) {
 	if h, _ := d.Tip(); h >= blocks {
 		t.Fatalf("the chain ended (height %d) before the kills did: too short", h)
 	}
-	notes = append(notes, fmt.Sprintf("%s the chain stops", time.Since(began).Round(time.Millisecond)))
+	t.Logf("%s the chain stops", since())
 	r := g.settle(60 * time.Second)
-	for _, n := range notes {
-		t.Log(n)
-	}
 	if os.Getenv("HA_DEBUG") != "" {
 		g.haLog()
 	}
