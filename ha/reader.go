@@ -76,7 +76,7 @@ func (r *reader) lastSeq() (uint64, <-chan struct{}) {
 	return r.ledger.LastSeq(), r.applied
 }
 
-// counts returns the ledger's counts, its highest epoch, and the reader's
+// status returns the ledger's counts, its highest epoch, and the reader's
 // last failure.
 func (r *reader) status() (LedgerCounts, uint64, string) {
 	r.mu.Lock()
